@@ -1,0 +1,209 @@
+//! Types shared by the server and the browser: the API's JSON shapes (Appendix A of the spec).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One of the 26 permission flags: its JSON name, database column and UI label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub key: &'static str,
+    pub column: &'static str,
+    pub label: &'static str,
+}
+
+macro_rules! permissions {
+    ($($key:literal $column:literal $label:literal,)*) => {
+        /// Every permission flag, in the order the UI lists them.
+        pub const PERMISSIONS: &[Permission] = &[$(Permission { key: $key, column: $column, label: $label },)*];
+    };
+}
+
+permissions! {
+    "permissionUpload" "permission_upload" "Upload Books",
+    "permissionDownload" "permission_download" "Download Books",
+    "permissionDeleteBook" "permission_delete_book" "Delete Books",
+    "permissionManageLibrary" "permission_manage_library" "Manage Library",
+    "permissionEmailBook" "permission_email_book" "Email Books",
+    "permissionAccessBookdrop" "permission_access_bookdrop" "Access Bookdrop",
+    "permissionAccessLibraryStats" "permission_access_library_stats" "View Library Statistics",
+    "permissionAccessUserStats" "permission_access_user_stats" "View User Reading Statistics",
+    "permissionManageMetadataConfig" "permission_manage_metadata_config" "Manage Metadata Configuration",
+    "permissionManageGlobalPreferences" "permission_manage_global_preferences" "Manage Application Preferences",
+    "permissionAccessTaskManager" "permission_access_task_manager" "Access Task Manager",
+    "permissionManageIcons" "permission_manage_icons" "Manage Icons",
+    "permissionManageFonts" "permission_manage_fonts" "Manage Fonts",
+    "permissionEditMetadata" "permission_edit_metadata" "Edit Single Metadata",
+    "permissionBulkAutoFetchMetadata" "permission_bulk_auto_fetch_metadata" "Bulk Auto Fetch Metadata",
+    "permissionBulkCustomFetchMetadata" "permission_bulk_custom_fetch_metadata" "Bulk Custom Fetch Metadata",
+    "permissionBulkEditMetadata" "permission_bulk_edit_metadata" "Access Bulk Metadata Editor",
+    "permissionBulkRegenerateCover" "permission_bulk_regenerate_cover" "Bulk Regenerate Cover",
+    "permissionMoveOrganizeFiles" "permission_move_organize_files" "Move/Organize Files",
+    "permissionBulkLockUnlockMetadata" "permission_bulk_lock_unlock_metadata" "Bulk Lock/Unlock Metadata",
+    "permissionSyncKoreader" "permission_sync_koreader" "KOReader Sync",
+    "permissionSyncKobo" "permission_sync_kobo" "Kobo Sync",
+    "permissionAccessOpds" "permission_access_opds" "OPDS Feed Access",
+    "permissionBulkResetBookloreReadProgress" "permission_bulk_reset_booklore_read_progress" "Bulk Reset Grimmory Read Progress",
+    "permissionBulkResetKoReaderReadProgress" "permission_bulk_reset_ko_reader_read_progress" "Bulk Reset KoReader Read Progress",
+    "permissionBulkResetBookReadStatus" "permission_bulk_reset_book_read_status" "Bulk Reset Book Read Status",
+}
+
+/// A user as the API shows it (Appendix A). `permissions` always holds all 26 flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDto {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: String,
+    pub is_admin: bool,
+    pub has_password: bool,
+    pub oidc_link: Option<OidcLinkDto>,
+    pub permissions: BTreeMap<String, bool>,
+    pub library_ids: Vec<i64>,
+    /// RFC 3339 timestamps.
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcLinkDto {
+    pub issuer: String,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The one error body every API failure uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub status: u16,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupStatus {
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutResponse {
+    pub logout_url: String,
+}
+
+/// What the server knows about the request a page is rendered for; the server puts it in the
+/// request's extensions so server-side rendering needs no extra round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PageContext {
+    pub user: Option<UserDto>,
+    /// Whether setup must ask for the one-time setup token (server bound to a non-loopback address).
+    pub setup_token_required: bool,
+}
+
+/// Error codes of the login page and their texts (spec sections 4, 6, 7).
+pub fn login_notice(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "invalid_credentials" => "Invalid username or password",
+        "rate_limited" => "Too many failed login attempts. Please try again later.",
+        "local_disabled" => "Local login is disabled. Use OIDC to sign in.",
+        "bad_request" => "Please enter your username and password.",
+        _ => return None,
+    })
+}
+
+/// The path to go to after signing in, when `raw` is safe to redirect to (spec section 4,
+/// step 7): after percent-decoding, a path starting with exactly one `/`, without
+/// backslashes or control characters, and not the login, callback or API paths. Anything
+/// else is refused, so a crafted link cannot send a user off-site.
+pub fn safe_return_to(raw: &str) -> Option<&str> {
+    let decoded = percent_decode(raw)?;
+    let plain_path = |s: &str| {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.contains('\\')
+            && !s.chars().any(char::is_control)
+    };
+    if !plain_path(raw) || !plain_path(&decoded) {
+        return None;
+    }
+    let path = decoded.split(['?', '#']).next().unwrap_or("");
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if under("/login") || under("/oauth2-callback") || under("/api") {
+        return None;
+    }
+    Some(raw)
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_are_26_with_unique_names() {
+        assert_eq!(PERMISSIONS.len(), 26);
+        let keys: std::collections::BTreeSet<_> = PERMISSIONS.iter().map(|p| p.key).collect();
+        assert_eq!(keys.len(), 26);
+    }
+
+    #[test]
+    fn return_to_accepts_local_paths_only() {
+        for ok in ["/", "/admin/users", "/profile?tab=1", "/books/%C3%A9"] {
+            assert_eq!(safe_return_to(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "https://evil.example",
+            "//evil.example",
+            "/%2Fevil.example",
+            "/\\evil.example",
+            "/%5Cevil.example",
+            "/login",
+            "/login?x=1",
+            "/oauth2-callback",
+            "/api/v1/auth/me",
+            "/%61pi/v1",
+            "/a%0d%0aSet-Cookie:x",
+            "relative",
+            "/%ff",
+        ] {
+            assert_eq!(safe_return_to(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+use crate::components::{navigate, post_json};
+use crate::domain::{login_notice, safe_return_to, UserDto};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// "Welcome Back": the username and password form. It posts as a plain form without
+/// JavaScript (the server answers with redirects) and through the JSON API when hydrated.
+#[component]
+pub fn Login() -> impl IntoView {
+    let query = use_query_map().get_untracked();
+    let return_to = query
+        .get("returnTo")
+        .filter(|r| safe_return_to(r).is_some());
+    let notice = if query.get("signedOut").is_some() {
+        Some("You have been signed out.")
+    } else if query.get("reason").as_deref() == Some("session_revoked") {
+        Some("Your session has been revoked. Please sign in again.")
+    } else {
+        None
+    };
+    let username = RwSignal::new(query.get("username").unwrap_or_default());
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(query.get("error").map(|code| {
+        login_notice(&code)
+            .unwrap_or("Sign-in failed. Please try again.")
+            .to_owned()
+    }));
+    let pending = RwSignal::new(false);
+
+    let target = return_to.clone().unwrap_or_else(|| "/".to_owned());
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        pending.set(true);
+        let body = serde_json::json!({ "username": username.get_untracked(), "password": password.get_untracked() });
+        let target = target.clone();
+        leptos::task::spawn_local(async move {
+            match post_json::<_, UserDto>("/api/v1/auth/login", &body).await {
+                Ok(_) => navigate(&target),
+                Err(e) => {
+                    error.set(Some(e.message));
+                    pending.set(false);
+                }
+            }
+        });
+    };
+
+    view! {
+        <main class="auth-page">
+            <div class="card auth-card">
+                <h1>"Welcome Back"</h1>
+                <p class="subtitle">"Sign in to continue your journey"</p>
+                {notice.map(|text| view! { <p class="notice" data-testid="notice">{text}</p> })}
+                {move || error.get().map(|text| view! { <p class="error" role="alert" data-testid="login-error">{text}</p> })}
+                <form method="post" action="/api/v1/auth/login" on:submit=on_submit>
+                    <label>
+                        "Username"
+                        <input name="username" autocomplete="username" required bind:value=username/>
+                    </label>
+                    <label>
+                        "Password"
+                        <input name="password" type="password" autocomplete="current-password" required bind:value=password/>
+                    </label>
+                    {return_to.map(|r| view! { <input type="hidden" name="returnTo" value=r/> })}
+                    <button type="submit" class="primary" disabled=move || pending.get()>"Sign In"</button>
+                </form>
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,33 @@
+import { test as base, expect, type Page } from '@playwright/test';
+import { startServer, type RunningServer } from './server';
+
+/// Every test gets a fresh server with an empty database, so tests never depend on each other.
+export const test = base.extend<{ server: RunningServer }>({
+  server: async ({}, use) => {
+    const server = await startServer();
+    await use(server);
+    await server.stop();
+  },
+  baseURL: async ({ server }, use) => {
+    await use(server.url);
+  },
+});
+
+export { expect };
+
+/// Waits until the page has hydrated (an Effect sets the marker), so clicks reach handlers.
+export async function hydrated(page: Page) {
+  await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(1);
+}
+
+export const admin = { username: 'admin', email: 'admin@example.org', name: 'Ada Admin', password: 'correct horse battery' };
+
+/// Completes setup through the API, as a script would.
+export async function setupAdmin(server: RunningServer) {
+  const res = await fetch(`${server.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(admin),
+  });
+  if (res.status !== 201) throw new Error(`setup answered ${res.status}`);
+}

@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RunningServer {
+  url: string;
+  process: ChildProcess;
+  stop: () => Promise<void>;
+}
+
+/// Starts the release server on a free port with a fresh SQLite database and resolves once it
+/// prints the address it listens on and answers /healthz.
+export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
+  const bin = process.env.GRIMMORY_BIN;
+  if (!bin) throw new Error('GRIMMORY_BIN is not set: run the tests through scripts/test.sh');
+  const dataDir = mkdtempSync(join(tmpdir(), 'grimmory-e2e-'));
+  const child = spawn(bin, ['serve'], {
+    env: {
+      ...process.env,
+      GRIMMORY_BIND: '127.0.0.1:0',
+      DATABASE_URL: `sqlite://${dataDir}/grimmory.db?mode=rwc`,
+      RUST_LOG: process.env.RUST_LOG ?? 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start within 30 s')), 30_000);
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = buffered.match(/listening on (http:\/\/[\d.:]+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}`));
+    });
+  });
+  const health = await fetch(`${url}/healthz`);
+  if (!health.ok) throw new Error(`/healthz answered ${health.status}`);
+  return {
+    url,
+    process: child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}

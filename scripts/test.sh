@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up what is missing and runs every check and test: formatting, lints, the Rust unit and
+# integration tests (each on SQLite and on PostgreSQL), then the browser tests in Chromium
+# against the release build.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$root"
+log() { printf '==> %s\n' "$*" >&2; }
+
+scripts/tools.sh --with-browser
+scripts/postgres.sh
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --all-targets -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+log "Rust tests (SQLite and PostgreSQL)"
+cargo test
+
+log "release build"
+cargo leptos build --release
+
+log "browser tests"
+cd end2end
+npx playwright test

@@ -1,0 +1,86 @@
+//! First-run setup: creates the one LOCAL admin with every permission.
+
+use super::password;
+use crate::db::{NewUser, User};
+use crate::error::{AppError, AppResult};
+use crate::validation::{self, Fields};
+use crate::AppState;
+use app::domain::PERMISSIONS;
+use rand::RngCore;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+pub const SETUP_CLOSED: &str = "Setup is disabled after the first user is created.";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupRequest {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub setup_token: Option<String>,
+}
+
+/// A one-time token printed in the log at start, so that a server reachable from the network
+/// cannot be claimed by whoever finds it first.
+pub fn new_setup_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub async fn run(state: &AppState, req: SetupRequest, client_ip: &str) -> AppResult<User> {
+    if state.db.setup_completed().await? {
+        return Err(AppError::Forbidden(SETUP_CLOSED.to_owned()));
+    }
+    let mut fields = Fields::new();
+    let username = validation::username(req.username.as_deref())
+        .map_err(|m| fields.add("username", m))
+        .ok();
+    let email = validation::email(req.email.as_deref())
+        .map_err(|m| fields.add("email", m))
+        .ok();
+    let name = validation::display_name(req.name.as_deref(), username.as_deref().unwrap_or(""))
+        .map_err(|m| fields.add("name", m))
+        .ok();
+    let password = validation::new_password(req.password.as_deref())
+        .map_err(|m| fields.add("password", m))
+        .ok();
+    if let Some(expected) = &state.setup_token {
+        let given = req.setup_token.as_deref().unwrap_or("").trim();
+        if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+            fields.add(
+                "setupToken",
+                "Enter the setup token printed in the server log at start.",
+            );
+        }
+    }
+    fields.finish()?;
+    let (Some(username), Some(email), Some(name), Some(password)) =
+        (username, email, name, password)
+    else {
+        return Err(AppError::internal("validated fields missing"));
+    };
+    let admin = NewUser {
+        username,
+        email,
+        name,
+        password_hash: Some(password::hash(password).await?),
+        is_admin: true,
+        permissions: vec![true; PERMISSIONS.len()],
+    };
+    match state
+        .db
+        .complete_setup(&admin, state.clock.now(), client_ip)
+        .await?
+    {
+        crate::db::setup::SetupOutcome::Created(user) => {
+            tracing::info!(user_id = user.id, "first-run setup completed");
+            Ok(user)
+        }
+        crate::db::setup::SetupOutcome::AlreadyDone => {
+            Err(AppError::Forbidden(SETUP_CLOSED.to_owned()))
+        }
+    }
+}

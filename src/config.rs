@@ -1,0 +1,282 @@
+//! Typed settings, read once at start from environment variables and matching CLI flags.
+//!
+//! Every value arrives as text and is checked here, so a bad value stops start-up with one
+//! clear line naming the setting instead of clap's multi-line usage dump.
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use url::Url;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "grimmory",
+    version,
+    about = "Grimmory sign-in and access server"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: RawSettings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve,
+}
+
+/// The settings as given, before checking. Each has an environment variable and a flag.
+#[derive(Debug, Args)]
+pub struct RawSettings {
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://…` (default: SQLite under ./data/).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Address and port to listen on.
+    #[arg(long = "bind", env = "GRIMMORY_BIND", global = true)]
+    pub bind: Option<String>,
+    /// The URL users reach Grimmory at, e.g. https://books.example.com.
+    #[arg(long, env = "GRIMMORY_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Turn OIDC off everywhere, whatever the database says (true/false).
+    #[arg(long, env = "FORCE_DISABLE_OIDC", global = true)]
+    pub force_disable_oidc: Option<String>,
+    /// Comma-separated CIDRs of reverse proxies whose X-Forwarded-* headers are trusted.
+    #[arg(long, env = "GRIMMORY_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+    /// Hours of inactivity after which a session ends (default 168).
+    #[arg(long, env = "GRIMMORY_SESSION_IDLE_HOURS", global = true)]
+    pub session_idle_hours: Option<String>,
+    /// Folder holding the built site (pkg/, style); default target/site.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
+    pub site_root: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    /// Origin only (scheme, host, port), without a trailing slash.
+    pub public_url: Option<String>,
+    pub force_disable_oidc: bool,
+    pub trusted_proxies: Vec<IpNet>,
+    pub session_idle_ms: i64,
+    pub site_root: String,
+}
+
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/grimmory.db?mode=rwc";
+const HOUR_MS: i64 = 3_600_000;
+
+impl Config {
+    pub fn from_raw(raw: &RawSettings) -> Result<Self, String> {
+        Ok(Self {
+            database_url: parse_database_url(raw.database_url.as_deref())?,
+            bind: parse_bind(raw.bind.as_deref())?,
+            public_url: raw
+                .public_url
+                .as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(parse_public_url)
+                .transpose()?,
+            force_disable_oidc: parse_bool(
+                "FORCE_DISABLE_OIDC",
+                raw.force_disable_oidc.as_deref(),
+            )?,
+            trusted_proxies: parse_proxies(raw.trusted_proxies.as_deref())?,
+            session_idle_ms: parse_idle_hours(raw.session_idle_hours.as_deref())? * HOUR_MS,
+            site_root: raw
+                .site_root
+                .clone()
+                .unwrap_or_else(|| "target/site".to_owned()),
+        })
+    }
+
+    /// Whether cookies must carry `Secure`: only when users reach us over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+fn parse_database_url(value: Option<&str>) -> Result<String, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_SQLITE_URL.to_owned()),
+        Some(v)
+            if v.starts_with("sqlite:")
+                || v.starts_with("postgres://")
+                || v.starts_with("postgresql://") =>
+        {
+            Ok(v.to_owned())
+        }
+        Some(_) => Err("DATABASE_URL must start with sqlite: or postgres://".to_owned()),
+    }
+}
+
+fn parse_bind(value: Option<&str>) -> Result<SocketAddr, String> {
+    let v = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("127.0.0.1:3000");
+    v.parse().map_err(|_| {
+        format!(
+            "GRIMMORY_BIND \"{v}\" is not an address and port, e.g. 127.0.0.1:3000 or 0.0.0.0:3000"
+        )
+    })
+}
+
+fn parse_public_url(value: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("GRIMMORY_PUBLIC_URL \"{value}\" {why}");
+    let url = Url::parse(value.trim())
+        .map_err(|_| bad("is not an absolute URL, e.g. https://books.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must use http or https"));
+    }
+    if url.host_str().is_none() {
+        return Err(bad("has no host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            "must be an origin without a path, e.g. https://books.example.com",
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, String> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(other) => Err(format!("{name} \"{other}\" must be true or false")),
+    }
+}
+
+fn parse_proxies(value: Option<&str>) -> Result<Vec<IpNet>, String> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("GRIMMORY_TRUSTED_PROXIES entry \"{p}\" is not an IP address or CIDR")
+                })
+        })
+        .collect()
+}
+
+fn parse_idle_hours(value: Option<&str>) -> Result<i64, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(168),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|h| (1..=87_600).contains(h))
+            .ok_or_else(|| format!("GRIMMORY_SESSION_IDLE_HOURS \"{v}\" must be a whole number of hours from 1 to 87600")),
+    }
+}
+
+/// Where the default SQLite database lives; created on first start.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawSettings {
+        RawSettings {
+            database_url: None,
+            bind: None,
+            public_url: None,
+            force_disable_oidc: None,
+            trusted_proxies: None,
+            session_idle_hours: None,
+            site_root: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_loopback_sqlite_and_a_week_idle() {
+        let c = Config::from_raw(&raw()).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.database_url, DEFAULT_SQLITE_URL);
+        assert_eq!(c.session_idle_ms, 168 * HOUR_MS);
+        assert!(!c.force_disable_oidc);
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (set, name) in [
+            (
+                RawSettings {
+                    bind: Some("nope".into()),
+                    ..raw()
+                },
+                "GRIMMORY_BIND",
+            ),
+            (
+                RawSettings {
+                    public_url: Some("books.example.com".into()),
+                    ..raw()
+                },
+                "GRIMMORY_PUBLIC_URL",
+            ),
+            (
+                RawSettings {
+                    public_url: Some("https://x.org/books".into()),
+                    ..raw()
+                },
+                "GRIMMORY_PUBLIC_URL",
+            ),
+            (
+                RawSettings {
+                    force_disable_oidc: Some("maybe".into()),
+                    ..raw()
+                },
+                "FORCE_DISABLE_OIDC",
+            ),
+            (
+                RawSettings {
+                    trusted_proxies: Some("10.0.0.0/8, x".into()),
+                    ..raw()
+                },
+                "GRIMMORY_TRUSTED_PROXIES",
+            ),
+            (
+                RawSettings {
+                    session_idle_hours: Some("0".into()),
+                    ..raw()
+                },
+                "GRIMMORY_SESSION_IDLE_HOURS",
+            ),
+            (
+                RawSettings {
+                    database_url: Some("mysql://x".into()),
+                    ..raw()
+                },
+                "DATABASE_URL",
+            ),
+        ] {
+            let err = Config::from_raw(&set).unwrap_err();
+            assert!(err.starts_with(name), "{err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn public_url_is_reduced_to_its_origin() {
+        let c = Config::from_raw(&RawSettings {
+            public_url: Some("https://Books.Example.com/".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://books.example.com"));
+        assert!(c.secure_cookies());
+    }
+}

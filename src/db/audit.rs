@@ -1,0 +1,130 @@
+//! The audit log (spec section 8). Entries never hold a password, secret or token: the
+//! details are built by the callers from names and ids only.
+
+use super::Db;
+use crate::clock::{rfc3339, Millis};
+use serde_json::Value;
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    SetupCompleted,
+    LoginSuccess,
+    LoginFailed,
+    Logout,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SetupCompleted => "SETUP_COMPLETED",
+            Self::LoginSuccess => "LOGIN_SUCCESS",
+            Self::LoginFailed => "LOGIN_FAILED",
+            Self::Logout => "LOGOUT",
+        }
+    }
+}
+
+pub struct AuditEntry {
+    event: AuditEvent,
+    at: Millis,
+    actor: Option<i64>,
+    target: Option<i64>,
+    ip: Option<String>,
+    details: Value,
+}
+
+impl AuditEntry {
+    pub fn new(event: AuditEvent, at: Millis) -> Self {
+        Self {
+            event,
+            at,
+            actor: None,
+            target: None,
+            ip: None,
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn actor(mut self, id: i64) -> Self {
+        self.actor = Some(id);
+        self
+    }
+
+    pub fn target(mut self, id: i64) -> Self {
+        self.target = Some(id);
+        self
+    }
+
+    pub fn ip(mut self, ip: &str) -> Self {
+        self.ip = Some(ip.to_owned());
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let Value::Object(map) = &mut self.details {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    pub async fn insert(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, event, actor_user_id, target_user_id, client_ip, details) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.at)
+        .bind(self.event.as_str())
+        .bind(self.actor)
+        .bind(self.target)
+        .bind(&self.ip)
+        .bind(self.details.to_string())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// One audit row as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub event: String,
+    pub actor_user_id: Option<i64>,
+    pub target_user_id: Option<i64>,
+    pub client_ip: Option<String>,
+    pub details: Value,
+}
+
+impl Db {
+    pub async fn audit(&self, entry: AuditEntry) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        entry.insert(&mut conn).await
+    }
+
+    /// Newest first.
+    pub async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, at, event, actor_user_id, target_user_id, client_ip, details FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let details: String = r.try_get("details")?;
+                Ok(AuditRow {
+                    id: r.try_get("id")?,
+                    at: rfc3339(r.try_get("at")?),
+                    event: r.try_get("event")?,
+                    actor_user_id: r.try_get("actor_user_id")?,
+                    target_user_id: r.try_get("target_user_id")?,
+                    client_ip: r.try_get("client_ip")?,
+                    details: serde_json::from_str(&details).unwrap_or(Value::Null),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,91 @@
+//! Server-side sessions. The cookie holds a random id; the table holds only its SHA-256.
+
+use super::Db;
+use crate::clock::Millis;
+use sqlx::Row;
+
+pub struct NewSession<'a> {
+    pub id_hash: &'a str,
+    pub user_id: i64,
+    pub auth_method: &'a str,
+    pub now: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub user_id: i64,
+    pub last_seen_at: Millis,
+}
+
+/// A session's last-seen time is written at most this often, so reads stay reads.
+const TOUCH_EVERY_MS: Millis = 60_000;
+
+impl Db {
+    pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, auth_method, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $4, $5)",
+        )
+        .bind(s.id_hash)
+        .bind(s.user_id)
+        .bind(s.auth_method)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live session with this id hash: not past its absolute expiry, nor idle longer
+    /// than `idle_ms`. Marks it seen.
+    pub async fn live_session(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_ms: Millis,
+    ) -> Result<Option<SessionRecord>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT user_id, last_seen_at FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .bind(now - idle_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let record = SessionRecord {
+            user_id: row.try_get("user_id")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+        };
+        if now - record.last_seen_at >= TOUCH_EVERY_MS {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                .bind(now)
+                .bind(id_hash)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(Some(record))
+    }
+
+    /// Ends a session, live or expired. Returns the user it belonged to, if it existed.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("DELETE FROM sessions WHERE id_hash = $1 RETURNING user_id")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn delete_expired_sessions(
+        &self,
+        now: Millis,
+        idle_ms: Millis,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+            .bind(now)
+            .bind(now - idle_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,114 @@
+//! The one error shape of the API. Every kind maps to its status in one exhaustive match;
+//! anything unexpected is logged with a reference id and the client sees only
+//! "Internal server error" and that id, never database or crypto text.
+
+use app::domain::{ErrorBody, FieldError};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rand::RngCore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("internal: {0}")]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body a client may see. For internal errors this logs the cause under a fresh
+    /// reference id, so it is called once per response.
+    pub fn body(&self) -> ErrorBody {
+        let status = self.status().as_u16();
+        match self {
+            Self::Validation(errors) => ErrorBody {
+                status,
+                message: errors
+                    .first()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_else(|| "Invalid input.".to_owned()),
+                errors: errors.clone(),
+                reference: None,
+            },
+            Self::BadRequest(m)
+            | Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::Conflict(m)
+            | Self::TooManyRequests(m) => ErrorBody {
+                status,
+                message: m.clone(),
+                errors: Vec::new(),
+                reference: None,
+            },
+            Self::Internal(cause) => {
+                let mut id = [0u8; 6];
+                rand::rngs::OsRng.fill_bytes(&mut id);
+                let reference = hex::encode(id);
+                tracing::error!(%reference, error = %cause, "internal server error");
+                ErrorBody {
+                    status,
+                    message: "Internal server error".to_owned(),
+                    errors: Vec::new(),
+                    reference: Some(reference),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.body())).into_response()
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(e)
+    }
+}

@@ -1,0 +1,117 @@
+//! Who is on the other end: the client IP and the origin the request was addressed to, read
+//! through trusted reverse proxies only.
+
+use crate::AppState;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The client as seen through trusted proxies.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: IpAddr,
+    /// `scheme://host[:port]` this request was sent to.
+    pub own_origin: Option<String>,
+}
+
+impl Client {
+    pub fn ip_string(&self) -> String {
+        self.ip.to_string()
+    }
+}
+
+fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// The client IP: the socket address, or — when that is a trusted proxy — the rightmost
+/// `X-Forwarded-For` entry that is not itself a trusted proxy. Entries further left are
+/// written by the client and cannot be believed.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    if !trusted(peer, proxies) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    hops.iter()
+        .rev()
+        .find(|ip| !trusted(**ip, proxies))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+fn own_origin(peer_trusted: bool, headers: &HeaderMap) -> Option<String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
+    };
+    let (scheme, host) = if peer_trusted {
+        (
+            header("x-forwarded-proto").unwrap_or_else(|| "http".to_owned()),
+            header("x-forwarded-host").or_else(|| header("host")),
+        )
+    } else {
+        ("http".to_owned(), header("host"))
+    };
+    host.filter(|h| !h.is_empty()).map(|h| {
+        format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            h.to_ascii_lowercase()
+        )
+    })
+}
+
+/// Puts a [`Client`] in the request's extensions.
+pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let proxies = &state.config.trusted_proxies;
+    let client = Client {
+        ip: client_ip(peer, req.headers(), proxies),
+        own_origin: own_origin(trusted(peer, proxies), req.headers()),
+    };
+    req.extensions_mut().insert(client);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_read_only_from_trusted_proxies() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let outsider: IpAddr = "203.0.113.9".parse().unwrap();
+        // Not a proxy: the header is ignored.
+        assert_eq!(client_ip(outsider, &xff("1.2.3.4"), &proxies), outsider);
+        // Through a proxy: the rightmost untrusted hop, not the spoofable leftmost.
+        assert_eq!(
+            client_ip(peer, &xff("6.6.6.6, 198.51.100.7, 10.0.0.3"), &proxies).to_string(),
+            "198.51.100.7"
+        );
+        // No header: the proxy itself.
+        assert_eq!(client_ip(peer, &HeaderMap::new(), &proxies), peer);
+    }
+}

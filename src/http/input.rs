@@ -1,0 +1,56 @@
+//! Request bodies as JSON (the API) or as an HTML form post (pages without JavaScript). The
+//! handler learns which, so it can answer JSON or a 303 redirect.
+
+use crate::error::AppError;
+use app::domain::FieldError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+pub struct Input<T> {
+    pub value: T,
+    /// True for `application/x-www-form-urlencoded`: answer with a redirect, not JSON.
+    pub form: bool,
+}
+
+fn body_error(message: &str) -> AppError {
+    AppError::Validation(vec![FieldError {
+        field: "body".to_owned(),
+        message: message.to_owned(),
+    }])
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| AppError::BadRequest("The request body could not be read.".to_owned()))?;
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            let value = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| body_error("The form could not be read."))?;
+            return Ok(Self { value, form: true });
+        }
+        if !content_type.is_empty() && !content_type.starts_with("application/json") {
+            return Err(body_error(
+                "Send the body as JSON (Content-Type: application/json).",
+            ));
+        }
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| body_error("The request body is not valid JSON."))?;
+        if !json.is_object() {
+            return Err(body_error("The request body must be a JSON object."));
+        }
+        let value = serde_json::from_value(json)
+            .map_err(|e| body_error(&format!("A field has the wrong type: {e}.")))?;
+        Ok(Self { value, form: false })
+    }
+}

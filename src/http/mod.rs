@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by every route: who is calling (client IP, origin, session), request
+//! bodies, CSRF defence and security headers.
+
+pub mod client;
+pub mod csrf;
+pub mod headers;
+pub mod input;
+pub mod session;

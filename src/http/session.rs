@@ -1,0 +1,94 @@
+//! Finds the signed-in user from the session cookie, once per request.
+
+use crate::auth::session::{hash_token, read_cookie, COOKIE_NAME};
+use crate::db::User;
+use crate::error::AppError;
+use crate::AppState;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::COOKIE;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The hash of the session cookie this request carried, live or not.
+#[derive(Debug, Clone)]
+pub struct SessionCookie(pub Option<String>);
+
+/// The user of a live session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+}
+
+pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/pkg/") {
+        return next.run(req).await;
+    }
+    let hash = req
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| read_cookie(h, COOKIE_NAME))
+        .filter(|v| !v.is_empty())
+        .map(hash_token);
+    if let Some(hash) = &hash {
+        match lookup(&state, hash).await {
+            Ok(Some(user)) => {
+                req.extensions_mut().insert(SignedIn { user });
+            }
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
+    req.extensions_mut().insert(SessionCookie(hash));
+    next.run(req).await
+}
+
+async fn lookup(state: &AppState, hash: &str) -> Result<Option<User>, AppError> {
+    let now = state.clock.now();
+    let Some(session) = state
+        .db
+        .live_session(hash, now, state.config.session_idle_ms)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(state.db.user_by_id(session.user_id).await?)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<SignedIn>()
+            .cloned()
+            .ok_or_else(|| AppError::Unauthorized("You are not signed in.".to_owned()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionCookie {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        Ok(parts
+            .extensions
+            .get::<SessionCookie>()
+            .cloned()
+            .unwrap_or(SessionCookie(None)))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for super::client::Client {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("client middleware missing"))
+    }
+}

@@ -1,0 +1,129 @@
+use super::see_other;
+use crate::auth::local_login::{self, start_session, LoginRequest};
+use crate::auth::session::{clear_session_cookie, session_cookie};
+use crate::db::{AuditEntry, AuditEvent};
+use crate::error::AppError;
+use crate::http::client::Client;
+use crate::http::input::Input;
+use crate::http::session::{SessionCookie, SignedIn};
+use crate::AppState;
+use app::domain::{safe_return_to, LogoutResponse, UserDto};
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginForm {
+    username: Option<String>,
+    password: Option<String>,
+    /// Only form posts use it; JSON clients navigate themselves.
+    return_to: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    client: Client,
+    SessionCookie(previous): SessionCookie,
+    input: Input<LoginForm>,
+) -> Response {
+    let ip = client.ip_string();
+    let LoginForm {
+        username,
+        password,
+        return_to,
+    } = input.value;
+    let credentials = LoginRequest {
+        username: username.clone(),
+        password,
+    };
+    let username = username.unwrap_or_default();
+    let result = async {
+        let user = local_login::authenticate(&state, credentials, &ip).await?;
+        let token = start_session(&state, &user, previous.as_deref(), &ip).await?;
+        Ok::<_, AppError>((state.db.user_dto(&user).await?, token))
+    }
+    .await;
+    match result {
+        Ok((user, token)) => {
+            let cookie = [(
+                SET_COOKIE,
+                session_cookie(&token, state.config.secure_cookies()),
+            )];
+            if input.form {
+                let target = return_to.as_deref().and_then(safe_return_to).unwrap_or("/");
+                (cookie, see_other(target)).into_response()
+            } else {
+                (cookie, Json(user)).into_response()
+            }
+        }
+        Err(e) if input.form => {
+            let code = match &e {
+                AppError::Unauthorized(_) => "invalid_credentials",
+                AppError::TooManyRequests(_) => "rate_limited",
+                AppError::Validation(_) => "bad_request",
+                _ => {
+                    // Logged with its reference; the page shows the generic text.
+                    e.body();
+                    "internal"
+                }
+            };
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("error", code)
+                .append_pair("username", &username);
+            if let Some(rt) = return_to.as_deref().and_then(safe_return_to) {
+                query.append_pair("returnTo", rt);
+            }
+            see_other(&format!("/login?{}", query.finish()))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Ends the local session first, whether or not it is still live, then tells the browser
+/// where to go.
+pub async fn logout(
+    State(state): State<AppState>,
+    client: Client,
+    SessionCookie(hash): SessionCookie,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if let Some(hash) = hash {
+        if let Some(user_id) = state.db.delete_session(&hash).await? {
+            state
+                .db
+                .audit(
+                    AuditEntry::new(AuditEvent::Logout, state.clock.now())
+                        .actor(user_id)
+                        .target(user_id)
+                        .ip(&client.ip_string()),
+                )
+                .await?;
+        }
+    }
+    let cookie = [(
+        SET_COOKIE,
+        clear_session_cookie(state.config.secure_cookies()),
+    )];
+    let logout_url = "/login?signedOut=1".to_owned();
+    let form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        Ok((cookie, see_other(&logout_url)).into_response())
+    } else {
+        Ok((cookie, Json(LogoutResponse { logout_url })).into_response())
+    }
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    SignedIn { user }: SignedIn,
+) -> Result<Json<UserDto>, AppError> {
+    Ok(Json(state.db.user_dto(&user).await?))
+}

@@ -1,0 +1,53 @@
+use super::see_other;
+use crate::auth::local_login::start_session;
+use crate::auth::session::session_cookie;
+use crate::auth::setup::{self, SetupRequest};
+use crate::error::AppError;
+use crate::http::client::Client;
+use crate::http::input::Input;
+use crate::http::session::SessionCookie;
+use crate::AppState;
+use app::domain::SetupStatus;
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub async fn status(State(state): State<AppState>) -> Result<Json<SetupStatus>, AppError> {
+    Ok(Json(SetupStatus {
+        completed: state.db.setup_completed().await?,
+    }))
+}
+
+/// Creates the first admin and signs them in.
+pub async fn create(
+    State(state): State<AppState>,
+    client: Client,
+    SessionCookie(previous): SessionCookie,
+    input: Input<SetupRequest>,
+) -> Response {
+    let ip = client.ip_string();
+    let result = async {
+        let user = setup::run(&state, input.value, &ip).await?;
+        let token = start_session(&state, &user, previous.as_deref(), &ip).await?;
+        Ok::<_, AppError>((state.db.user_dto(&user).await?, token))
+    }
+    .await;
+    match (result, input.form) {
+        (Ok((user, token)), form) => {
+            let cookie = [(
+                SET_COOKIE,
+                session_cookie(&token, state.config.secure_cookies()),
+            )];
+            if form {
+                (cookie, see_other("/")).into_response()
+            } else {
+                (StatusCode::CREATED, cookie, Json(user)).into_response()
+            }
+        }
+        (Err(AppError::Forbidden(_)), true) => see_other("/login"),
+        (Err(AppError::Validation(_)), true) => see_other("/setup?error=invalid"),
+        (Err(e), _) => e.into_response(),
+    }
+}

@@ -1,0 +1,296 @@
+//! The test harness: the real router, in process, on a fresh SQLite file or a fresh
+//! PostgreSQL database per test, with a clock the test moves.
+
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use grimmory::clock::{Clock, ManualClock};
+use grimmory::config::{Config, RawSettings};
+use grimmory::{build_router, AppState};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Engine)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Engine::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Engine::Postgres).await
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub engine: Engine,
+    sqlite_dir: Option<PathBuf>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The session cookie this reply set, as `name=value`.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("grimmory_session=") && !c.contains("Max-Age=0"))
+            .map(|c| c.split(';').next().unwrap_or("").to_owned())
+    }
+}
+
+fn base_postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn random_hex() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Drops test databases left by earlier runs, once per test process.
+async fn sweep_old_databases(admin: &mut sqlx::AnyConnection) {
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'grimmory_test_%'",
+            )
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+            for name in names {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut *admin)
+                    .await;
+            }
+        })
+        .await;
+}
+
+async fn fresh_database_url(engine: Engine) -> (String, Option<PathBuf>) {
+    match engine {
+        Engine::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("grimmory-test-{}", random_hex()));
+            std::fs::create_dir_all(&dir).unwrap();
+            (
+                format!("sqlite://{}/grimmory.db?mode=rwc", dir.display()),
+                Some(dir),
+            )
+        }
+        Engine::Postgres => {
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            let base = base_postgres_url();
+            let mut admin = sqlx::AnyConnection::connect(&base)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL at {base} is needed for the tests (set TEST_DATABASE_URL): {e}"
+                    )
+                });
+            sweep_old_databases(&mut admin).await;
+            let name = format!("grimmory_test_{}", random_hex());
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let mut url = url::Url::parse(&base).unwrap();
+            url.set_path(&name);
+            (url.to_string(), None)
+        }
+    }
+}
+
+pub fn raw_settings(database_url: String) -> RawSettings {
+    RawSettings {
+        database_url: Some(database_url),
+        bind: Some("127.0.0.1:0".to_owned()),
+        public_url: None,
+        force_disable_oidc: None,
+        trusted_proxies: None,
+        session_idle_hours: None,
+        site_root: None,
+    }
+}
+
+impl TestApp {
+    pub async fn new(engine: Engine) -> Self {
+        Self::with_settings(engine, |_| {}).await
+    }
+
+    pub async fn with_settings(engine: Engine, adjust: impl FnOnce(&mut RawSettings)) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .try_init();
+        let (url, sqlite_dir) = fresh_database_url(engine).await;
+        let mut raw = raw_settings(url);
+        adjust(&mut raw);
+        let config = Config::from_raw(&raw).expect("test settings are valid");
+        let clock = Arc::new(ManualClock::starting_now());
+        let state = AppState::new(config, clock.clone() as Arc<dyn Clock>)
+            .await
+            .expect("app starts");
+        Self {
+            router: build_router(state.clone()),
+            state,
+            clock,
+            engine,
+            sqlite_dir,
+        }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        self.send_from(req, "127.0.0.1").await
+    }
+
+    /// Sends a request as if it came from `ip`.
+    pub async fn send_from(&self, mut req: Request<Body>, ip: &str) -> Reply {
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(addr));
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes().to_vec(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut b = Request::builder().uri(path);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value, cookie: Option<&str>) -> Reply {
+        self.send(json_request(Method::POST, path, &body, cookie))
+            .await
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut b =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Completes setup with the admin `admin` / `correct horse battery`.
+    pub async fn setup_admin(&self) -> String {
+        let r = self
+            .post_json(
+                "/api/v1/setup",
+                serde_json::json!({"username": "admin", "email": "admin@example.org", "name": "Ada Admin", "password": "correct horse battery"}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.session_cookie().expect("setup signs the admin in")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.post_json(
+            "/api/v1/auth/login",
+            serde_json::json!({"username": username, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn audit_events(&self) -> Vec<Value> {
+        self.state
+            .db
+            .audit_entries(1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect()
+    }
+}
+
+pub fn json_request(
+    method: Method,
+    path: &str,
+    body: &Value,
+    cookie: Option<&str>,
+) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::from(body.to_string())).unwrap()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

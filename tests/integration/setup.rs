@@ -1,0 +1,204 @@
+use crate::common::{Engine, TestApp};
+use crate::on_both_engines;
+use axum::http::StatusCode;
+use serde_json::json;
+
+on_both_engines!(
+    setup_runs_once_and_signs_the_admin_in,
+    racing_setups_make_one_admin,
+    setup_validates_every_field,
+    setup_needs_the_token_off_loopback
+);
+
+async fn setup_runs_once_and_signs_the_admin_in(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    assert_eq!(
+        app.get("/api/v1/setup/status", None).await.json(),
+        json!({"completed": false})
+    );
+    let cookie = app.setup_admin().await;
+    assert_eq!(
+        app.get("/api/v1/setup/status", None).await.json(),
+        json!({"completed": true})
+    );
+
+    let me = app.get("/api/v1/auth/me", Some(&cookie)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    let me = me.json();
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["name"], "Ada Admin");
+    assert_eq!(me["email"], "admin@example.org");
+    assert_eq!(me["isAdmin"], true);
+    assert_eq!(me["hasPassword"], true);
+    assert_eq!(me["oidcLink"], serde_json::Value::Null);
+    let perms = me["permissions"].as_object().unwrap();
+    assert_eq!(perms.len(), 26);
+    assert!(perms.values().all(|v| v == true));
+    assert!(me.get("passwordHash").is_none() && !me.to_string().contains("argon2"));
+
+    let again = app
+        .post_json(
+            "/api/v1/setup",
+            json!({"username": "mallory", "password": "another password"}),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        again.json()["message"],
+        "Setup is disabled after the first user is created."
+    );
+    assert_eq!(
+        app.login("mallory", "another password").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let events = app.audit_events().await;
+    assert!(events.iter().any(|e| e["event"] == "SETUP_COMPLETED"));
+    assert!(!events
+        .iter()
+        .any(|e| e.to_string().contains("correct horse")));
+}
+
+async fn racing_setups_make_one_admin(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let app = std::sync::Arc::new(app);
+    let attempts = (0..6).map(|i| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.post_json(
+                "/api/v1/setup",
+                json!({"username": format!("admin{i}"), "password": "racing password"}),
+                None,
+            )
+            .await
+            .status
+        })
+    });
+    let statuses: Vec<StatusCode> = futures_join(attempts).await;
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::FORBIDDEN),
+        "{statuses:?}"
+    );
+    let mut admins = 0;
+    for i in 0..6 {
+        if app
+            .state
+            .db
+            .user_by_username(&format!("admin{i}"))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            admins += 1;
+        }
+    }
+    assert_eq!(admins, 1);
+}
+
+async fn futures_join(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<StatusCode>>,
+) -> Vec<StatusCode> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+async fn setup_validates_every_field(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let r = app
+        .post_json(
+            "/api/v1/setup",
+            json!({"email": "not-an-email", "password": "short"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let body = r.json();
+    assert_eq!(body["status"], 400);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["username", "email", "password"]);
+    assert_eq!(
+        body["errors"][2]["message"],
+        "Password must be at least 8 characters."
+    );
+
+    let long = app
+        .post_json(
+            "/api/v1/setup",
+            json!({"username": "a", "password": "x".repeat(73)}),
+            None,
+        )
+        .await;
+    assert_eq!(long.json()["errors"][0]["field"], "password");
+
+    let malformed = app
+        .send(crate::common::json_request(
+            axum::http::Method::POST,
+            "/api/v1/setup",
+            &json!(null),
+            None,
+        ))
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json()["errors"][0]["field"], "body");
+
+    let broken = app
+        .send(
+            axum::http::Request::post("/api/v1/setup")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from("{\"username\": "))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        broken.json()["errors"][0]["message"],
+        "The request body is not valid JSON."
+    );
+
+    assert_eq!(
+        app.get("/api/v1/setup/status", None).await.json()["completed"],
+        false
+    );
+}
+
+async fn setup_needs_the_token_off_loopback(engine: Engine) {
+    let app = TestApp::with_settings(engine, |raw| raw.bind = Some("0.0.0.0:0".to_owned())).await;
+    let token = app
+        .state
+        .setup_token
+        .clone()
+        .expect("a token is made when not on loopback");
+    let body = |t: &str| json!({"username": "admin", "password": "long enough", "setupToken": t});
+    let missing = app
+        .post_json(
+            "/api/v1/setup",
+            json!({"username": "admin", "password": "long enough"}),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    let wrong = app.post_json("/api/v1/setup", body("guess"), None).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.json()["errors"][0]["field"], "setupToken");
+    let right = app.post_json("/api/v1/setup", body(&token), None).await;
+    assert_eq!(right.status, StatusCode::CREATED, "{}", right.text());
+}

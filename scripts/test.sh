@@ -14,7 +14,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets -- -D warnings
-cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p app -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 log "Rust tests (SQLite and PostgreSQL)"
 cargo test

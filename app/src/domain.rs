@@ -106,6 +106,7 @@ pub struct LogoutResponse {
 /// What the server knows about the request a page is rendered for; the server puts it in the
 /// request's extensions so server-side rendering needs no extra round trip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct PageContext {
     pub user: Option<UserDto>,
     /// Whether setup must ask for the one-time setup token (server bound to a non-loopback address).

@@ -19,7 +19,9 @@ pub fn Login() -> impl IntoView {
     } else {
         None
     };
-    let username = RwSignal::new(query.get("username").unwrap_or_default());
+    // Kept after a failed form post without JavaScript, so the user only retypes the password.
+    let remembered_username = query.get("username").unwrap_or_default();
+    let username = RwSignal::new(remembered_username.clone());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(query.get("error").map(|code| {
         login_notice(&code)
@@ -55,7 +57,13 @@ pub fn Login() -> impl IntoView {
                 <form method="post" action="/api/v1/auth/login" on:submit=on_submit>
                     <label>
                         "Username"
-                        <input name="username" autocomplete="username" required bind:value=username/>
+                        <input
+                            name="username"
+                            autocomplete="username"
+                            required
+                            value=remembered_username
+                            on:input:target=move |ev| username.set(ev.target().value())
+                        />
                     </label>
                     <label>
                         "Password"

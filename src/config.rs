@@ -26,6 +26,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the web server (the default).
     Serve,
+    /// Recovery commands that work directly on the database.
+    Admin {
+        #[command(subcommand)]
+        command: crate::cli::AdminCommand,
+    },
 }
 
 /// The settings as given, before checking. Each has an environment variable and a flag.
@@ -49,6 +54,14 @@ pub struct RawSettings {
     /// Hours of inactivity after which a session ends (default 168).
     #[arg(long, env = "GRIMMORY_SESSION_IDLE_HOURS", global = true)]
     pub session_idle_hours: Option<String>,
+    /// Bearer token /metrics asks for; without one, /metrics answers loopback clients only.
+    #[arg(
+        long,
+        env = "GRIMMORY_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     /// Folder holding the built site (pkg/, style); default target/site.
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
     pub site_root: Option<String>,
@@ -63,6 +76,7 @@ pub struct Config {
     pub force_disable_oidc: bool,
     pub trusted_proxies: Vec<IpNet>,
     pub session_idle_ms: i64,
+    pub metrics_token: Option<String>,
     pub site_root: String,
 }
 
@@ -86,6 +100,7 @@ impl Config {
             )?,
             trusted_proxies: parse_proxies(raw.trusted_proxies.as_deref())?,
             session_idle_ms: parse_idle_hours(raw.session_idle_hours.as_deref())? * HOUR_MS,
+            metrics_token: raw.metrics_token.clone().filter(|t| !t.trim().is_empty()),
             site_root: raw
                 .site_root
                 .clone()
@@ -197,6 +212,7 @@ mod tests {
             force_disable_oidc: None,
             trusted_proxies: None,
             session_idle_hours: None,
+            metrics_token: None,
             site_root: None,
         }
     }

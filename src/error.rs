@@ -107,6 +107,21 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::db::StoreError> for AppError {
+    fn from(e: crate::db::StoreError) -> Self {
+        use crate::db::StoreError;
+        match e {
+            StoreError::NotFound => Self::NotFound("Not found.".to_owned()),
+            StoreError::Conflict(field, message) => {
+                tracing::debug!(field, "unique conflict");
+                Self::Conflict(message.to_owned())
+            }
+            StoreError::Invariant(message) => Self::Conflict(message.to_owned()),
+            StoreError::Db(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for AppError {
     fn from(e: tokio::task::JoinError) -> Self {
         Self::internal(e)

@@ -1,12 +1,15 @@
 //! The Grimmory server: composition root. `build_router` gives tests the exact router that
 //! `main` serves.
 
+pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod routes;
 pub mod validation;
 
@@ -27,6 +30,7 @@ pub struct AppState {
     /// A hash checked for unknown users so their answer takes as long as a wrong password's.
     pub dummy_hash: Arc<str>,
     pub leptos: LeptosOptions,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -68,6 +72,7 @@ impl AppState {
             setup_token,
             dummy_hash: Arc::from(dummy_hash),
             leptos,
+            metrics: Arc::default(),
         })
     }
 }

@@ -25,6 +25,9 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Admin { command } => grimmory::cli::run(config, command)
+            .await
+            .map(|line| println!("{line}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,6 +51,7 @@ async fn serve(config: Config) -> Result<(), String> {
     println!("grimmory listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let db = state.db.clone();
+    tokio::spawn(sweep_expired_sessions(state.clone()));
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -55,6 +59,21 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))?;
     db.close().await;
     Ok(())
+}
+
+/// Expired sessions are already refused; this only keeps the table small.
+async fn sweep_expired_sessions(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        if let Err(e) = state
+            .db
+            .delete_expired_sessions(state.clock.now(), state.config.session_idle_ms)
+            .await
+        {
+            tracing::warn!(error = %e, "could not delete expired sessions");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -72,6 +72,27 @@ pub struct OidcLinkDto {
     pub subject: String,
 }
 
+/// One audit log entry (spec section 8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryDto {
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    pub event: String,
+    pub actor_user_id: Option<i64>,
+    pub target_user_id: Option<i64>,
+    pub client_ip: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LibraryDto {
+    pub id: i64,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldError {

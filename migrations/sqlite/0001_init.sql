@@ -42,7 +42,7 @@ CREATE TABLE users (
 
 CREATE TABLE libraries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
+    name TEXT NOT NULL UNIQUE,
     created_at BIGINT NOT NULL
 );
 
@@ -86,7 +86,9 @@ CREATE TABLE audit_log (
     client_ip TEXT,
     details TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_event ON audit_log (event);
+CREATE INDEX audit_log_actor ON audit_log (actor_user_id);
+CREATE INDEX audit_log_target ON audit_log (target_user_id);
 
 -- Key/value settings; the row 'setup_completed' doubles as the lock that lets only one
 -- first-run setup succeed.
@@ -95,6 +97,9 @@ CREATE TABLE settings (
     value TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+-- Every change that could break the admin invariants first writes this row, so such changes
+-- run one at a time on both engines and each sees the one before it.
+INSERT INTO settings (key, value, updated_at) VALUES ('admin_guard', '', 0);
 
 -- One row per counted event (e.g. a failed sign-in); kept in the database so limits hold
 -- across replicas.

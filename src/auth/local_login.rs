@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
 pub const TOO_MANY_ATTEMPTS: &str = "Too many failed login attempts. Please try again later.";
-const WINDOW_MS: i64 = 15 * 60_000;
-const MAX_PER_IP_AND_USER: i64 = 5;
-const MAX_PER_IP: i64 = 20;
+pub(super) const WINDOW_MS: i64 = 15 * 60_000;
+pub(super) const MAX_PER_IP_AND_USER: i64 = 5;
+pub(super) const MAX_PER_IP: i64 = 20;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -20,7 +20,8 @@ pub struct LoginRequest {
     pub password: Option<String>,
 }
 
-fn buckets(ip: &str, username: &str) -> [String; 2] {
+/// The rate-limit buckets a failed password check for `username` from `ip` counts in.
+pub(super) fn failure_buckets(ip: &str, username: &str) -> [String; 2] {
     [
         format!("login-ip:{ip}"),
         format!("login-user:{ip}|{username}"),
@@ -41,7 +42,7 @@ pub async fn authenticate(state: &AppState, req: LoginRequest, client_ip: &str) 
     }
     fields.finish()?;
     let now = state.clock.now();
-    let [by_ip, by_user] = buckets(client_ip, username);
+    let [by_ip, by_user] = failure_buckets(client_ip, username);
     let counts = state
         .db
         .count_hits(&[&by_ip, &by_user], now - WINDOW_MS)

@@ -6,23 +6,37 @@ use crate::clock::{rfc3339, Millis};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditEvent {
-    SetupCompleted,
-    LoginSuccess,
-    LoginFailed,
-    Logout,
+macro_rules! audit_events {
+    ($($variant:ident => $name:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AuditEvent {
+            $($variant,)*
+        }
+
+        impl AuditEvent {
+            pub const ALL: &[AuditEvent] = &[$(AuditEvent::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl AuditEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SetupCompleted => "SETUP_COMPLETED",
-            Self::LoginSuccess => "LOGIN_SUCCESS",
-            Self::LoginFailed => "LOGIN_FAILED",
-            Self::Logout => "LOGOUT",
-        }
-    }
+audit_events! {
+    SetupCompleted => "SETUP_COMPLETED",
+    LoginSuccess => "LOGIN_SUCCESS",
+    LoginFailed => "LOGIN_FAILED",
+    Logout => "LOGOUT",
+    UserCreated => "USER_CREATED",
+    UserUpdated => "USER_UPDATED",
+    UserDeleted => "USER_DELETED",
+    LibraryCreated => "LIBRARY_CREATED",
+    LibraryUpdated => "LIBRARY_UPDATED",
+    LibraryDeleted => "LIBRARY_DELETED",
+    OidcAccountUnlinked => "OIDC_ACCOUNT_UNLINKED",
 }
 
 pub struct AuditEntry {
@@ -85,17 +99,16 @@ impl AuditEntry {
     }
 }
 
-/// One audit row as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditRow {
-    pub id: i64,
-    pub at: String,
-    pub event: String,
-    pub actor_user_id: Option<i64>,
-    pub target_user_id: Option<i64>,
-    pub client_ip: Option<String>,
-    pub details: Value,
+pub use app::domain::AuditEntryDto as AuditRow;
+
+/// Which entries to list: newest first, optionally one event, one user (as actor or target),
+/// and only entries older than the id `before` (for paging).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub event: Option<String>,
+    pub user: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: i64,
 }
 
 impl Db {
@@ -105,11 +118,19 @@ impl Db {
     }
 
     /// Newest first.
-    pub async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
+    pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, sqlx::Error> {
+        // Absent filters are bound as NULL and match everything, so there is one statement.
         let rows = sqlx::query(
-            "SELECT id, at, event, actor_user_id, target_user_id, client_ip, details FROM audit_log ORDER BY id DESC LIMIT $1",
+            "SELECT id, at, event, actor_user_id, target_user_id, client_ip, details FROM audit_log \
+             WHERE (CAST($1 AS TEXT) IS NULL OR event = $1) \
+             AND (CAST($2 AS BIGINT) IS NULL OR actor_user_id = $2 OR target_user_id = $2) \
+             AND (CAST($3 AS BIGINT) IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4",
         )
-        .bind(limit)
+        .bind(filter.event.clone())
+        .bind(filter.user)
+        .bind(filter.before)
+        .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -2,15 +2,18 @@
 //! stores. Queries are written once in the SQL both engines accept (`$n` placeholders,
 //! `RETURNING`, BIGINT milliseconds) and run through sqlx's `Any` driver.
 
+pub mod admin_guard;
 mod audit;
+mod libraries;
 mod rate_limits;
 mod sessions;
+mod settings;
 pub mod setup;
 mod users;
 
-pub use audit::{AuditEntry, AuditEvent};
+pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};
 pub use sessions::{NewSession, SessionRecord};
-pub use users::{NewUser, User};
+pub use users::{NewUser, User, UserChanges};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -82,4 +85,19 @@ fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
 /// Whether an error is a unique-constraint violation (a lost race or a duplicate).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Why a store refused a change; the HTTP layer turns each into its status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique value already taken: the field and the message for it.
+    #[error("{1}")]
+    Conflict(&'static str, &'static str),
+    /// An admin invariant would break; the message says which.
+    #[error("{0}")]
+    Invariant(&'static str),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
 }

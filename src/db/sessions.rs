@@ -76,6 +76,20 @@ impl Db {
             .await
     }
 
+    pub async fn count_live_sessions(
+        &self,
+        now: Millis,
+        idle_ms: Millis,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE expires_at > $1 AND last_seen_at > $2",
+        )
+        .bind(now)
+        .bind(now - idle_ms)
+        .fetch_one(&self.pool)
+        .await
+    }
+
     pub async fn delete_expired_sessions(
         &self,
         now: Millis,

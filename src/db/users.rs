@@ -1,6 +1,6 @@
 //! Users and what hangs off them (library access, OIDC identity link).
 
-use super::{get_bool, Db};
+use super::{admin_guard, get_bool, is_unique_violation, AuditEntry, Db, StoreError};
 use crate::clock::{rfc3339, Millis};
 use app::domain::{OidcLinkDto, UserDto, PERMISSIONS};
 use sqlx::any::AnyRow;
@@ -145,22 +145,307 @@ impl Db {
                 })
             })
             .transpose()?;
-        Ok(UserDto {
-            id: user.id,
-            username: user.username.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-            is_admin: user.is_admin,
-            has_password: user.password_hash.is_some(),
-            oidc_link: link,
-            permissions: PERMISSIONS
+        Ok(dto(user, library_ids, link))
+    }
+}
+
+/// What an admin edit changes; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub email: Option<Option<String>>,
+    pub name: Option<String>,
+    pub is_admin: Option<bool>,
+    pub permissions: Option<Vec<bool>>,
+    pub library_ids: Option<Vec<i64>>,
+    /// `Some(None)` removes the password.
+    pub password_hash: Option<Option<String>>,
+}
+
+impl UserChanges {
+    /// The API names of the fields this edit touches, for the audit log.
+    pub fn field_names(&self) -> Vec<&'static str> {
+        [
+            (self.email.is_some(), "email"),
+            (self.name.is_some(), "name"),
+            (self.is_admin.is_some(), "isAdmin"),
+            (self.permissions.is_some(), "permissions"),
+            (self.library_ids.is_some(), "libraryIds"),
+            (self.password_hash.is_some(), "password"),
+        ]
+        .into_iter()
+        .filter_map(|(changed, name)| changed.then_some(name))
+        .collect()
+    }
+}
+
+fn email_conflict(e: sqlx::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        if e.to_string().contains("email") {
+            StoreError::Conflict("email", "This email address belongs to another user.")
+        } else {
+            StoreError::Conflict("username", "A user with this username already exists.")
+        }
+    } else {
+        StoreError::Db(e)
+    }
+}
+
+async fn set_libraries(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    library_ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM user_libraries WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    let mut ids = library_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        sqlx::query("INSERT INTO user_libraries (user_id, library_id) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Every user in the API shape, in three queries whatever their number.
+    pub async fn user_dtos(&self) -> Result<Vec<UserDto>, sqlx::Error> {
+        let sql = format!("SELECT {} FROM users ORDER BY username", *USER_COLUMNS);
+        let users: Vec<User> = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<_, _>>()?;
+        let all_libraries: Vec<i64> = sqlx::query_scalar("SELECT id FROM libraries ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let access =
+            sqlx::query("SELECT user_id, library_id FROM user_libraries ORDER BY library_id")
+                .fetch_all(&self.pool)
+                .await?;
+        let links = sqlx::query("SELECT user_id, issuer, subject FROM oidc_identities")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(users.len());
+        for user in &users {
+            let library_ids = if user.is_admin {
+                all_libraries.clone()
+            } else {
+                access
+                    .iter()
+                    .filter(|r| r.try_get::<i64, _>("user_id").ok() == Some(user.id))
+                    .map(|r| r.try_get::<i64, _>("library_id"))
+                    .collect::<Result<_, _>>()?
+            };
+            let link = links
                 .iter()
-                .zip(&user.permissions)
-                .map(|(p, granted)| (p.key.to_owned(), user.is_admin || *granted))
-                .collect(),
-            library_ids,
-            created_at: rfc3339(user.created_at),
-            last_login_at: user.last_login_at.map(rfc3339),
-        })
+                .find(|r| r.try_get::<i64, _>("user_id").ok() == Some(user.id))
+                .map(|r| -> Result<_, sqlx::Error> {
+                    Ok(OidcLinkDto {
+                        issuer: r.try_get("issuer")?,
+                        subject: r.try_get("subject")?,
+                    })
+                })
+                .transpose()?;
+            out.push(dto(user, library_ids, link));
+        }
+        Ok(out)
+    }
+
+    pub async fn create_user(
+        &self,
+        user: &NewUser,
+        library_ids: &[i64],
+        now: Millis,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let created = insert_user(&mut tx, user, now)
+            .await
+            .map_err(email_conflict)?;
+        set_libraries(&mut tx, created.id, library_ids).await?;
+        audit
+            .target(created.id)
+            .detail("username", created.username.as_str())
+            .insert(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Applies an edit, refusing it when it would break an admin invariant.
+    pub async fn update_user(
+        &self,
+        id: i64,
+        changes: &UserChanges,
+        now: Millis,
+        oidc_only_in_force: bool,
+        keep_session: Option<&str>,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        admin_guard::lock(&mut tx, now).await?;
+        let mut sets = vec!["updated_at = $1".to_owned()];
+        let mut next = 2;
+        let mut placeholder = |col: &str| {
+            let s = format!("{col} = ${next}");
+            next += 1;
+            s
+        };
+        if changes.email.is_some() {
+            sets.push(placeholder("email"));
+        }
+        if changes.name.is_some() {
+            sets.push(placeholder("name"));
+        }
+        if changes.is_admin.is_some() {
+            sets.push(placeholder("is_admin"));
+        }
+        if changes.password_hash.is_some() {
+            sets.push(placeholder("password_hash"));
+        }
+        if changes.permissions.is_some() {
+            for p in PERMISSIONS {
+                sets.push(placeholder(p.column));
+            }
+        }
+        let sql = format!(
+            "UPDATE users SET {} WHERE id = ${next} RETURNING {}",
+            sets.join(", "),
+            *USER_COLUMNS
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        if let Some(email) = &changes.email {
+            q = q.bind(email.clone());
+        }
+        if let Some(name) = &changes.name {
+            q = q.bind(name.clone());
+        }
+        if let Some(is_admin) = changes.is_admin {
+            q = q.bind(is_admin);
+        }
+        if let Some(hash) = &changes.password_hash {
+            q = q.bind(hash.clone());
+        }
+        if let Some(perms) = &changes.permissions {
+            for i in 0..PERMISSIONS.len() {
+                q = q.bind(perms.get(i).copied().unwrap_or(false));
+            }
+        }
+        let row = q
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(email_conflict)?
+            .ok_or(StoreError::NotFound)?;
+        let user = user_from_row(&row)?;
+        if let Some(ids) = &changes.library_ids {
+            set_libraries(&mut tx, id, ids).await?;
+        }
+        admin_guard::verify(&mut tx, oidc_only_in_force).await?;
+        if changes.password_hash.is_some() {
+            // A new or removed password ends the user's sessions everywhere, except the one
+            // the user changed their own password in.
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(id)
+                .bind(keep_session.unwrap_or(""))
+                .execute(&mut *tx)
+                .await?;
+        }
+        audit
+            .target(id)
+            .detail("fields", changes.field_names())
+            .insert(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn delete_user(
+        &self,
+        id: i64,
+        now: Millis,
+        oidc_only_in_force: bool,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        admin_guard::lock(&mut tx, now).await?;
+        for table in ["sessions", "user_libraries", "oidc_identities"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let username: Option<String> =
+            sqlx::query_scalar("DELETE FROM users WHERE id = $1 RETURNING username")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let username = username.ok_or(StoreError::NotFound)?;
+        admin_guard::verify(&mut tx, oidc_only_in_force).await?;
+        audit
+            .target(id)
+            .detail("username", username)
+            .insert(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a user's OIDC identity link. Returns the link that was removed.
+    pub async fn unlink_oidc(
+        &self,
+        id: i64,
+        now: Millis,
+        oidc_only_in_force: bool,
+        audit: AuditEntry,
+    ) -> Result<OidcLinkDto, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        admin_guard::lock(&mut tx, now).await?;
+        let row =
+            sqlx::query("DELETE FROM oidc_identities WHERE user_id = $1 RETURNING issuer, subject")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let link = OidcLinkDto {
+            issuer: row.try_get("issuer")?,
+            subject: row.try_get("subject")?,
+        };
+        admin_guard::verify(&mut tx, oidc_only_in_force).await?;
+        audit
+            .target(id)
+            .detail("issuer", link.issuer.as_str())
+            .detail("subject", link.subject.as_str())
+            .insert(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(link)
+    }
+}
+
+fn dto(user: &User, library_ids: Vec<i64>, link: Option<OidcLinkDto>) -> UserDto {
+    UserDto {
+        id: user.id,
+        username: user.username.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        is_admin: user.is_admin,
+        has_password: user.password_hash.is_some(),
+        oidc_link: link,
+        permissions: PERMISSIONS
+            .iter()
+            .zip(&user.permissions)
+            .map(|(p, granted)| (p.key.to_owned(), user.is_admin || *granted))
+            .collect(),
+        library_ids,
+        created_at: rfc3339(user.created_at),
+        last_login_at: user.last_login_at.map(rfc3339),
     }
 }

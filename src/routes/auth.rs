@@ -1,5 +1,6 @@
 use super::see_other;
 use crate::auth::local_login::{self, start_session, LoginRequest};
+use crate::auth::own_password::{self, ChangePasswordRequest};
 use crate::auth::session::{clear_session_cookie, session_cookie};
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::AppError;
@@ -47,6 +48,12 @@ pub async fn login(
         Ok::<_, AppError>((state.db.user_dto(&user).await?, token))
     }
     .await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(AppError::TooManyRequests(_)) => "rate_limited",
+        Err(_) => "failure",
+    };
+    state.metrics.record_sign_in("local", outcome);
     match result {
         Ok((user, token)) => {
             let cookie = [(
@@ -126,4 +133,16 @@ pub async fn me(
     SignedIn { user }: SignedIn,
 ) -> Result<Json<UserDto>, AppError> {
     Ok(Json(state.db.user_dto(&user).await?))
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    client: Client,
+    SignedIn { user }: SignedIn,
+    SessionCookie(hash): SessionCookie,
+    input: Input<ChangePasswordRequest>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let hash = hash.unwrap_or_default();
+    own_password::change(&state, &user, &hash, &client.ip_string(), input.value).await?;
+    Ok(Json(serde_json::json!({})))
 }

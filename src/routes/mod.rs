@@ -1,8 +1,10 @@
 //! The router: the JSON API of Appendix A, the server-rendered pages, and the middleware
 //! every request passes through.
 
+mod admin;
 mod auth;
 mod health;
+mod metrics;
 mod pages;
 mod setup;
 
@@ -11,7 +13,7 @@ use crate::http::{client, csrf, headers, session};
 use crate::AppState;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
@@ -22,14 +24,40 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/password", post(auth::change_password))
+        .route(
+            "/api/v1/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/api/v1/admin/users/{id}",
+            get(admin::get_user)
+                .put(admin::update_user)
+                .delete(admin::delete_user),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/oidc-link",
+            delete(admin::unlink_user),
+        )
+        .route(
+            "/api/v1/admin/libraries",
+            get(admin::list_libraries).post(admin::create_library),
+        )
+        .route(
+            "/api/v1/admin/libraries/{id}",
+            axum::routing::put(admin::update_library).delete(admin::delete_library),
+        )
+        .route("/api/v1/admin/audit", get(admin::audit))
         .route("/api/{*rest}", any(api_not_found))
-        .route("/healthz", get(health::healthz));
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics));
     Router::new()
         .merge(api)
         .merge(pages::router(&state))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(from_fn_with_state(state.clone(), metrics::count_requests))
         .layer(from_fn_with_state(state.clone(), session::resolve))
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state.clone(), client::identify))

@@ -46,6 +46,7 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub engine: Engine,
+    pub database_url: String,
     sqlite_dir: Option<PathBuf>,
 }
 
@@ -156,6 +157,7 @@ pub fn raw_settings(database_url: String) -> RawSettings {
         force_disable_oidc: None,
         trusted_proxies: None,
         session_idle_hours: None,
+        metrics_token: None,
         site_root: None,
     }
 }
@@ -174,7 +176,7 @@ impl TestApp {
             )
             .try_init();
         let (url, sqlite_dir) = fresh_database_url(engine).await;
-        let mut raw = raw_settings(url);
+        let mut raw = raw_settings(url.clone());
         adjust(&mut raw);
         let config = Config::from_raw(&raw).expect("test settings are valid");
         let clock = Arc::new(ManualClock::starting_now());
@@ -186,6 +188,7 @@ impl TestApp {
             state,
             clock,
             engine,
+            database_url: url,
             sqlite_dir,
         }
     }
@@ -262,7 +265,10 @@ impl TestApp {
     pub async fn audit_events(&self) -> Vec<Value> {
         self.state
             .db
-            .audit_entries(1000)
+            .audit_entries(&grimmory::db::AuditFilter {
+                limit: 500,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_iter()
@@ -292,5 +298,36 @@ impl Drop for TestApp {
         if let Some(dir) = &self.sqlite_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+impl TestApp {
+    pub async fn put_json(&self, path: &str, body: Value, cookie: Option<&str>) -> Reply {
+        self.send(json_request(Method::PUT, path, &body, cookie))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut b = Request::delete(path);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    /// Creates a user through the admin API and answers its JSON.
+    pub async fn create_user(&self, admin_cookie: &str, body: Value) -> Value {
+        let r = self
+            .post_json("/api/v1/admin/users", body, Some(admin_cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()
+    }
+
+    /// Signs in and answers the session cookie.
+    pub async fn cookie_for(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.session_cookie().unwrap()
     }
 }

@@ -2,7 +2,10 @@
 
 mod common;
 
+mod admin;
+mod cli;
 mod login;
+mod metrics;
 mod pages;
 mod security;
 mod sessions;

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Start the test OpenID Provider from the command line.
+//
+//   node provider/start.mjs --redirect-uri URI [--redirect-uri URI2 ...]
+//       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]
+//       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log]
+//
+// Prints ONE JSON line to stdout, then runs until SIGTERM/SIGINT:
+//   {"issuer":"http://127.0.0.1:N/application/o/grimmory/","port":N,"clients":{...}}
+
+import { parseArgs } from 'node:util';
+
+import { startProvider } from './provider.mjs';
+
+function usage(message) {
+  if (message) console.error(`error: ${message}`);
+  console.error('usage: node provider/start.mjs --redirect-uri URI [--post-logout-redirect-uri URI] '
+    + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log]');
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
+      port: { type: 'string', default: '0' },
+      'signing-alg': { type: 'string', default: 'RS256' },
+      'client-secret': { type: 'string' },
+      log: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  }));
+} catch (err) {
+  usage(err.message);
+}
+if (values.help) usage();
+if (!values['redirect-uri']?.length) usage('--redirect-uri is required');
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) usage('--port must be an integer 0-65535');
+
+const idp = await startProvider({
+  port,
+  redirectUris: values['redirect-uri'],
+  postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
+  backchannelLogoutUri: values['backchannel-logout-uri'],
+  signingAlg: values['signing-alg'],
+  clientSecret: values['client-secret'],
+  log: values.log,
+});
+
+process.stdout.write(`${JSON.stringify({ issuer: idp.issuer, port: idp.port, clients: idp.clients })}\n`);
+
+let stopping = false;
+async function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  const force = setTimeout(() => process.exit(0), 3000);
+  force.unref();
+  await idp.stop();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

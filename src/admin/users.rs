@@ -1,0 +1,230 @@
+use super::oidc_only_in_force;
+use crate::auth::password;
+use crate::db::{AuditEntry, AuditEvent, NewUser, User, UserChanges};
+use crate::error::{AppError, AppResult};
+use crate::validation::{self, Fields};
+use crate::AppState;
+use app::domain::{OidcLinkDto, UserDto, PERMISSIONS};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+
+/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
+fn explicit_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateUserRequest {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Absent or empty: the account signs in only through OIDC.
+    pub password: Option<String>,
+    pub is_admin: Option<bool>,
+    pub permissions: Option<BTreeMap<String, bool>>,
+    pub library_ids: Option<Vec<i64>>,
+}
+
+/// Any subset of a user's editable fields; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateUserRequest {
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub email: Option<Option<String>>,
+    pub name: Option<String>,
+    pub is_admin: Option<bool>,
+    pub permissions: Option<BTreeMap<String, bool>>,
+    pub library_ids: Option<Vec<i64>>,
+    /// A string sets a new password, `null` removes it, absent or empty keeps it.
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub password: Option<Option<String>>,
+}
+
+/// The 26 flags from a `{name: bool}` map over `base`; unknown names are refused.
+fn permission_flags(map: &BTreeMap<String, bool>, base: &[bool], fields: &mut Fields) -> Vec<bool> {
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !PERMISSIONS.iter().any(|p| p.key == k.as_str()))
+    {
+        fields.add("permissions", &format!("Unknown permission: {unknown}."));
+    }
+    PERMISSIONS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            map.get(p.key)
+                .copied()
+                .unwrap_or(base.get(i).copied().unwrap_or(false))
+        })
+        .collect()
+}
+
+async fn check_libraries(state: &AppState, ids: &[i64], fields: &mut Fields) -> AppResult<()> {
+    let unknown = state.db.unknown_library_ids(ids).await?;
+    if let Some(id) = unknown.first() {
+        fields.add("libraryIds", &format!("Unknown library: {id}."));
+    }
+    Ok(())
+}
+
+async fn dto_of(state: &AppState, user: &User) -> AppResult<UserDto> {
+    Ok(state.db.user_dto(user).await?)
+}
+
+async fn existing(state: &AppState, id: i64) -> AppResult<User> {
+    state
+        .db
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("No such user.".to_owned()))
+}
+
+pub async fn get(state: &AppState, id: i64) -> AppResult<UserDto> {
+    dto_of(state, &existing(state, id).await?).await
+}
+
+pub async fn create(
+    state: &AppState,
+    actor: &User,
+    ip: &str,
+    req: CreateUserRequest,
+) -> AppResult<UserDto> {
+    let mut fields = Fields::new();
+    let username = validation::username(req.username.as_deref())
+        .map_err(|m| fields.add("username", m))
+        .ok();
+    let email = validation::email(req.email.as_deref())
+        .map_err(|m| fields.add("email", m))
+        .ok();
+    let name = validation::display_name(req.name.as_deref(), username.as_deref().unwrap_or(""))
+        .map_err(|m| fields.add("name", m))
+        .ok();
+    let password = match req.password.as_deref() {
+        None | Some("") => None,
+        given => validation::new_password(given)
+            .map_err(|m| fields.add("password", m))
+            .ok(),
+    };
+    let permissions = permission_flags(&req.permissions.unwrap_or_default(), &[], &mut fields);
+    let library_ids = req.library_ids.unwrap_or_default();
+    check_libraries(state, &library_ids, &mut fields).await?;
+    fields.finish()?;
+    let (Some(username), Some(email), Some(name)) = (username, email, name) else {
+        return Err(AppError::internal("validated fields missing"));
+    };
+    let password_hash = match password {
+        Some(p) => Some(password::hash(p).await?),
+        None => None,
+    };
+    let new = NewUser {
+        username,
+        email,
+        name,
+        password_hash,
+        is_admin: req.is_admin.unwrap_or(false),
+        permissions,
+    };
+    let now = state.clock.now();
+    let audit = AuditEntry::new(AuditEvent::UserCreated, now)
+        .actor(actor.id)
+        .ip(ip);
+    let user = state.db.create_user(&new, &library_ids, now, audit).await?;
+    dto_of(state, &user).await
+}
+
+pub async fn update(
+    state: &AppState,
+    actor: &User,
+    ip: &str,
+    id: i64,
+    req: UpdateUserRequest,
+) -> AppResult<UserDto> {
+    let current = existing(state, id).await?;
+    let mut fields = Fields::new();
+    let mut changes = UserChanges {
+        is_admin: req.is_admin,
+        ..UserChanges::default()
+    };
+    if let Some(email) = &req.email {
+        changes.email = validation::email(email.as_deref())
+            .map_err(|m| fields.add("email", m))
+            .ok();
+    }
+    if let Some(name) = &req.name {
+        changes.name = validation::display_name(Some(name), &current.username)
+            .map_err(|m| fields.add("name", m))
+            .ok();
+    }
+    if let Some(map) = &req.permissions {
+        changes.permissions = Some(permission_flags(map, &current.permissions, &mut fields));
+    }
+    if let Some(ids) = &req.library_ids {
+        check_libraries(state, ids, &mut fields).await?;
+        changes.library_ids = Some(ids.clone());
+    }
+    let new_password: Option<Option<String>> = match req.password {
+        None => None,
+        Some(None) => Some(None),
+        // An untouched password field in a form: keep the password.
+        Some(Some(p)) if p.is_empty() => None,
+        Some(Some(p)) => validation::new_password(Some(&p))
+            .map_err(|m| fields.add("password", m))
+            .ok()
+            .map(Some),
+    };
+    fields.finish()?;
+    if let Some(password) = new_password {
+        changes.password_hash = Some(match password {
+            Some(p) => Some(password::hash(p).await?),
+            None => None,
+        });
+    }
+    let now = state.clock.now();
+    let audit = AuditEntry::new(AuditEvent::UserUpdated, now)
+        .actor(actor.id)
+        .ip(ip);
+    let in_force = oidc_only_in_force(state).await?;
+    let user = state
+        .db
+        .update_user(id, &changes, now, in_force, None, audit)
+        .await?;
+    dto_of(state, &user).await
+}
+
+pub async fn delete(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<()> {
+    if actor.id == id {
+        return Err(AppError::Conflict(
+            "You cannot delete your own account.".to_owned(),
+        ));
+    }
+    existing(state, id).await?;
+    let now = state.clock.now();
+    let audit = AuditEntry::new(AuditEvent::UserDeleted, now)
+        .actor(actor.id)
+        .ip(ip);
+    let in_force = oidc_only_in_force(state).await?;
+    Ok(state.db.delete_user(id, now, in_force, audit).await?)
+}
+
+pub async fn unlink(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<UserDto> {
+    let user = existing(state, id).await?;
+    let now = state.clock.now();
+    let audit = AuditEntry::new(AuditEvent::OidcAccountUnlinked, now)
+        .actor(actor.id)
+        .ip(ip);
+    let in_force = oidc_only_in_force(state).await?;
+    let _: OidcLinkDto = state
+        .db
+        .unlink_oidc(id, now, in_force, audit)
+        .await
+        .map_err(|e| match e {
+            crate::db::StoreError::NotFound => {
+                AppError::NotFound("This user has no linked OIDC identity.".to_owned())
+            }
+            other => other.into(),
+        })?;
+    dto_of(state, &user).await
+}

@@ -57,7 +57,7 @@ fn read_new_password() -> Result<String, String> {
 /// Runs one command and answers the line to print.
 pub async fn run(config: Config, command: AdminCommand) -> Result<String, String> {
     let state = AppState::new(config, Arc::new(SystemClock)).await?;
-    let internal = |e: crate::error::AppError| format!("{}", e.body().message);
+    let internal = |e: crate::error::AppError| e.body().message;
     match command {
         AdminCommand::ResetPassword { username } => {
             let user = state

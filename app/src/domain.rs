@@ -132,7 +132,49 @@ pub struct PageContext {
     pub user: Option<UserDto>,
     /// Whether setup must ask for the one-time setup token (server bound to a non-loopback address).
     pub setup_token_required: bool,
+    /// What the page at hand shows, loaded by the server for that page only.
+    #[serde(default)]
+    pub data: PageData,
 }
+
+/// Per-page data; empty lists where a page does not need them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PageData {
+    pub libraries: Vec<LibraryDto>,
+    pub users: Vec<UserDto>,
+    pub audit: Vec<AuditEntryDto>,
+}
+
+/// Every audit event name (spec section 8), for filters.
+pub const AUDIT_EVENTS: &[&str] = &[
+    "SETUP_COMPLETED",
+    "LOGIN_SUCCESS",
+    "LOGIN_FAILED",
+    "OIDC_LOGIN_SUCCESS",
+    "OIDC_LOGIN_FAILED",
+    "OIDC_USER_PROVISIONED",
+    "OIDC_ACCOUNT_LINKED",
+    "OIDC_ACCOUNT_UNLINKED",
+    "OIDC_LINKS_MOVED",
+    "PERMISSIONS_SYNCED",
+    "SYNC_REFUSED",
+    "OIDC_CONFIG_CHANGED",
+    "OIDC_FORCE_ONLY_MODE_CHANGED",
+    "OIDC_CONNECTION_TEST",
+    "OIDC_GROUP_MAPPING_CREATED",
+    "OIDC_GROUP_MAPPING_UPDATED",
+    "OIDC_GROUP_MAPPING_DELETED",
+    "USER_CREATED",
+    "USER_UPDATED",
+    "USER_DELETED",
+    "LIBRARY_CREATED",
+    "LIBRARY_UPDATED",
+    "LIBRARY_DELETED",
+    "LOGOUT",
+    "BACKCHANNEL_LOGOUT",
+    "SESSION_REFRESH_FAILED",
+];
 
 /// Error codes of the login page and their texts (spec sections 4, 6, 7).
 pub fn login_notice(key: &str) -> Option<&'static str> {

@@ -47,6 +47,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::Dashboard/>
                 <Route path=path!("/login") view=pages::Login/>
                 <Route path=path!("/setup") view=pages::Setup/>
+                <Route path=path!("/profile") view=pages::Profile/>
+                <Route path=path!("/admin/users") view=pages::Users/>
+                <Route path=path!("/admin/libraries") view=pages::Libraries/>
+                <Route path=path!("/admin/audit") view=pages::Audit/>
             </Routes>
         </Router>
     }

@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface RunningServer {
   url: string;
@@ -12,8 +15,9 @@ export interface RunningServer {
 /// Starts the release server on a free port with a fresh SQLite database and resolves once it
 /// prints the address it listens on and answers /healthz.
 export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
-  const bin = process.env.GRIMMORY_BIN;
-  if (!bin) throw new Error('GRIMMORY_BIN is not set: run the tests through scripts/test.sh');
+  // scripts/test.sh sets both; the defaults fit a build in the repository's own target/.
+  const bin = process.env.GRIMMORY_BIN ?? join(repoRoot, 'target/release/grimmory');
+  const siteRoot = process.env.LEPTOS_SITE_ROOT ?? join(repoRoot, 'target/site');
   const dataDir = mkdtempSync(join(tmpdir(), 'grimmory-e2e-'));
   const child = spawn(bin, ['serve'], {
     env: {
@@ -21,6 +25,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
       GRIMMORY_BIND: '127.0.0.1:0',
       DATABASE_URL: `sqlite://${dataDir}/grimmory.db?mode=rwc`,
       RUST_LOG: process.env.RUST_LOG ?? 'warn',
+      LEPTOS_SITE_ROOT: siteRoot,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

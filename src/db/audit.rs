@@ -14,8 +14,6 @@ macro_rules! audit_events {
         }
 
         impl AuditEvent {
-            pub const ALL: &[AuditEvent] = &[$(AuditEvent::$variant,)*];
-
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $name,)*

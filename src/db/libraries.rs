@@ -66,7 +66,7 @@ impl Db {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| conflict_on_name(e))?;
+        .map_err(conflict_on_name)?;
         let library = library_from_row(&row)?;
         audit
             .detail("libraryId", library.id)
@@ -89,7 +89,7 @@ impl Db {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(|e| conflict_on_name(e))?
+            .map_err(conflict_on_name)?
             .ok_or(StoreError::NotFound)?;
         let library = library_from_row(&row)?;
         audit

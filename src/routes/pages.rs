@@ -1,9 +1,11 @@
 //! The server-rendered pages, and where a request for one goes when it cannot be shown yet.
 
+use super::admin::{audit_filter, AuditQuery};
+use crate::db::{AuditFilter, User};
 use crate::error::AppError;
 use crate::http::session::SignedIn;
 use crate::AppState;
-use app::domain::PageContext;
+use app::domain::{PageContext, PageData};
 use axum::extract::{Request, State};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -26,39 +28,39 @@ pub fn router(state: &AppState) -> Router<AppState> {
 async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     // Owned copies: a borrowed `Request` cannot be held across an await (its body is not Sync).
     let signed_in = req.extensions().get::<SignedIn>().cloned();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let target = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/")
         .to_owned();
-    match decide(
-        &state,
-        req.uri().path().to_owned(),
-        &target,
-        signed_in.is_some(),
-    )
-    .await
-    {
-        Ok(Some(location)) => Redirect::to(&location).into_response(),
-        Ok(None) => match page_context(&state, signed_in).await {
-            Ok(ctx) => {
-                req.extensions_mut().insert(ctx);
-                next.run(req).await
-            }
-            Err(e) => e.into_response(),
-        },
-        Err(e) => e.into_response(),
+    let outcome = async {
+        match decide(&state, &path, &target, signed_in.is_some()).await? {
+            Some(location) => Ok(Err(location)),
+            None => Ok(Ok(
+                page_context(&state, signed_in, &path, query.as_deref()).await?
+            )),
+        }
+    }
+    .await;
+    match outcome {
+        Ok(Ok(ctx)) => {
+            req.extensions_mut().insert(ctx);
+            next.run(req).await
+        }
+        Ok(Err(location)) => Redirect::to(&location).into_response(),
+        Err(e) => AppError::into_response(e),
     }
 }
 
 async fn decide(
     state: &AppState,
-    path: String,
+    path: &str,
     target: &str,
     signed_in: bool,
 ) -> Result<Option<String>, AppError> {
-    let path = path.as_str();
     let setup_done = state.db.setup_completed().await?;
     Ok(if !setup_done {
         (path != "/setup").then(|| "/setup".to_owned())
@@ -79,13 +81,49 @@ async fn decide(
 async fn page_context(
     state: &AppState,
     signed_in: Option<SignedIn>,
+    path: &str,
+    query: Option<&str>,
 ) -> Result<PageContext, AppError> {
-    let user = match signed_in {
-        Some(s) => Some(state.db.user_dto(&s.user).await?),
-        None => None,
+    let Some(SignedIn { user }) = signed_in else {
+        return Ok(PageContext {
+            user: None,
+            setup_token_required: state.setup_token.is_some(),
+            data: PageData::default(),
+        });
     };
     Ok(PageContext {
-        user,
-        setup_token_required: state.setup_token.is_some(),
+        user: Some(state.db.user_dto(&user).await?),
+        setup_token_required: false,
+        data: page_data(state, &user, path, query).await?,
     })
+}
+
+/// Loads what the page at `path` shows; admin data only for admins (others get the 403 page).
+async fn page_data(
+    state: &AppState,
+    user: &User,
+    path: &str,
+    query: Option<&str>,
+) -> Result<PageData, AppError> {
+    let mut data = PageData::default();
+    match path {
+        "/" => data.libraries = state.db.libraries_of(user.id, user.is_admin).await?,
+        "/admin/users" if user.is_admin => {
+            data.users = state.db.user_dtos().await?;
+            data.libraries = state.db.libraries().await?;
+        }
+        "/admin/libraries" if user.is_admin => data.libraries = state.db.libraries().await?,
+        "/admin/audit" if user.is_admin => {
+            // A hand-edited bad filter shows the newest entries rather than an error page.
+            let q: AuditQuery = serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+            let filter = audit_filter(&q).unwrap_or(AuditFilter {
+                limit: 50,
+                ..AuditFilter::default()
+            });
+            data.audit = state.db.audit_entries(&filter).await?;
+            data.users = state.db.user_dtos().await?;
+        }
+        _ => {}
+    }
+    Ok(data)
 }

@@ -5,27 +5,36 @@ use crate::domain::ErrorBody;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Posts `body` as JSON and decodes a success, or the API's error body.
-pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+/// Sends `body` as JSON with `method` and decodes a success, or the API's error body.
+pub async fn send_json<B: Serialize, T: DeserializeOwned>(
+    method: &str,
     url: &str,
-    body: &B,
+    body: Option<&B>,
 ) -> Result<T, ErrorBody> {
+    let failed = |message: &str| ErrorBody {
+        status: 0,
+        message: message.to_owned(),
+        errors: Vec::new(),
+        reference: None,
+    };
     #[cfg(feature = "hydrate")]
     {
-        let failed = |message: &str| ErrorBody {
-            status: 0,
-            message: message.to_owned(),
-            errors: Vec::new(),
-            reference: None,
+        use gloo_net::http::{Method, RequestBuilder};
+        let method = match method {
+            "PUT" => Method::PUT,
+            "DELETE" => Method::DELETE,
+            "GET" => Method::GET,
+            _ => Method::POST,
         };
-        let response = gloo_net::http::Request::post(url)
-            .json(body)
-            .map_err(|_| failed("Could not prepare the request."))?
-            .send()
-            .await
-            .map_err(|_| {
-                failed("Could not reach the server. Check your connection and try again.")
-            })?;
+        let builder = RequestBuilder::new(url).method(method);
+        let request = match body {
+            Some(b) => builder.json(b),
+            None => builder.build(),
+        }
+        .map_err(|_| failed("Could not prepare the request."))?;
+        let response = request.send().await.map_err(|_| {
+            failed("Could not reach the server. Check your connection and try again.")
+        })?;
         if response.ok() {
             response
                 .json::<T>()
@@ -40,14 +49,16 @@ pub async fn post_json<B: Serialize, T: DeserializeOwned>(
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = (url, body);
-        Err(ErrorBody {
-            status: 0,
-            message: "Only available in the browser.".to_owned(),
-            errors: Vec::new(),
-            reference: None,
-        })
+        let _ = (method, url, body);
+        Err(failed("Only available in the browser."))
     }
+}
+
+pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: &B,
+) -> Result<T, ErrorBody> {
+    send_json("POST", url, Some(body)).await
 }
 
 /// A full page load, so the server renders the next page with the new session.
@@ -58,4 +69,19 @@ pub fn navigate(url: &str) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = url;
+}
+
+/// Asks the user to confirm a destructive action.
+pub fn confirm(question: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|w| w.confirm_with_message(question).ok())
+            .unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = question;
+        false
+    }
 }

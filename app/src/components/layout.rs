@@ -3,13 +3,23 @@ use crate::domain::{LogoutResponse, PageContext};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
-/// The frame of a signed-in page: who is signed in and "Sign out".
+/// The frame of a signed-in page: navigation, who is signed in and "Sign out".
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let ctx = expect_context::<PageContext>();
+    let is_admin = ctx.user.as_ref().is_some_and(|u| u.is_admin);
     view! {
         <header class="topbar">
-            <a class="brand" href="/">"Grimmory"</a>
+            <a class="brand" href="/" rel="external">"Grimmory"</a>
+            <nav class="nav">
+                <NavLink href="/" label="Libraries"/>
+                <NavLink href="/profile" label="Profile"/>
+                {is_admin.then(|| view! {
+                    <NavLink href="/admin/users" label="Users"/>
+                    <NavLink href="/admin/libraries" label="Manage Libraries"/>
+                    <NavLink href="/admin/audit" label="Audit Log"/>
+                })}
+            </nav>
             {ctx.user.map(|u| view! {
                 <div class="who">
                     <span class="who-name" data-testid="signed-in-as">{u.name}</span>
@@ -18,6 +28,34 @@ pub fn Layout(children: Children) -> impl IntoView {
             })}
         </header>
         <main class="content">{children()}</main>
+    }
+}
+
+/// A link that loads the page from the server, which loads that page's data.
+#[component]
+fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+    view! { <a href=href rel="external">{label}</a> }
+}
+
+/// Shows `children` to admins; everyone else gets a clear 403 page.
+#[component]
+pub fn AdminOnly(children: ChildrenFn) -> impl IntoView {
+    let ctx = expect_context::<PageContext>();
+    if ctx.user.as_ref().is_some_and(|u| u.is_admin) {
+        children().into_any()
+    } else {
+        #[cfg(feature = "ssr")]
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::FORBIDDEN);
+        }
+        view! {
+            <section class="card forbidden" data-testid="forbidden">
+                <h1>"403 — Admins only"</h1>
+                <p>"This page is for administrators. Ask an admin if you need access."</p>
+                <p><a href="/" rel="external">"Back to your libraries"</a></p>
+            </section>
+        }
+        .into_any()
     }
 }
 

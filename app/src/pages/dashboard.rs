@@ -2,11 +2,12 @@ use crate::components::Layout;
 use crate::domain::PageContext;
 use leptos::prelude::*;
 
+/// `/`: who is signed in and the libraries they can open (admins: all).
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let ctx = expect_context::<PageContext>();
+    let libraries = ctx.data.libraries.clone();
     let body = ctx.user.map(|user| {
-        let libraries = user.library_ids.len();
         view! {
             <h1 data-testid="greeting">"Welcome, " {user.name.clone()}</h1>
             <dl class="facts">
@@ -16,14 +17,16 @@ pub fn Dashboard() -> impl IntoView {
                 <dd data-testid="email">{user.email.clone().unwrap_or_else(|| "—".to_owned())}</dd>
             </dl>
             <section class="card">
-                <h2>"Your libraries"</h2>
-                <p class="muted">
-                    {if libraries == 0 {
-                        "No libraries yet.".to_owned()
-                    } else {
-                        format!("You have access to {libraries} libraries.")
-                    }}
-                </p>
+                <h2>"Your Libraries"</h2>
+                {if libraries.is_empty() {
+                    view! { <p class="muted" data-testid="no-libraries">"No libraries yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="library-list" data-testid="libraries">
+                            {libraries.into_iter().map(|l| view! { <li>{l.name}</li> }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
             </section>
         }
     });

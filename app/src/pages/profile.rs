@@ -1,0 +1,68 @@
+use crate::components::{post_json, FieldMessage, Layout, Status, StatusLine};
+use crate::domain::{FieldError, PageContext};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+
+/// `/profile`: the signed-in user's own details and password.
+#[component]
+pub fn Profile() -> impl IntoView {
+    let ctx = expect_context::<PageContext>();
+    let body = ctx.user.map(|user| {
+        let current = RwSignal::new(String::new());
+        let new = RwSignal::new(String::new());
+        let errors = RwSignal::new(Vec::<FieldError>::new());
+        let status = RwSignal::new(None::<Status>);
+        let change = move |ev: SubmitEvent| {
+            ev.prevent_default();
+            let body = serde_json::json!({ "currentPassword": current.get_untracked(), "newPassword": new.get_untracked() });
+            leptos::task::spawn_local(async move {
+                match post_json::<_, serde_json::Value>("/api/v1/auth/password", &body).await {
+                    Ok(_) => {
+                        errors.set(Vec::new());
+                        current.set(String::new());
+                        new.set(String::new());
+                        status.set(Some(Status::Ok("Password changed. Your other sessions were signed out.".to_owned())));
+                    }
+                    Err(e) => {
+                        status.set(e.errors.is_empty().then(|| Status::from_error(&e)));
+                        errors.set(e.errors);
+                    }
+                }
+            });
+        };
+        view! {
+            <div class="page-head"><h1>"Profile"</h1></div>
+            <section class="card">
+                <dl class="facts">
+                    <dt>"Username"</dt><dd>{user.username.clone()}</dd>
+                    <dt>"Display Name"</dt><dd>{user.name.clone()}</dd>
+                    <dt>"Email"</dt><dd>{user.email.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dt>"Role"</dt><dd>{if user.is_admin { "Admin" } else { "User" }}</dd>
+                </dl>
+            </section>
+            <section class="card">
+                <h2>"Single Sign-On"</h2>
+                {match user.oidc_link.clone() {
+                    Some(link) => view! {
+                        <p data-testid="oidc-link">"Linked to " <span class="mono">{link.issuer}</span> " as " <span class="mono">{link.subject}</span></p>
+                    }.into_any(),
+                    None => view! { <p class="muted" data-testid="oidc-link">"Not linked to an OIDC identity."</p> }.into_any(),
+                }}
+            </section>
+            {user.has_password.then(|| view! {
+                <section class="card">
+                    <h2>"Change Password"</h2>
+                    <StatusLine status/>
+                    <form on:submit=change class="grid-form">
+                        <label>"Current Password" <input type="password" autocomplete="current-password" bind:value=current/></label>
+                        <FieldMessage errors field="currentPassword"/>
+                        <label>"New Password" <input type="password" autocomplete="new-password" bind:value=new/></label>
+                        <FieldMessage errors field="newPassword"/>
+                        <div class="buttons"><button type="submit" class="primary">"Change Password"</button></div>
+                    </form>
+                </section>
+            })}
+        }
+    });
+    view! { <Layout>{body}</Layout> }
+}

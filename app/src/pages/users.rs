@@ -1,0 +1,313 @@
+use crate::components::{confirm, send_json, AdminOnly, FieldMessage, Layout, Status, StatusLine};
+use crate::domain::{FieldError, LibraryDto, PageContext, UserDto, PERMISSIONS};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `/admin/users`: every user, and creating, editing, unlinking and deleting them.
+#[component]
+pub fn Users() -> impl IntoView {
+    view! {
+        <Layout>
+            <AdminOnly>
+                <UsersPanel/>
+            </AdminOnly>
+        </Layout>
+    }
+}
+
+/// Which form is open: none, the create form, or the edit form of one user.
+#[derive(Debug, Clone, PartialEq)]
+enum Editing {
+    Nobody,
+    New,
+    User(i64),
+}
+
+#[component]
+fn UsersPanel() -> impl IntoView {
+    let ctx = expect_context::<PageContext>();
+    let me = ctx.user.as_ref().map(|u| u.id);
+    let users = RwSignal::new(ctx.data.users.clone());
+    let libraries = ctx.data.libraries.clone();
+    let editing = RwSignal::new(Editing::Nobody);
+    let status = RwSignal::new(None::<Status>);
+
+    let saved = Callback::new(move |user: UserDto| {
+        users.update(|list| match list.iter_mut().find(|u| u.id == user.id) {
+            Some(existing) => *existing = user.clone(),
+            None => list.push(user.clone()),
+        });
+        status.set(Some(Status::Ok(format!("Saved {}.", user.username))));
+        editing.set(Editing::Nobody);
+    });
+    let cancel = Callback::new(move |()| editing.set(Editing::Nobody));
+
+    let unlink = move |user: UserDto| {
+        if !confirm(&format!("Unlink the OIDC identity of {}?", user.username)) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/v1/admin/users/{}/oidc-link", user.id);
+            match send_json::<(), UserDto>("DELETE", &url, None).await {
+                Ok(updated) => saved.run(updated),
+                Err(e) => status.set(Some(Status::from_error(&e))),
+            }
+        });
+    };
+    let delete = move |user: UserDto| {
+        if !confirm(&format!(
+            "Delete the user {}? This cannot be undone.",
+            user.username
+        )) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/v1/admin/users/{}", user.id);
+            match send_json::<(), serde_json::Value>("DELETE", &url, None).await {
+                Ok(_) => {
+                    users.update(|list| list.retain(|u| u.id != user.id));
+                    status.set(Some(Status::Ok(format!("Deleted {}.", user.username))));
+                }
+                Err(e) => status.set(Some(Status::from_error(&e))),
+            }
+        });
+    };
+
+    let libraries_for_form = libraries.clone();
+    view! {
+        <div class="page-head">
+            <h1>"Users"</h1>
+            <button class="primary" on:click=move |_| editing.set(Editing::New)>"Create User"</button>
+        </div>
+        <StatusLine status/>
+        {move || {
+            let libraries = libraries_for_form.clone();
+            match editing.get() {
+                Editing::Nobody => None,
+                Editing::New => Some(view! { <UserForm user=None libraries saved cancel/> }.into_any()),
+                Editing::User(id) => users
+                    .with_untracked(|list| list.iter().find(|u| u.id == id).cloned())
+                    .map(|user| view! { <UserForm user=Some(user) libraries saved cancel/> }.into_any()),
+            }
+        }}
+        <div class="card table-wrap">
+            <table class="table" data-testid="users-table">
+                <thead>
+                    <tr>
+                        <th>"Username"</th>
+                        <th>"Display Name"</th>
+                        <th>"Email"</th>
+                        <th>"Sign-in"</th>
+                        <th>"Linked Identity"</th>
+                        <th>"Admin"</th>
+                        <th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=move || users.get() key=|u| format!("{:?}", u) let:user>
+                        {
+                            let (for_edit, for_unlink, for_delete) = (user.id, user.clone(), user.clone());
+                            let linked = user.oidc_link.is_some();
+                            view! {
+                                <tr data-username=user.username.clone()>
+                                    <td>{user.username.clone()}</td>
+                                    <td>{user.name.clone()}</td>
+                                    <td>{user.email.clone().unwrap_or_default()}</td>
+                                    <td>
+                                        {if linked {
+                                            view! { <span class="badge badge-oidc">"OIDC"</span> }.into_any()
+                                        } else {
+                                            view! { <span class="badge">"LOCAL"</span> }.into_any()
+                                        }}
+                                    </td>
+                                    <td class="mono">
+                                        {user.oidc_link.clone().map(|l| format!("{} · {}", l.issuer, l.subject))}
+                                    </td>
+                                    <td>{if user.is_admin { "Yes" } else { "No" }}</td>
+                                    <td class="actions">
+                                        <button class="link-button" on:click=move |_| editing.set(Editing::User(for_edit))>"Edit"</button>
+                                        {linked.then(|| view! {
+                                            <button class="link-button" on:click=move |_| unlink(for_unlink.clone())>"Unlink"</button>
+                                        })}
+                                        {(Some(user.id) != me).then(|| view! {
+                                            <button class="link-button danger" on:click=move |_| delete(for_delete.clone())>"Delete"</button>
+                                        })}
+                                    </td>
+                                </tr>
+                            }
+                        }
+                    </For>
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// Creates a user (`user` is `None`) or edits one.
+#[component]
+fn UserForm(
+    user: Option<UserDto>,
+    libraries: Vec<LibraryDto>,
+    saved: Callback<UserDto>,
+    cancel: Callback<()>,
+) -> impl IntoView {
+    let editing_id = user.as_ref().map(|u| u.id);
+    let username = RwSignal::new(
+        user.as_ref()
+            .map(|u| u.username.clone())
+            .unwrap_or_default(),
+    );
+    let name = RwSignal::new(user.as_ref().map(|u| u.name.clone()).unwrap_or_default());
+    let email = RwSignal::new(
+        user.as_ref()
+            .and_then(|u| u.email.clone())
+            .unwrap_or_default(),
+    );
+    let password = RwSignal::new(String::new());
+    let remove_password = RwSignal::new(false);
+    let has_password = user.as_ref().is_some_and(|u| u.has_password);
+    let is_admin = RwSignal::new(user.as_ref().is_some_and(|u| u.is_admin));
+    let permissions: RwSignal<BTreeMap<String, bool>> = RwSignal::new(
+        PERMISSIONS
+            .iter()
+            .map(|p| {
+                (
+                    p.key.to_owned(),
+                    user.as_ref()
+                        .and_then(|u| u.permissions.get(p.key).copied())
+                        .unwrap_or(false),
+                )
+            })
+            .collect(),
+    );
+    let chosen: RwSignal<BTreeSet<i64>> = RwSignal::new(
+        user.as_ref()
+            .map(|u| u.library_ids.iter().copied().collect())
+            .unwrap_or_default(),
+    );
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let status = RwSignal::new(None::<Status>);
+    let pending = RwSignal::new(false);
+
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        pending.set(true);
+        let mut body = serde_json::json!({
+            "name": name.get_untracked(),
+            "email": email.get_untracked(),
+            "isAdmin": is_admin.get_untracked(),
+            "permissions": permissions.get_untracked(),
+            "libraryIds": chosen.get_untracked().into_iter().collect::<Vec<_>>(),
+        });
+        if editing_id.is_none() {
+            body["username"] = username.get_untracked().into();
+        }
+        if remove_password.get_untracked() {
+            body["password"] = serde_json::Value::Null;
+        } else {
+            body["password"] = password.get_untracked().into();
+        }
+        let (method, url) = match editing_id {
+            Some(id) => ("PUT", format!("/api/v1/admin/users/{id}")),
+            None => ("POST", "/api/v1/admin/users".to_owned()),
+        };
+        leptos::task::spawn_local(async move {
+            match send_json::<_, UserDto>(method, &url, Some(&body)).await {
+                Ok(user) => saved.run(user),
+                Err(e) => {
+                    status.set(e.errors.is_empty().then(|| Status::from_error(&e)));
+                    errors.set(e.errors);
+                }
+            }
+            pending.set(false);
+        });
+    };
+
+    let title = if editing_id.is_some() {
+        "Edit User"
+    } else {
+        "Create User"
+    };
+    view! {
+        <section class="card" data-testid="user-form">
+            <h2>{title}</h2>
+            <StatusLine status/>
+            <form on:submit=on_submit class="grid-form">
+                {editing_id.is_none().then(|| view! {
+                    <label>"Username" <input name="username" required bind:value=username/></label>
+                    <FieldMessage errors field="username"/>
+                })}
+                <label>"Display Name" <input name="name" bind:value=name/></label>
+                <FieldMessage errors field="name"/>
+                <label>"Email" <input name="email" type="email" bind:value=email/></label>
+                <FieldMessage errors field="email"/>
+                <label>
+                    {if editing_id.is_some() { "New Password (leave empty to keep)" } else { "Password (leave empty for OIDC-only sign-in)" }}
+                    <input name="password" type="password" autocomplete="new-password" bind:value=password/>
+                </label>
+                {has_password.then(|| view! {
+                    <label class="check"><input type="checkbox" bind:checked=remove_password/>" Remove password (OIDC sign-in only)"</label>
+                })}
+                <FieldMessage errors field="password"/>
+                <label class="check"><input type="checkbox" name="isAdmin" bind:checked=is_admin/>" Admin (every permission and library)"</label>
+                <fieldset>
+                    <legend>"Permissions"</legend>
+                    <div class="checks">
+                        <label class="check"><input type="checkbox" checked disabled/>" Read Books"</label>
+                        {PERMISSIONS.iter().map(|p| {
+                            let key = p.key.to_owned();
+                            let key_for_set = key.clone();
+                            view! {
+                                <label class="check">
+                                    <input
+                                        type="checkbox"
+                                        name=p.key
+                                        prop:checked=move || permissions.with(|m| m.get(&key).copied().unwrap_or(false))
+                                        on:change:target=move |ev| {
+                                            let on = ev.target().checked();
+                                            permissions.update(|m| { m.insert(key_for_set.clone(), on); });
+                                        }
+                                    />
+                                    " " {p.label}
+                                </label>
+                            }
+                        }).collect_view()}
+                    </div>
+                    <FieldMessage errors field="permissions"/>
+                </fieldset>
+                <fieldset>
+                    <legend>"Library Access"</legend>
+                    <div class="checks">
+                        {if libraries.is_empty() {
+                            view! { <p class="muted">"No libraries yet."</p> }.into_any()
+                        } else {
+                            libraries.into_iter().map(|lib| {
+                                let id = lib.id;
+                                view! {
+                                    <label class="check">
+                                        <input
+                                            type="checkbox"
+                                            name="libraryIds"
+                                            prop:checked=move || chosen.with(|s| s.contains(&id))
+                                            on:change:target=move |ev| {
+                                                let on = ev.target().checked();
+                                                chosen.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                                            }
+                                        />
+                                        " " {lib.name}
+                                    </label>
+                                }
+                            }).collect_view().into_any()
+                        }}
+                    </div>
+                    <FieldMessage errors field="libraryIds"/>
+                </fieldset>
+                <div class="buttons">
+                    <button type="submit" class="primary" disabled=move || pending.get()>"Save"</button>
+                    <button type="button" on:click=move |_| cancel.run(())>"Cancel"</button>
+                </div>
+            </form>
+        </section>
+    }
+}

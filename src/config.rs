@@ -45,6 +45,18 @@ pub struct RawSettings {
     /// The URL users reach Grimmory at, e.g. https://books.example.com.
     #[arg(long, env = "GRIMMORY_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Key that encrypts secrets at rest (at least 16 characters, e.g. `openssl rand -hex 32`).
+    /// With SQLite it is generated into the data folder when not given; PostgreSQL needs it.
+    #[arg(
+        long,
+        env = "GRIMMORY_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+    /// File holding the secret key (instead of GRIMMORY_SECRET_KEY).
+    #[arg(long, env = "GRIMMORY_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
     /// Turn OIDC off everywhere, whatever the database says (true/false).
     #[arg(long, env = "FORCE_DISABLE_OIDC", global = true)]
     pub force_disable_oidc: Option<String>,
@@ -77,6 +89,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub session_idle_ms: i64,
     pub metrics_token: Option<String>,
+    /// The configured key material, when given; see [`crate::AppState::new`] for the default.
+    pub secret_key: Option<String>,
     pub site_root: String,
 }
 
@@ -101,6 +115,10 @@ impl Config {
             trusted_proxies: parse_proxies(raw.trusted_proxies.as_deref())?,
             session_idle_ms: parse_idle_hours(raw.session_idle_hours.as_deref())? * HOUR_MS,
             metrics_token: raw.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+            secret_key: parse_secret_key(
+                raw.secret_key.as_deref(),
+                raw.secret_key_file.as_deref(),
+            )?,
             site_root: raw
                 .site_root
                 .clone()
@@ -184,6 +202,41 @@ fn parse_proxies(value: Option<&str>) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
+fn parse_secret_key(
+    value: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty());
+    let (name, material) = match (value, file) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "GRIMMORY_SECRET_KEY and GRIMMORY_SECRET_KEY_FILE are both set: keep one"
+                    .to_owned(),
+            )
+        }
+        (Some(v), None) => ("GRIMMORY_SECRET_KEY", v.to_owned()),
+        (None, Some(path)) => (
+            "GRIMMORY_SECRET_KEY_FILE",
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    format!(
+                        "GRIMMORY_SECRET_KEY_FILE \"{}\" cannot be read: {e}",
+                        path.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => return Ok(None),
+    };
+    if material.chars().count() < 16 {
+        return Err(format!(
+            "{name} must hold at least 16 characters, e.g. from: openssl rand -hex 32"
+        ));
+    }
+    Ok(Some(material))
+}
+
 fn parse_idle_hours(value: Option<&str>) -> Result<i64, String> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(168),
@@ -200,6 +253,26 @@ pub fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
 
+/// The folder of a SQLite database file, where a generated secret key is kept beside it.
+pub fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    let parent = std::path::Path::new(path)
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    Some(if parent.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        parent
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +286,8 @@ mod tests {
             trusted_proxies: None,
             session_idle_hours: None,
             metrics_token: None,
+            secret_key: None,
+            secret_key_file: None,
             site_root: None,
         }
     }

@@ -6,10 +6,12 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod oidc;
 pub mod routes;
 pub mod validation;
 
@@ -31,6 +33,9 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     pub leptos: LeptosOptions,
     pub metrics: Arc<metrics::Metrics>,
+    pub secrets: Arc<crypto::SecretBox>,
+    /// The one HTTP client for talking to identity providers.
+    pub outbound: oidc::outbound::Outbound,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -56,6 +61,16 @@ impl AppState {
         } else {
             Some(Arc::from(auth::setup::new_setup_token()))
         };
+        let secrets = Arc::new(crypto::SecretBox::new(&secret_key_material(
+            &config,
+            db.backend(),
+        )?));
+        db.check_key_fingerprint(secrets.fingerprint(), clock.now())
+            .await
+            .map_err(|e| match e {
+                db::StoreError::Invariant(line) => line.to_owned(),
+                other => format!("cannot check the secret key: {other}"),
+            })?;
         let dummy_hash = auth::password::dummy_hash()
             .await
             .map_err(|e| e.to_string())?;
@@ -73,8 +88,56 @@ impl AppState {
             dummy_hash: Arc::from(dummy_hash),
             leptos,
             metrics: Arc::default(),
+            secrets,
+            outbound: oidc::outbound::Outbound::new(),
         })
     }
+}
+
+/// The configured key, or with SQLite one generated once into the database's folder.
+/// PostgreSQL serves several replicas, which must share one key, so it must be given.
+fn secret_key_material(config: &Config, backend: db::Backend) -> Result<String, String> {
+    if let Some(key) = &config.secret_key {
+        return Ok(key.clone());
+    }
+    let dir = match (backend, config::sqlite_dir(&config.database_url)) {
+        (db::Backend::Sqlite, Some(dir)) => dir,
+        _ => {
+            return Err(
+                "GRIMMORY_SECRET_KEY (or GRIMMORY_SECRET_KEY_FILE) is required with PostgreSQL: every replica must share one key"
+                    .to_owned(),
+            )
+        }
+    };
+    let path = dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(key) => Ok(key.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = crypto::generate_key();
+            write_private(&path, &key).map_err(|e| {
+                format!(
+                    "cannot write the generated secret key to {}: {e}",
+                    path.display()
+                )
+            })?;
+            tracing::info!(path = %path.display(), "generated a secret key for encrypting secrets at rest");
+            Ok(key)
+        }
+        Err(e) => Err(format!(
+            "cannot read the secret key {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Creates `path` readable by its owner only.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 pub use routes::build_router;

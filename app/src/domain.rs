@@ -144,6 +144,10 @@ pub struct PageData {
     pub libraries: Vec<LibraryDto>,
     pub users: Vec<UserDto>,
     pub audit: Vec<AuditEntryDto>,
+    pub oidc_settings: Option<OidcSettingsDto>,
+    pub group_mappings: Vec<GroupMappingDto>,
+    pub reference: Option<ProviderReference>,
+    pub public_settings: PublicSettings,
 }
 
 /// Every audit event name (spec section 8), for filters.
@@ -175,6 +179,110 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "BACKCHANNEL_LOGOUT",
     "SESSION_REFRESH_FAILED",
 ];
+
+/// Which claims fill which user fields (spec section 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimMapping {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub groups: String,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        Self {
+            username: "preferred_username".to_owned(),
+            email: "email".to_owned(),
+            name: "name".to_owned(),
+            groups: "groups".to_owned(),
+        }
+    }
+}
+
+pub const DEFAULT_SCOPES: &str = "openid profile email groups offline_access";
+pub const DEFAULT_SESSION_HOURS: i64 = 720;
+pub const GROUP_SYNC_MODES: &[(&str, &str)] = &[
+    ("DISABLED", "Disabled"),
+    ("ON_LOGIN", "On Login (Replace)"),
+    ("ON_LOGIN_ADDITIVE", "On Login (Additive)"),
+];
+
+/// The OIDC settings as the API shows them (Appendix A). The client secret is never shown:
+/// `client_secret_set` says whether one is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcSettingsDto {
+    pub oidc_enabled: bool,
+    pub provider_name: String,
+    pub client_id: String,
+    pub client_secret_set: bool,
+    pub issuer_uri: String,
+    pub scopes: String,
+    pub extra_auth_params: String,
+    pub session_duration_hours: Option<i64>,
+    pub claim_mapping: ClaimMapping,
+    pub auto_provisioning: bool,
+    pub allow_local_account_linking: bool,
+    pub default_permissions: Vec<String>,
+    pub default_library_ids: Vec<i64>,
+    pub group_sync_mode: String,
+    pub oidc_force_only_mode: bool,
+    pub force_disabled_by_env: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMappingDto {
+    pub id: i64,
+    pub group_claim: String,
+    pub description: String,
+    pub is_admin: bool,
+    pub permissions: Vec<String>,
+    pub library_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionCheck {
+    pub name: String,
+    /// PASS, FAIL, WARN or SKIP.
+    pub status: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTestResult {
+    pub success: bool,
+    pub checks: Vec<ConnectionCheck>,
+}
+
+/// The values to paste into the identity provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderReference {
+    pub redirect_uri: String,
+    pub post_logout_redirect_uri: String,
+    pub backchannel_logout_uri: String,
+    pub launch_url: String,
+    pub scopes: String,
+    pub pkce_method: String,
+    pub grant_type: String,
+    pub public_url_configured: bool,
+    pub warnings: Vec<String>,
+}
+
+/// What anyone may know about sign-in, as in force right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicSettings {
+    pub oidc_enabled: bool,
+    pub oidc_provider_name: String,
+    pub oidc_force_only_mode: bool,
+    pub local_login_available: bool,
+}
 
 /// Error codes of the login page and their texts (spec sections 4, 6, 7).
 pub fn login_notice(key: &str) -> Option<&'static str> {

@@ -35,6 +35,12 @@ audit_events! {
     LibraryUpdated => "LIBRARY_UPDATED",
     LibraryDeleted => "LIBRARY_DELETED",
     OidcAccountUnlinked => "OIDC_ACCOUNT_UNLINKED",
+    OidcConfigChanged => "OIDC_CONFIG_CHANGED",
+    OidcForceOnlyModeChanged => "OIDC_FORCE_ONLY_MODE_CHANGED",
+    OidcConnectionTest => "OIDC_CONNECTION_TEST",
+    OidcGroupMappingCreated => "OIDC_GROUP_MAPPING_CREATED",
+    OidcGroupMappingUpdated => "OIDC_GROUP_MAPPING_UPDATED",
+    OidcGroupMappingDeleted => "OIDC_GROUP_MAPPING_DELETED",
 }
 
 pub struct AuditEntry {

@@ -5,6 +5,7 @@
 pub mod admin_guard;
 mod audit;
 mod libraries;
+pub mod oidc;
 mod rate_limits;
 mod sessions;
 mod settings;

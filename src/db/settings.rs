@@ -29,3 +29,27 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Records the key's fingerprint on first start; afterwards refuses any other key.
+    pub async fn check_key_fingerprint(
+        &self,
+        fingerprint: &str,
+        now: Millis,
+    ) -> Result<(), super::StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ('secret_key_fingerprint', $1, $2) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(fingerprint)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        match self.setting("secret_key_fingerprint").await?.as_deref() {
+            Some(stored) if stored == fingerprint => Ok(()),
+            _ => Err(super::StoreError::Invariant(
+                "GRIMMORY_SECRET_KEY does not match the key this database was set up with: start with the original key",
+            )),
+        }
+    }
+}

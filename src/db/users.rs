@@ -449,3 +449,14 @@ fn dto(user: &User, library_ids: Vec<i64>, link: Option<OidcLinkDto>) -> UserDto
         last_login_at: user.last_login_at.map(rfc3339),
     }
 }
+
+impl Db {
+    pub async fn admins_with_password(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE is_admin = $1 AND password_hash IS NOT NULL",
+        )
+        .bind(true)
+        .fetch_one(&self.pool)
+        .await
+    }
+}

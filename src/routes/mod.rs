@@ -6,6 +6,7 @@ mod auth;
 mod health;
 mod metrics;
 mod pages;
+mod settings;
 mod setup;
 
 use crate::error::AppError;
@@ -48,6 +49,21 @@ pub fn build_router(state: AppState) -> Router {
             axum::routing::put(admin::update_library).delete(admin::delete_library),
         )
         .route("/api/v1/admin/audit", get(admin::audit))
+        .route("/api/v1/public-settings", get(settings::public))
+        .route(
+            "/api/v1/settings/oidc",
+            get(settings::get).put(settings::put),
+        )
+        .route("/api/v1/settings/oidc/test", post(settings::test))
+        .route("/api/v1/settings/oidc/reference", get(settings::reference))
+        .route(
+            "/api/v1/admin/oidc-group-mappings",
+            get(settings::list_mappings).post(settings::create_mapping),
+        )
+        .route(
+            "/api/v1/admin/oidc-group-mappings/{id}",
+            axum::routing::put(settings::update_mapping).delete(settings::delete_mapping),
+        )
         .route("/api/{*rest}", any(api_not_found))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics));

@@ -158,6 +158,8 @@ pub fn raw_settings(database_url: String) -> RawSettings {
         trusted_proxies: None,
         session_idle_hours: None,
         metrics_token: None,
+        secret_key: Some("integration test key material".to_owned()),
+        secret_key_file: None,
         site_root: None,
     }
 }

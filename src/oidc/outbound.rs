@@ -1,0 +1,199 @@
+//! Every request to the identity provider goes through here (spec section 9): 10 s timeout,
+//! no redirects followed, responses capped at 1 MiB, link-local and cloud-metadata addresses
+//! refused (also when a name resolves to one). Errors say what went wrong in words fit for an
+//! admin; response bodies never end up in them.
+
+use openidconnect::reqwest;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("not a valid URL")]
+    InvalidUrl,
+    #[error("refused: the address is link-local or a cloud metadata service")]
+    Blocked,
+    #[error("timed out after 10 s")]
+    Timeout,
+    #[error("could not connect ({0})")]
+    Unreachable(String),
+    #[error("answered with a redirect (HTTP {0}); redirects are not followed")]
+    Redirect(u16),
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    #[error("sent more than 1 MiB")]
+    TooLarge,
+    #[error("did not send valid JSON")]
+    NotJson,
+}
+
+/// Link-local (169.254.0.0/16, fe80::/10) and well-known metadata addresses.
+pub fn blocked(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.octets() == [100, 100, 100, 200],
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return blocked(IpAddr::V4(v4));
+            }
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
+        }
+    }
+}
+
+/// Resolves names like the system does, minus blocked addresses.
+struct GuardedResolver;
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let allowed: Vec<SocketAddr> = found.filter(|a| !blocked(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(
+                    Box::new(OutboundError::Blocked) as Box<dyn std::error::Error + Send + Sync>
+                );
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Result<serde_json::Value, OutboundError> {
+        serde_json::from_slice(&self.body).map_err(|_| OutboundError::NotJson)
+    }
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Outbound {
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .dns_resolver(Arc::new(GuardedResolver))
+            .user_agent(concat!("grimmory/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with static settings builds");
+        Self { client }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Checks a URL before use: http(s), and no blocked address literal (names are checked
+    /// when resolved).
+    pub fn check_url(raw: &str) -> Result<reqwest::Url, OutboundError> {
+        let url = reqwest::Url::parse(raw).map_err(|_| OutboundError::InvalidUrl)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(OutboundError::InvalidUrl);
+        }
+        match url.host() {
+            Some(url::Host::Ipv4(v4)) if blocked(IpAddr::V4(v4)) => Err(OutboundError::Blocked),
+            Some(url::Host::Ipv6(v6)) if blocked(IpAddr::V6(v6)) => Err(OutboundError::Blocked),
+            Some(_) => Ok(url),
+            None => Err(OutboundError::InvalidUrl),
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, OutboundError> {
+        let mut response = request.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(OutboundError::Redirect(status));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_BODY)
+        {
+            return Err(OutboundError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(OutboundError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Reply { status, body })
+    }
+
+    /// GET a JSON document that must answer 200.
+    pub async fn get_json(&self, url: &str) -> Result<serde_json::Value, OutboundError> {
+        let url = Self::check_url(url)?;
+        let reply = self
+            .send(self.client.get(url).header("accept", "application/json"))
+            .await?;
+        if reply.status != 200 {
+            return Err(OutboundError::Status(reply.status));
+        }
+        reply.json()
+    }
+}
+
+fn classify(e: reqwest::Error) -> OutboundError {
+    if e.is_timeout() {
+        return OutboundError::Timeout;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.downcast_ref::<OutboundError>().is_some() {
+            return OutboundError::Blocked;
+        }
+        source = err.source();
+    }
+    let reason = if e.is_connect() {
+        "connection refused or host not found"
+    } else {
+        "network error"
+    };
+    OutboundError::Unreachable(reason.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_and_link_local_are_blocked() {
+        for ip in [
+            "169.254.169.254",
+            "fe80::1",
+            "::ffff:169.254.169.254",
+            "100.100.100.200",
+            "fd00:ec2::254",
+        ] {
+            assert!(blocked(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["127.0.0.1", "10.0.0.5", "8.8.8.8", "::1"] {
+            assert!(!blocked(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(matches!(
+            Outbound::check_url("http://169.254.169.254/latest"),
+            Err(OutboundError::Blocked)
+        ));
+        assert!(Outbound::check_url("https://auth.example.com/x").is_ok());
+    }
+}

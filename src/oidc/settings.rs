@@ -1,0 +1,641 @@
+//! The OIDC settings: stored as one JSON document, validated field by field, saved in one
+//! transaction with the (sealed) client secret.
+
+use crate::db::oidc::SecretChange;
+use crate::db::{AuditEntry, AuditEvent, User};
+use crate::error::{AppError, AppResult};
+use crate::validation::Fields;
+use crate::AppState;
+use app::domain::{
+    ClaimMapping, OidcSettingsDto, PublicSettings, DEFAULT_SCOPES, GROUP_SYNC_MODES, PERMISSIONS,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::net::IpAddr;
+use url::Url;
+
+pub const NOT_ENABLED_FIRST: &str = "Cannot enable OIDC-only mode: OIDC must be enabled first";
+pub const NO_LOCAL_ADMIN: &str = "Cannot enable OIDC-only mode: no admin could sign in locally";
+/// Parameters Grimmory sets itself; extra parameters may not override them.
+const RESERVED_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StoredSettings {
+    pub oidc_enabled: bool,
+    pub provider_name: String,
+    pub client_id: String,
+    pub issuer_uri: String,
+    pub scopes: String,
+    pub extra_auth_params: String,
+    pub session_duration_hours: Option<i64>,
+    pub claim_mapping: ClaimMapping,
+    pub auto_provisioning: bool,
+    pub allow_local_account_linking: bool,
+    pub default_permissions: Vec<String>,
+    pub default_library_ids: Vec<i64>,
+    pub group_sync_mode: String,
+    pub oidc_force_only_mode: bool,
+}
+
+impl Default for StoredSettings {
+    fn default() -> Self {
+        Self {
+            oidc_enabled: false,
+            provider_name: String::new(),
+            client_id: String::new(),
+            issuer_uri: String::new(),
+            scopes: String::new(),
+            extra_auth_params: String::new(),
+            session_duration_hours: None,
+            claim_mapping: ClaimMapping::default(),
+            auto_provisioning: false,
+            allow_local_account_linking: false,
+            default_permissions: Vec::new(),
+            default_library_ids: Vec::new(),
+            group_sync_mode: "DISABLED".to_owned(),
+            oidc_force_only_mode: false,
+        }
+    }
+}
+
+impl StoredSettings {
+    /// Provider name, client ID and issuer are all set.
+    pub fn configured(&self) -> bool {
+        !self.provider_name.is_empty() && !self.client_id.is_empty() && !self.issuer_uri.is_empty()
+    }
+
+    pub fn effective_scopes(&self) -> String {
+        if self.scopes.trim().is_empty() {
+            DEFAULT_SCOPES.to_owned()
+        } else {
+            self.scopes.clone()
+        }
+    }
+
+    /// The extra authorization parameters as pairs.
+    pub fn extra_params(&self) -> Vec<(String, String)> {
+        parse_params(&self.extra_auth_params).unwrap_or_default()
+    }
+
+    fn dto(&self, secret_set: bool, force_disabled: bool) -> OidcSettingsDto {
+        OidcSettingsDto {
+            oidc_enabled: self.oidc_enabled,
+            provider_name: self.provider_name.clone(),
+            client_id: self.client_id.clone(),
+            client_secret_set: secret_set,
+            issuer_uri: self.issuer_uri.clone(),
+            scopes: self.scopes.clone(),
+            extra_auth_params: self.extra_auth_params.clone(),
+            session_duration_hours: self.session_duration_hours,
+            claim_mapping: self.claim_mapping.clone(),
+            auto_provisioning: self.auto_provisioning,
+            allow_local_account_linking: self.allow_local_account_linking,
+            default_permissions: self.default_permissions.clone(),
+            default_library_ids: self.default_library_ids.clone(),
+            group_sync_mode: self.group_sync_mode.clone(),
+            oidc_force_only_mode: self.oidc_force_only_mode,
+            force_disabled_by_env: force_disabled,
+        }
+    }
+}
+
+/// Settings as in force: what is stored, bent by `FORCE_DISABLE_OIDC`.
+pub struct Effective {
+    pub settings: StoredSettings,
+    /// On, configured, and not forced off by the environment.
+    pub enabled: bool,
+    /// OIDC-only mode, only while OIDC is effectively enabled.
+    pub force_only: bool,
+}
+
+pub async fn load(state: &AppState) -> AppResult<StoredSettings> {
+    Ok(match state.db.oidc_settings_json().await? {
+        Some(json) => serde_json::from_str(&json).map_err(AppError::internal)?,
+        None => StoredSettings::default(),
+    })
+}
+
+pub fn effective_of(state: &AppState, settings: StoredSettings) -> Effective {
+    let enabled =
+        !state.config.force_disable_oidc && settings.oidc_enabled && settings.configured();
+    Effective {
+        force_only: enabled && settings.oidc_force_only_mode,
+        enabled,
+        settings,
+    }
+}
+
+pub async fn effective(state: &AppState) -> AppResult<Effective> {
+    Ok(effective_of(state, load(state).await?))
+}
+
+pub async fn public(state: &AppState) -> AppResult<PublicSettings> {
+    let e = effective(state).await?;
+    Ok(PublicSettings {
+        oidc_enabled: e.enabled,
+        oidc_provider_name: if e.enabled {
+            e.settings.provider_name.clone()
+        } else {
+            String::new()
+        },
+        oidc_force_only_mode: e.force_only,
+        local_login_available: !e.force_only,
+    })
+}
+
+pub async fn get(state: &AppState) -> AppResult<OidcSettingsDto> {
+    let settings = load(state).await?;
+    let secret_set = state.db.oidc_client_secret().await?.is_some();
+    Ok(settings.dto(secret_set, state.config.force_disable_oidc))
+}
+
+/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
+fn explicit_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimMappingPatch {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Option<String>,
+}
+
+/// Any subset of the settings (Appendix A). Read-only fields sent back are ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsPatch {
+    pub oidc_enabled: Option<bool>,
+    pub provider_name: Option<String>,
+    pub client_id: Option<String>,
+    /// Write-only: absent keeps the stored secret, a string replaces it ("" removes it).
+    pub client_secret: Option<String>,
+    pub clear_client_secret: Option<bool>,
+    pub issuer_uri: Option<String>,
+    pub scopes: Option<String>,
+    pub extra_auth_params: Option<String>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub session_duration_hours: Option<Option<i64>>,
+    pub claim_mapping: Option<ClaimMappingPatch>,
+    pub auto_provisioning: Option<bool>,
+    pub allow_local_account_linking: Option<bool>,
+    pub default_permissions: Option<Vec<String>>,
+    pub default_library_ids: Option<Vec<i64>>,
+    pub group_sync_mode: Option<String>,
+    pub oidc_force_only_mode: Option<bool>,
+}
+
+/// What the secret should become, before sealing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretPlan {
+    Keep,
+    Clear,
+    Replace(String),
+}
+
+/// The settings after applying `patch` to `current`, or every field's message.
+pub struct Applied {
+    pub settings: StoredSettings,
+    pub secret: SecretPlan,
+}
+
+fn text(value: Option<&String>, current: &str) -> String {
+    value
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| current.to_owned())
+}
+
+/// Applies and validates a patch. `secret_stored` says whether a secret is stored now.
+pub fn apply(
+    current: &StoredSettings,
+    patch: &SettingsPatch,
+    secret_stored: bool,
+    fields: &mut Fields,
+) -> Applied {
+    let mut s = current.clone();
+    s.provider_name = text(patch.provider_name.as_ref(), &current.provider_name);
+    if s.provider_name.chars().count() > 64 || s.provider_name.chars().any(char::is_control) {
+        fields.add(
+            "providerName",
+            "Provider name must be at most 64 characters.",
+        );
+    }
+    s.client_id = text(patch.client_id.as_ref(), &current.client_id);
+    if s.client_id.len() > 255
+        || s.client_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        fields.add(
+            "clientId",
+            "Client ID must not contain spaces (check for a stray space when pasting).",
+        );
+    }
+    s.issuer_uri = text(patch.issuer_uri.as_ref(), &current.issuer_uri);
+    if !s.issuer_uri.is_empty() {
+        if let Err(message) = check_issuer(&s.issuer_uri) {
+            fields.add("issuerUri", &message);
+        }
+    }
+    if let Some(scopes) = &patch.scopes {
+        let tokens: Vec<&str> = scopes.split_whitespace().collect();
+        if tokens.iter().any(|t| {
+            !t.chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        }) {
+            fields.add(
+                "scopes",
+                "Scopes are words separated by spaces, without quotes or backslashes.",
+            );
+        } else if !tokens.is_empty() && !tokens.contains(&"openid") {
+            fields.add("scopes", "Scopes must include openid.");
+        }
+        s.scopes = tokens.join(" ");
+    }
+    if let Some(extra) = &patch.extra_auth_params {
+        match parse_params(extra) {
+            Ok(_) => s.extra_auth_params = extra.trim().to_owned(),
+            Err(message) => fields.add("extraAuthParams", &message),
+        }
+    }
+    if let Some(hours) = patch.session_duration_hours {
+        if hours.is_some_and(|h| !(1..=8760).contains(&h)) {
+            fields.add(
+                "sessionDurationHours",
+                "Session duration must be from 1 to 8760 hours.",
+            );
+        }
+        s.session_duration_hours = hours;
+    }
+    if let Some(m) = &patch.claim_mapping {
+        let defaults = ClaimMapping::default();
+        let mut claim =
+            |field: &str, given: &Option<String>, current: &str, default: &str| -> String {
+                let Some(v) = given else {
+                    return current.to_owned();
+                };
+                let v = v.trim();
+                if v.len() > 64 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    fields.add(field, "A claim name is one word of at most 64 characters.");
+                }
+                if v.is_empty() {
+                    default.to_owned()
+                } else {
+                    v.to_owned()
+                }
+            };
+        s.claim_mapping = ClaimMapping {
+            username: claim(
+                "claimMapping.username",
+                &m.username,
+                &current.claim_mapping.username,
+                &defaults.username,
+            ),
+            email: claim(
+                "claimMapping.email",
+                &m.email,
+                &current.claim_mapping.email,
+                &defaults.email,
+            ),
+            name: claim(
+                "claimMapping.name",
+                &m.name,
+                &current.claim_mapping.name,
+                &defaults.name,
+            ),
+            groups: claim(
+                "claimMapping.groups",
+                &m.groups,
+                &current.claim_mapping.groups,
+                &defaults.groups,
+            ),
+        };
+    }
+    if let Some(v) = patch.auto_provisioning {
+        s.auto_provisioning = v;
+    }
+    if let Some(v) = patch.allow_local_account_linking {
+        s.allow_local_account_linking = v;
+    }
+    if let Some(perms) = &patch.default_permissions {
+        if let Some(unknown) = perms
+            .iter()
+            .find(|p| !PERMISSIONS.iter().any(|k| k.key == p.as_str()))
+        {
+            fields.add(
+                "defaultPermissions",
+                &format!("Unknown permission: {unknown}."),
+            );
+        }
+        let mut perms = perms.clone();
+        perms.sort();
+        perms.dedup();
+        s.default_permissions = perms;
+    }
+    if let Some(ids) = &patch.default_library_ids {
+        let mut ids = ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        s.default_library_ids = ids;
+    }
+    if let Some(mode) = &patch.group_sync_mode {
+        if GROUP_SYNC_MODES.iter().any(|(m, _)| m == mode) {
+            s.group_sync_mode = mode.clone();
+        } else {
+            fields.add(
+                "groupSyncMode",
+                "Group sync mode must be DISABLED, ON_LOGIN or ON_LOGIN_ADDITIVE.",
+            );
+        }
+    }
+    if let Some(v) = patch.oidc_enabled {
+        s.oidc_enabled = v;
+    }
+    if s.oidc_enabled && !s.configured() {
+        fields.add("oidcEnabled", "Enter and save the provider name, client ID and issuer URI before enabling OIDC login.");
+    }
+    if let Some(v) = patch.oidc_force_only_mode {
+        if v && !current.oidc_force_only_mode && !(s.oidc_enabled && s.configured()) {
+            fields.add("oidcForceOnlyMode", NOT_ENABLED_FIRST);
+        }
+        s.oidc_force_only_mode = v;
+    }
+    let provider_changed = s.issuer_uri != current.issuer_uri || s.client_id != current.client_id;
+    let secret = match (
+        &patch.client_secret,
+        patch.clear_client_secret.unwrap_or(false),
+    ) {
+        (_, true) => SecretPlan::Clear,
+        (Some(given), false) if given.trim().is_empty() => SecretPlan::Clear,
+        (Some(given), false) => {
+            if given.len() > 1024 || given.chars().any(char::is_control) {
+                fields.add(
+                    "clientSecret",
+                    "Client secret must be at most 1024 characters, without line breaks.",
+                );
+            }
+            SecretPlan::Replace(given.trim().to_owned())
+        }
+        // A stored secret is never sent to a different provider or client.
+        (None, false) if provider_changed && secret_stored => {
+            fields.add(
+                "clientSecret",
+                "The issuer or client ID changed: enter the client secret again, or clear it.",
+            );
+            SecretPlan::Keep
+        }
+        (None, false) => SecretPlan::Keep,
+    };
+    Applied {
+        settings: s,
+        secret,
+    }
+}
+
+/// The API names of fields that differ, for the audit log (values never logged).
+fn changed_fields(
+    old: &StoredSettings,
+    new: &StoredSettings,
+    secret: &SecretPlan,
+) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |changed: bool, name: &'static str| {
+        if changed {
+            out.push(name);
+        }
+    };
+    check(old.oidc_enabled != new.oidc_enabled, "oidcEnabled");
+    check(old.provider_name != new.provider_name, "providerName");
+    check(old.client_id != new.client_id, "clientId");
+    check(*secret != SecretPlan::Keep, "clientSecret");
+    check(old.issuer_uri != new.issuer_uri, "issuerUri");
+    check(old.scopes != new.scopes, "scopes");
+    check(
+        old.extra_auth_params != new.extra_auth_params,
+        "extraAuthParams",
+    );
+    check(
+        old.session_duration_hours != new.session_duration_hours,
+        "sessionDurationHours",
+    );
+    check(old.claim_mapping != new.claim_mapping, "claimMapping");
+    check(
+        old.auto_provisioning != new.auto_provisioning,
+        "autoProvisioning",
+    );
+    check(
+        old.allow_local_account_linking != new.allow_local_account_linking,
+        "allowLocalAccountLinking",
+    );
+    check(
+        old.default_permissions != new.default_permissions,
+        "defaultPermissions",
+    );
+    check(
+        old.default_library_ids != new.default_library_ids,
+        "defaultLibraryIds",
+    );
+    check(old.group_sync_mode != new.group_sync_mode, "groupSyncMode");
+    check(
+        old.oidc_force_only_mode != new.oidc_force_only_mode,
+        "oidcForceOnlyMode",
+    );
+    out
+}
+
+/// Validates and saves a patch; nothing is saved when any field is refused.
+pub async fn save(
+    state: &AppState,
+    actor: &User,
+    ip: &str,
+    patch: SettingsPatch,
+) -> AppResult<OidcSettingsDto> {
+    let current = load(state).await?;
+    let secret_stored = state.db.oidc_client_secret().await?.is_some();
+    let mut fields = Fields::new();
+    let Applied { settings, secret } = apply(&current, &patch, secret_stored, &mut fields);
+    if let Some(ids) = &patch.default_library_ids {
+        if let Some(id) = state.db.unknown_library_ids(ids).await?.first() {
+            fields.add("defaultLibraryIds", &format!("Unknown library: {id}."));
+        }
+    }
+    let turning_on_force_only = settings.oidc_force_only_mode && !current.oidc_force_only_mode;
+    if turning_on_force_only && state.db.admins_with_password().await? == 0 {
+        fields.add("oidcForceOnlyMode", NO_LOCAL_ADMIN);
+    }
+    fields.finish()?;
+    let changed = changed_fields(&current, &settings, &secret);
+    if changed.is_empty() {
+        return get(state).await;
+    }
+    let now = state.clock.now();
+    let mut audits = vec![AuditEntry::new(AuditEvent::OidcConfigChanged, now)
+        .actor(actor.id)
+        .ip(ip)
+        .detail("fields", changed)];
+    if settings.oidc_force_only_mode != current.oidc_force_only_mode {
+        audits.push(
+            AuditEntry::new(AuditEvent::OidcForceOnlyModeChanged, now)
+                .actor(actor.id)
+                .ip(ip)
+                .detail("enabled", settings.oidc_force_only_mode),
+        );
+    }
+    let sealed = match &secret {
+        SecretPlan::Keep => SecretChange::Keep,
+        SecretPlan::Clear => SecretChange::Clear,
+        SecretPlan::Replace(plain) => SecretChange::Replace(state.secrets.seal(plain)),
+    };
+    let force_only = effective_of(state, settings.clone()).force_only;
+    let json = serde_json::to_string(&settings).map_err(AppError::internal)?;
+    state
+        .db
+        .save_oidc_settings(&json, &sealed, now, force_only, audits)
+        .await
+        .map_err(|e| match e {
+            crate::db::StoreError::Invariant(_) if turning_on_force_only => {
+                AppError::field("oidcForceOnlyMode", NO_LOCAL_ADMIN)
+            }
+            other => other.into(),
+        })?;
+    get(state).await
+}
+
+/// Parses `key=value` pairs separated by `&`, spaces or new lines.
+pub fn parse_params(raw: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in raw
+        .split(|c: char| c == '&' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+    {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!("\"{pair}\" is not key=value."));
+        };
+        let key = percent_decode(key);
+        if key.is_empty() || key.chars().any(char::is_control) {
+            return Err(format!("\"{pair}\" has no parameter name."));
+        }
+        if RESERVED_PARAMS.contains(&key.as_str()) {
+            return Err(format!(
+                "{key} is set by Grimmory and cannot be overridden."
+            ));
+        }
+        out.push((key, percent_decode(value)));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// An issuer is an absolute URL; plain http only for loopback and private-network hosts.
+pub fn check_issuer(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw).map_err(|_| "Issuer URI must be an absolute URL, e.g. https://auth.example.com/application/o/grimmory/.".to_owned())?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("Issuer URI must not have a query or fragment.".to_owned());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host().is_some_and(|h| private_host(&h)) => Ok(()),
+        "http" => Err(
+            "Issuer URI must use https (plain http only for loopback and private-network hosts)."
+                .to_owned(),
+        ),
+        _ => Err("Issuer URI must be an https URL.".to_owned()),
+    }
+}
+
+/// Loopback, private-range addresses and names that only resolve inside a private network.
+fn private_host(host: &url::Host<&str>) -> bool {
+    let private_ip = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    match host {
+        url::Host::Ipv4(v4) => private_ip(IpAddr::V4(*v4)),
+        url::Host::Ipv6(v6) => private_ip(IpAddr::V6(*v6)),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            !name.contains('.')
+                || [
+                    ".localhost",
+                    ".local",
+                    ".lan",
+                    ".internal",
+                    ".home.arpa",
+                    ".intranet",
+                    ".corp",
+                ]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers() {
+        assert!(check_issuer("https://auth.example.com/application/o/grimmory/").is_ok());
+        assert!(check_issuer("http://127.0.0.1:9000/application/o/grimmory/").is_ok());
+        assert!(check_issuer("http://192.168.1.5/realms/home").is_ok());
+        assert!(check_issuer("http://authentik:9000/application/o/x/").is_ok());
+        assert!(check_issuer("http://auth.example.com/").is_err());
+        assert!(check_issuer("auth.example.com").is_err());
+        assert!(check_issuer("ftp://auth.example.com").is_err());
+        assert!(check_issuer("https://auth.example.com/?x=1").is_err());
+    }
+
+    #[test]
+    fn extra_params() {
+        assert_eq!(
+            parse_params("prompt=consent&access_type=offline").unwrap(),
+            vec![
+                ("prompt".into(), "consent".into()),
+                ("access_type".into(), "offline".into())
+            ]
+        );
+        assert!(parse_params("state=x").is_err());
+        assert!(parse_params("nonsense").is_err());
+        assert!(parse_params("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn secret_is_not_carried_to_another_provider() {
+        let current = StoredSettings {
+            issuer_uri: "https://a.example.com/".into(),
+            client_id: "c".into(),
+            ..StoredSettings::default()
+        };
+        let mut fields = Fields::new();
+        let patch = SettingsPatch {
+            issuer_uri: Some("https://b.example.com/".into()),
+            ..SettingsPatch::default()
+        };
+        apply(&current, &patch, true, &mut fields);
+        assert!(fields.finish().is_err());
+        let mut fields = Fields::new();
+        let keep = apply(&current, &SettingsPatch::default(), true, &mut fields);
+        assert!(fields.finish().is_ok());
+        assert_eq!(keep.secret, SecretPlan::Keep);
+    }
+}

@@ -8,7 +8,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 CARGO_LEPTOS_VERSION=0.3.11
-BINARYEN_VERSION=132.0.0
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -39,6 +38,12 @@ install_from_source() {
   cargo install --locked "$@" --path "$work/src"
   rm -rf "$work"
 }
+
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    rustup component add "$component"
+  fi
+done
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"

@@ -1,7 +1,6 @@
 //! Recovery commands that work directly on the configured database, with or without the
 //! server running: the way back in when nobody can sign in through the web UI.
 
-use crate::admin::oidc_only_in_force;
 use crate::auth::password;
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -74,11 +73,17 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<String, String
                 ..UserChanges::default()
             };
             let now = state.clock.now();
-            let in_force = oidc_only_in_force(&state).await.map_err(internal)?;
             let audit = AuditEntry::new(AuditEvent::UserUpdated, now).detail("via", "cli");
             state
                 .db
-                .update_user(user.id, &changes, now, in_force, None, audit)
+                .update_user(
+                    user.id,
+                    &changes,
+                    now,
+                    state.config.force_disable_oidc,
+                    None,
+                    audit,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(format!(

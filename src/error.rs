@@ -24,6 +24,8 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     TooManyRequests(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("internal: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -50,6 +52,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +79,12 @@ impl AppError {
             | Self::TooManyRequests(m) => ErrorBody {
                 status,
                 message: m.clone(),
+                errors: Vec::new(),
+                reference: None,
+            },
+            Self::MethodNotAllowed => ErrorBody {
+                status,
+                message: "This endpoint does not accept that method.".to_owned(),
                 errors: Vec::new(),
                 reference: None,
             },

@@ -58,8 +58,11 @@ test('libraries, users and the 403 page', async ({ page, browser, server }) => {
   const before = await readerPage.request.get('/api/v1/auth/me');
   expect((await before.json()).permissions.permissionDownload).toBe(false);
   await row.getByRole('button', { name: 'Edit' }).click();
+  await expect(page.getByText('Saved reader.')).toHaveCount(0);
   await form.getByLabel('Download Books', { exact: true }).check();
+  const saved = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().includes('/api/v1/admin/users/'));
   await form.getByRole('button', { name: 'Save' }).click();
+  expect((await saved).status()).toBe(200);
   await expect(page.getByText('Saved reader.')).toBeVisible();
   const after = await readerPage.request.get('/api/v1/auth/me');
   expect((await after.json()).permissions.permissionDownload).toBe(true);

@@ -101,10 +101,12 @@ CREATE TABLE settings (
 -- run one at a time on both engines and each sees the one before it.
 INSERT INTO settings (key, value, updated_at) VALUES ('admin_guard', '', 0);
 
--- One row per counted event (e.g. a failed sign-in); kept in the database so limits hold
--- across replicas.
+-- One row per counted event (e.g. a sign-in attempt); kept in the database so limits hold
+-- across replicas. `attempt` ties the rows of one attempt together, so they can be taken back
+-- when the attempt turns out not to count (it succeeded, or was refused before checking).
 CREATE TABLE rate_limit_hits (
     bucket TEXT NOT NULL,
-    at BIGINT NOT NULL
+    at BIGINT NOT NULL,
+    attempt TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX rate_limit_hits_bucket ON rate_limit_hits (bucket, at);

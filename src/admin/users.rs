@@ -1,4 +1,3 @@
-use super::oidc_only_in_force;
 use crate::auth::password;
 use crate::db::{AuditEntry, AuditEvent, NewUser, User, UserChanges};
 use crate::error::{AppError, AppResult};
@@ -158,10 +157,13 @@ pub async fn update(
             .map_err(|m| fields.add("name", m))
             .ok();
     }
-    if let Some(map) = &req.permissions {
+    // Admins hold every permission and library implicitly, and the API shows them so; what an
+    // admin's edit sends back for those is that view, not a choice, so it is not stored.
+    let stays_admin = req.is_admin.unwrap_or(current.is_admin);
+    if let Some(map) = req.permissions.as_ref().filter(|_| !stays_admin) {
         changes.permissions = Some(permission_flags(map, &current.permissions, &mut fields));
     }
-    if let Some(ids) = &req.library_ids {
+    if let Some(ids) = req.library_ids.as_ref().filter(|_| !stays_admin) {
         check_libraries(state, ids, &mut fields).await?;
         changes.library_ids = Some(ids.clone());
     }
@@ -186,10 +188,16 @@ pub async fn update(
     let audit = AuditEntry::new(AuditEvent::UserUpdated, now)
         .actor(actor.id)
         .ip(ip);
-    let in_force = oidc_only_in_force(state).await?;
     let user = state
         .db
-        .update_user(id, &changes, now, in_force, None, audit)
+        .update_user(
+            id,
+            &changes,
+            now,
+            state.config.force_disable_oidc,
+            None,
+            audit,
+        )
         .await?;
     dto_of(state, &user).await
 }
@@ -205,8 +213,10 @@ pub async fn delete(state: &AppState, actor: &User, ip: &str, id: i64) -> AppRes
     let audit = AuditEntry::new(AuditEvent::UserDeleted, now)
         .actor(actor.id)
         .ip(ip);
-    let in_force = oidc_only_in_force(state).await?;
-    Ok(state.db.delete_user(id, now, in_force, audit).await?)
+    Ok(state
+        .db
+        .delete_user(id, now, state.config.force_disable_oidc, audit)
+        .await?)
 }
 
 pub async fn unlink(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<UserDto> {
@@ -215,10 +225,9 @@ pub async fn unlink(state: &AppState, actor: &User, ip: &str, id: i64) -> AppRes
     let audit = AuditEntry::new(AuditEvent::OidcAccountUnlinked, now)
         .actor(actor.id)
         .ip(ip);
-    let in_force = oidc_only_in_force(state).await?;
     let _: OidcLinkDto = state
         .db
-        .unlink_oidc(id, now, in_force, audit)
+        .unlink_oidc(id, now, state.config.force_disable_oidc, audit)
         .await
         .map_err(|e| match e {
             crate::db::StoreError::NotFound => {

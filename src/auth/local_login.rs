@@ -20,12 +20,36 @@ pub struct LoginRequest {
     pub password: Option<String>,
 }
 
-/// The rate-limit buckets a failed password check for `username` from `ip` counts in.
+/// The rate-limit buckets a password check for `username` from `ip` counts in. A username
+/// that could never exist is bucketed as one, so junk cannot bloat the table.
 pub(super) fn failure_buckets(ip: &str, username: &str) -> [String; 2] {
+    let username = if crate::validation::username(Some(username)).is_ok() {
+        username
+    } else {
+        "(invalid)"
+    };
     [
         format!("login-ip:{ip}"),
         format!("login-user:{ip}|{username}"),
     ]
+}
+
+/// Counts a password check against the limits before it runs; answers the attempt's id to
+/// take back once it succeeds. Refused attempts are taken back at once, so waiting out the
+/// window always works.
+pub(super) async fn limit_attempt(state: &AppState, ip: &str, username: &str) -> AppResult<String> {
+    let now = state.clock.now();
+    let attempt = super::session::SessionToken::generate().hash();
+    let [by_ip, by_user] = failure_buckets(ip, username);
+    let counts = state
+        .db
+        .record_attempt(&[&by_ip, &by_user], &attempt, now, now - WINDOW_MS)
+        .await?;
+    if counts[0] > MAX_PER_IP || counts[1] > MAX_PER_IP_AND_USER {
+        state.db.forget_attempt(&attempt).await?;
+        return Err(AppError::TooManyRequests(TOO_MANY_ATTEMPTS.to_owned()));
+    }
+    Ok(attempt)
 }
 
 /// Checks the credentials and answers the user they belong to. Unknown users and wrong
@@ -41,33 +65,30 @@ pub async fn authenticate(state: &AppState, req: LoginRequest, client_ip: &str) 
         fields.add("password", "Password is required.");
     }
     fields.finish()?;
-    let now = state.clock.now();
-    let [by_ip, by_user] = failure_buckets(client_ip, username);
-    let counts = state
-        .db
-        .count_hits(&[&by_ip, &by_user], now - WINDOW_MS)
-        .await?;
-    if counts[0] >= MAX_PER_IP || counts[1] >= MAX_PER_IP_AND_USER {
-        return Err(AppError::TooManyRequests(TOO_MANY_ATTEMPTS.to_owned()));
-    }
-    let user = state.db.user_by_username(username).await?;
+    let attempt = limit_attempt(state, client_ip, username).await?;
+    // A name that could never have been created (control characters, too long) is looked up
+    // as nobody: same answer, same work, and no odd bytes sent to the database.
+    let user = match crate::validation::username(Some(username)) {
+        Ok(valid) if valid == username => state.db.user_by_username(username).await?,
+        _ => None,
+    };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     if !password::verify(pass, stored, &state.dummy_hash).await? {
-        state
-            .db
-            .add_hits(&[&by_ip, &by_user], now, now - WINDOW_MS)
-            .await?;
-        let mut entry = AuditEntry::new(AuditEvent::LoginFailed, now)
-            .ip(client_ip)
-            .detail("username", username);
+        // Only names of real accounts go in the audit log: a password typed into the
+        // username field must not end up there.
+        let mut entry = AuditEntry::new(AuditEvent::LoginFailed, state.clock.now()).ip(client_ip);
         if let Some(u) = &user {
-            entry = entry.target(u.id);
+            entry = entry.target(u.id).detail("username", u.username.as_str());
         }
         state.db.audit(entry).await?;
         return Err(AppError::Unauthorized(INVALID_CREDENTIALS.to_owned()));
     }
     let user = user.ok_or_else(|| AppError::internal("verified password without a user"))?;
-    state.db.clear_hits(&by_user).await?;
+    state.db.forget_attempt(&attempt).await?;
+    state
+        .db
+        .clear_hits(&failure_buckets(client_ip, username)[1])
+        .await?;
     Ok(user)
 }
 

@@ -30,9 +30,40 @@ pub fn new_setup_token() -> String {
     hex::encode(bytes)
 }
 
-pub async fn run(state: &AppState, req: SetupRequest, client_ip: &str) -> AppResult<User> {
+/// Whether `own_origin` (where the request was sent) may run setup without a token: only a
+/// loopback name or the public URL. A page elsewhere that rebinds its DNS name to 127.0.0.1
+/// would otherwise pass the CSRF check with its own origin and claim the first admin.
+fn host_may_set_up(state: &AppState, own_origin: Option<&str>) -> bool {
+    let Some(origin) = own_origin else {
+        return true;
+    };
+    if state.config.public_url.as_deref() == Some(origin) {
+        return true;
+    }
+    url::Url::parse(origin)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|host| {
+            host == "localhost"
+                || host.ends_with(".localhost")
+                || host == "127.0.0.1"
+                || host == "[::1]"
+        })
+}
+
+pub async fn run(
+    state: &AppState,
+    req: SetupRequest,
+    client_ip: &str,
+    own_origin: Option<&str>,
+) -> AppResult<User> {
     if state.db.setup_completed().await? {
         return Err(AppError::Forbidden(SETUP_CLOSED.to_owned()));
+    }
+    if state.setup_token.is_none() && !host_may_set_up(state, own_origin) {
+        return Err(AppError::Forbidden(
+            "Open Grimmory at http://localhost (or set GRIMMORY_PUBLIC_URL) to create the first admin.".to_owned(),
+        ));
     }
     let mut fields = Fields::new();
     let username = validation::username(req.username.as_deref())

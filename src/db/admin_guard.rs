@@ -3,6 +3,7 @@
 
 use super::StoreError;
 use crate::clock::Millis;
+use crate::oidc::settings::StoredSettings;
 use sqlx::AnyConnection;
 
 /// Serialises invariant-sensitive changes: on PostgreSQL the row lock makes a concurrent
@@ -22,11 +23,19 @@ pub const NO_LOCAL_ADMIN: &str =
 pub const NO_ADMIN_CAN_SIGN_IN: &str =
     "Refused: at least one admin must be able to sign in, with a password or a linked OIDC identity.";
 
-/// Checks the state the transaction would commit.
+/// Checks the state the transaction would commit. Whether OIDC-only mode is in force is read
+/// here too, inside the locked transaction, so a concurrent toggle cannot slip between.
 pub(super) async fn verify(
     conn: &mut AnyConnection,
-    oidc_only_in_force: bool,
+    force_disabled: bool,
 ) -> Result<(), StoreError> {
+    let settings: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'oidc'")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let oidc_only_in_force = settings
+        .and_then(|json| serde_json::from_str::<StoredSettings>(&json).ok())
+        .is_some_and(|s| s.force_only_in_force(force_disabled));
     let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = $1")
         .bind(true)
         .fetch_one(&mut *conn)

@@ -29,15 +29,15 @@ impl Db {
         self.setting(SECRET_KEY).await
     }
 
-    /// Saves the settings and the secret in one transaction. When `force_only_in_force`, the
-    /// admin invariants are checked against the saved state, so turning OIDC-only mode on
-    /// (or anything else) can never leave no admin able to sign in locally.
+    /// Saves the settings and the secret in one transaction. The admin invariants are checked
+    /// against the saved state, so turning OIDC-only mode on can never leave no admin able to
+    /// sign in locally.
     pub async fn save_oidc_settings(
         &self,
         json: &str,
         secret: &SecretChange,
         now: Millis,
-        force_only_in_force: bool,
+        force_disabled: bool,
         audits: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -67,7 +67,7 @@ impl Db {
                     .await?;
             }
         }
-        admin_guard::verify(&mut tx, force_only_in_force).await?;
+        admin_guard::verify(&mut tx, force_disabled).await?;
         for audit in audits {
             audit.insert(&mut tx).await?;
         }

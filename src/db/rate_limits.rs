@@ -1,15 +1,35 @@
 //! Counters for rate limits, kept in the database so limits hold across replicas.
+//!
+//! An attempt is recorded *before* the work it limits and counted with itself included, so
+//! requests sent at once cannot all slip in under the limit.
 
 use super::Db;
 use crate::clock::Millis;
 
 impl Db {
-    /// How many hits each bucket had since `since`, in the order given.
-    pub async fn count_hits(
+    /// Records one hit per bucket for `attempt` and answers each bucket's count since `since`,
+    /// this attempt included. Hits older than `since` are dropped on the way.
+    pub async fn record_attempt(
         &self,
         buckets: &[&str],
+        attempt: &str,
+        now: Millis,
         since: Millis,
     ) -> Result<Vec<i64>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for bucket in buckets {
+            sqlx::query("INSERT INTO rate_limit_hits (bucket, at, attempt) VALUES ($1, $2, $3)")
+                .bind(*bucket)
+                .bind(now)
+                .bind(attempt)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM rate_limit_hits WHERE at <= $1")
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         let mut counts = Vec::with_capacity(buckets.len());
         for bucket in buckets {
             let n: i64 = sqlx::query_scalar(
@@ -24,26 +44,13 @@ impl Db {
         Ok(counts)
     }
 
-    /// Records one hit in each bucket and drops hits older than `forget_before`.
-    pub async fn add_hits(
-        &self,
-        buckets: &[&str],
-        now: Millis,
-        forget_before: Millis,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        for bucket in buckets {
-            sqlx::query("INSERT INTO rate_limit_hits (bucket, at) VALUES ($1, $2)")
-                .bind(*bucket)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM rate_limit_hits WHERE at <= $1")
-            .bind(forget_before)
-            .execute(&mut *tx)
+    /// Takes back the hits of one attempt.
+    pub async fn forget_attempt(&self, attempt: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM rate_limit_hits WHERE attempt = $1")
+            .bind(attempt)
+            .execute(&self.pool)
             .await?;
-        tx.commit().await
+        Ok(())
     }
 
     pub async fn clear_hits(&self, bucket: &str) -> Result<(), sqlx::Error> {

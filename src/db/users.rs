@@ -266,6 +266,15 @@ impl Db {
         audit: AuditEntry,
     ) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A user created before first-run setup (by the recovery command) completes it: the
+        // server is then set up and /setup must not ask for another admin.
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ('setup_completed', 'true', $1) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let created = insert_user(&mut tx, user, now)
             .await
             .map_err(email_conflict)?;
@@ -285,7 +294,7 @@ impl Db {
         id: i64,
         changes: &UserChanges,
         now: Millis,
-        oidc_only_in_force: bool,
+        force_disabled: bool,
         keep_session: Option<&str>,
         audit: AuditEntry,
     ) -> Result<User, StoreError> {
@@ -348,7 +357,7 @@ impl Db {
         if let Some(ids) = &changes.library_ids {
             set_libraries(&mut tx, id, ids).await?;
         }
-        admin_guard::verify(&mut tx, oidc_only_in_force).await?;
+        admin_guard::verify(&mut tx, force_disabled).await?;
         if changes.password_hash.is_some() {
             // A new or removed password ends the user's sessions everywhere, except the one
             // the user changed their own password in.
@@ -371,7 +380,7 @@ impl Db {
         &self,
         id: i64,
         now: Millis,
-        oidc_only_in_force: bool,
+        force_disabled: bool,
         audit: AuditEntry,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -388,7 +397,7 @@ impl Db {
                 .fetch_optional(&mut *tx)
                 .await?;
         let username = username.ok_or(StoreError::NotFound)?;
-        admin_guard::verify(&mut tx, oidc_only_in_force).await?;
+        admin_guard::verify(&mut tx, force_disabled).await?;
         audit
             .target(id)
             .detail("username", username)
@@ -403,7 +412,7 @@ impl Db {
         &self,
         id: i64,
         now: Millis,
-        oidc_only_in_force: bool,
+        force_disabled: bool,
         audit: AuditEntry,
     ) -> Result<OidcLinkDto, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -418,7 +427,7 @@ impl Db {
             issuer: row.try_get("issuer")?,
             subject: row.try_get("subject")?,
         };
-        admin_guard::verify(&mut tx, oidc_only_in_force).await?;
+        admin_guard::verify(&mut tx, force_disabled).await?;
         audit
             .target(id)
             .detail("issuer", link.issuer.as_str())

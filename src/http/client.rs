@@ -29,24 +29,32 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
 
 /// The client IP: the socket address, or — when that is a trusted proxy — the rightmost
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Entries further left are
-/// written by the client and cannot be believed.
+/// written by the client and cannot be believed; so is everything left of an entry that does
+/// not parse, and then the proxy's own address is used. IPv4-mapped IPv6 addresses (from a
+/// dual-stack listener) count as the IPv4 address they carry.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
     if !trusted(peer, proxies) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|h| h.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    hops.iter()
-        .rev()
-        .find(|ip| !trusted(**ip, proxies))
-        .or(hops.first())
-        .copied()
-        .unwrap_or(peer)
+    let mut last_trusted = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            return last_trusted;
+        };
+        if !trusted(ip, proxies) {
+            return ip;
+        }
+        last_trusted = ip;
+    }
+    last_trusted
 }
 
 fn own_origin(peer_trusted: bool, headers: &HeaderMap) -> Option<String> {
@@ -83,7 +91,7 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
     let proxies = &state.config.trusted_proxies;
     let client = Client {
         ip: client_ip(peer, req.headers(), proxies),
-        own_origin: own_origin(trusted(peer, proxies), req.headers()),
+        own_origin: own_origin(trusted(peer.to_canonical(), proxies), req.headers()),
     };
     req.extensions_mut().insert(client);
     next.run(req).await
@@ -113,5 +121,16 @@ mod tests {
         );
         // No header: the proxy itself.
         assert_eq!(client_ip(peer, &HeaderMap::new(), &proxies), peer);
+        // A hop that does not parse: nothing left of it is believed.
+        assert_eq!(
+            client_ip(peer, &xff("6.6.6.6, 1.2.3.4:5678"), &proxies),
+            peer
+        );
+        // A dual-stack listener sees IPv4 clients as mapped IPv6.
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        assert_eq!(
+            client_ip(mapped, &xff("198.51.100.7"), &proxies).to_string(),
+            "198.51.100.7"
+        );
     }
 }

@@ -54,3 +54,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
         Ok(Self { value, form: false })
     }
 }
+
+/// A numeric id from the path. Anything else names nothing, so it is a 404 in the API's
+/// error shape (axum's own rejection would be plain text).
+pub struct IdPath(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        let not_found = || AppError::NotFound("Not found.".to_owned());
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| not_found())?;
+        raw.parse().map(IdPath).map_err(|_| not_found())
+    }
+}
+
+/// The query string parsed into `T`, with a 400 in the API's error shape when it does not fit.
+pub struct QueryOf<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryOf<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, AppError> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map(QueryOf)
+            .map_err(|_| AppError::BadRequest("The query string could not be read.".to_owned()))
+    }
+}

@@ -73,6 +73,11 @@ impl StoredSettings {
         !self.provider_name.is_empty() && !self.client_id.is_empty() && !self.issuer_uri.is_empty()
     }
 
+    /// OIDC-only mode counts only while OIDC is effectively enabled.
+    pub fn force_only_in_force(&self, force_disabled: bool) -> bool {
+        !force_disabled && self.oidc_enabled && self.configured() && self.oidc_force_only_mode
+    }
+
     pub fn effective_scopes(&self) -> String {
         if self.scopes.trim().is_empty() {
             DEFAULT_SCOPES.to_owned()
@@ -499,11 +504,10 @@ pub async fn save(
         SecretPlan::Clear => SecretChange::Clear,
         SecretPlan::Replace(plain) => SecretChange::Replace(state.secrets.seal(plain)),
     };
-    let force_only = effective_of(state, settings.clone()).force_only;
     let json = serde_json::to_string(&settings).map_err(AppError::internal)?;
     state
         .db
-        .save_oidc_settings(&json, &sealed, now, force_only, audits)
+        .save_oidc_settings(&json, &sealed, now, state.config.force_disable_oidc, audits)
         .await
         .map_err(|e| match e {
             crate::db::StoreError::Invariant(_) if turning_on_force_only => {

@@ -4,11 +4,11 @@ use crate::admin::{libraries, users};
 use crate::db::{AuditFilter, AuditRow, User};
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
-use crate::http::input::Input;
+use crate::http::input::{IdPath, Input, QueryOf};
 use crate::http::session::SignedIn;
 use crate::AppState;
 use app::domain::{LibraryDto, UserDto};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -30,12 +30,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     }
 }
 
-/// Path ids that are not numbers are unknown ids, not malformed requests.
-fn id(raw: &str) -> AppResult<i64> {
-    raw.parse()
-        .map_err(|_| AppError::NotFound("Not found.".to_owned()))
-}
-
 pub async fn list_users(State(state): State<AppState>, _: Admin) -> AppResult<Json<Vec<UserDto>>> {
     Ok(Json(state.db.user_dtos().await?))
 }
@@ -43,9 +37,9 @@ pub async fn list_users(State(state): State<AppState>, _: Admin) -> AppResult<Js
 pub async fn get_user(
     State(state): State<AppState>,
     _: Admin,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
 ) -> AppResult<Json<UserDto>> {
-    Ok(Json(users::get(&state, id(&raw)?).await?))
+    Ok(Json(users::get(&state, id).await?))
 }
 
 pub async fn create_user(
@@ -62,11 +56,11 @@ pub async fn update_user(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
     input: Input<users::UpdateUserRequest>,
 ) -> AppResult<Json<UserDto>> {
     Ok(Json(
-        users::update(&state, &actor, &client.ip_string(), id(&raw)?, input.value).await?,
+        users::update(&state, &actor, &client.ip_string(), id, input.value).await?,
     ))
 }
 
@@ -74,9 +68,9 @@ pub async fn delete_user(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
 ) -> AppResult<Json<serde_json::Value>> {
-    users::delete(&state, &actor, &client.ip_string(), id(&raw)?).await?;
+    users::delete(&state, &actor, &client.ip_string(), id).await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -84,10 +78,10 @@ pub async fn unlink_user(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
 ) -> AppResult<Json<UserDto>> {
     Ok(Json(
-        users::unlink(&state, &actor, &client.ip_string(), id(&raw)?).await?,
+        users::unlink(&state, &actor, &client.ip_string(), id).await?,
     ))
 }
 
@@ -112,11 +106,11 @@ pub async fn update_library(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
     input: Input<libraries::LibraryRequest>,
 ) -> AppResult<Json<LibraryDto>> {
     Ok(Json(
-        libraries::rename(&state, &actor, &client.ip_string(), id(&raw)?, input.value).await?,
+        libraries::rename(&state, &actor, &client.ip_string(), id, input.value).await?,
     ))
 }
 
@@ -124,9 +118,9 @@ pub async fn delete_library(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
 ) -> AppResult<Json<serde_json::Value>> {
-    libraries::delete(&state, &actor, &client.ip_string(), id(&raw)?).await?;
+    libraries::delete(&state, &actor, &client.ip_string(), id).await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -178,7 +172,7 @@ pub fn audit_filter(q: &AuditQuery) -> AppResult<AuditFilter> {
 pub async fn audit(
     State(state): State<AppState>,
     _: Admin,
-    Query(q): Query<AuditQuery>,
+    QueryOf(q): QueryOf<AuditQuery>,
 ) -> AppResult<Json<Vec<AuditRow>>> {
     Ok(Json(state.db.audit_entries(&audit_filter(&q)?).await?))
 }

@@ -65,6 +65,7 @@ pub fn build_router(state: AppState) -> Router {
             axum::routing::put(settings::update_mapping).delete(settings::delete_mapping),
         )
         .route("/api/{*rest}", any(api_not_found))
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics));
     Router::new()

@@ -1,15 +1,15 @@
 //! OIDC settings API (admin only) and the public settings anyone may read.
 
 use super::admin::Admin;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::http::client::Client;
-use crate::http::input::Input;
+use crate::http::input::{IdPath, Input};
 use crate::oidc::{group_mappings, reference, settings, test_connection};
 use crate::AppState;
 use app::domain::{
     ConnectionTestResult, GroupMappingDto, OidcSettingsDto, ProviderReference, PublicSettings,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
@@ -73,20 +73,15 @@ pub async fn create_mapping(
     Ok((StatusCode::CREATED, Json(m)))
 }
 
-fn id(raw: &str) -> AppResult<i64> {
-    raw.parse()
-        .map_err(|_| AppError::NotFound("No such group mapping.".to_owned()))
-}
-
 pub async fn update_mapping(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
     input: Input<group_mappings::MappingRequest>,
 ) -> AppResult<Json<GroupMappingDto>> {
     Ok(Json(
-        group_mappings::update(&state, &actor, &client.ip_string(), id(&raw)?, input.value).await?,
+        group_mappings::update(&state, &actor, &client.ip_string(), id, input.value).await?,
     ))
 }
 
@@ -94,8 +89,8 @@ pub async fn delete_mapping(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    Path(raw): Path<String>,
+    IdPath(id): IdPath,
 ) -> AppResult<Json<serde_json::Value>> {
-    group_mappings::delete(&state, &actor, &client.ip_string(), id(&raw)?).await?;
+    group_mappings::delete(&state, &actor, &client.ip_string(), id).await?;
     Ok(Json(serde_json::json!({})))
 }

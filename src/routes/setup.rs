@@ -29,7 +29,7 @@ pub async fn create(
 ) -> Response {
     let ip = client.ip_string();
     let result = async {
-        let user = setup::run(&state, input.value, &ip).await?;
+        let user = setup::run(&state, input.value, &ip, client.own_origin.as_deref()).await?;
         let token = start_session(&state, &user, previous.as_deref(), &ip).await?;
         Ok::<_, AppError>((state.db.user_dto(&user).await?, token))
     }

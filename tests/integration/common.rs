@@ -95,7 +95,8 @@ fn random_hex() -> String {
     hex::encode(b)
 }
 
-/// Drops test databases left by earlier runs, once per test process.
+/// Drops test databases left by earlier runs, once per test process. Only those older than
+/// two hours: another test run may be using the same server right now.
 async fn sweep_old_databases(admin: &mut sqlx::AnyConnection) {
     static SWEPT: OnceCell<()> = OnceCell::const_new();
     SWEPT
@@ -106,13 +107,29 @@ async fn sweep_old_databases(admin: &mut sqlx::AnyConnection) {
             .fetch_all(&mut *admin)
             .await
             .unwrap_or_default();
+            let cutoff = unix_secs().saturating_sub(2 * 3600);
             for name in names {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut *admin)
-                    .await;
+                let created = name
+                    .split('_')
+                    .nth(2)
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0);
+                if created < cutoff {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut *admin)
+                            .await;
+                }
             }
         })
         .await;
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 async fn fresh_database_url(engine: Engine) -> (String, Option<PathBuf>) {
@@ -137,7 +154,7 @@ async fn fresh_database_url(engine: Engine) -> (String, Option<PathBuf>) {
                     )
                 });
             sweep_old_databases(&mut admin).await;
-            let name = format!("grimmory_test_{}", random_hex());
+            let name = format!("grimmory_test_{}_{}", unix_secs(), random_hex());
             sqlx::query(&format!("CREATE DATABASE \"{name}\""))
                 .execute(&mut admin)
                 .await

@@ -4,6 +4,7 @@ mod common;
 
 mod admin;
 mod cli;
+mod hardening;
 mod login;
 mod metrics;
 mod pages;

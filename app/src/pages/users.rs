@@ -78,7 +78,15 @@ fn UsersPanel() -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>"Users"</h1>
-            <button class="primary" on:click=move |_| editing.set(Editing::New)>"Create User"</button>
+            <button
+                class="primary"
+                on:click=move |_| {
+                    status.set(None);
+                    editing.set(Editing::New);
+                }
+            >
+                "Create User"
+            </button>
         </div>
         <StatusLine status/>
         {move || {
@@ -126,7 +134,15 @@ fn UsersPanel() -> impl IntoView {
                                     </td>
                                     <td>{if user.is_admin { "Yes" } else { "No" }}</td>
                                     <td class="actions">
-                                        <button class="link-button" on:click=move |_| editing.set(Editing::User(for_edit))>"Edit"</button>
+                                        <button
+                                            class="link-button"
+                                            on:click=move |_| {
+                                                status.set(None);
+                                                editing.set(Editing::User(for_edit));
+                                            }
+                                        >
+                                            "Edit"
+                                        </button>
                                         {linked.then(|| view! {
                                             <button class="link-button" on:click=move |_| unlink(for_unlink.clone())>"Unlink"</button>
                                         })}
@@ -168,13 +184,16 @@ fn UserForm(
     let remove_password = RwSignal::new(false);
     let has_password = user.as_ref().is_some_and(|u| u.has_password);
     let is_admin = RwSignal::new(user.as_ref().is_some_and(|u| u.is_admin));
+    // An admin's permissions and libraries shown by the API are the implicit "all"; when the
+    // admin flag is taken away, the choice starts empty rather than from that view.
+    let shown = user.as_ref().filter(|u| !u.is_admin);
     let permissions: RwSignal<BTreeMap<String, bool>> = RwSignal::new(
         PERMISSIONS
             .iter()
             .map(|p| {
                 (
                     p.key.to_owned(),
-                    user.as_ref()
+                    shown
                         .and_then(|u| u.permissions.get(p.key).copied())
                         .unwrap_or(false),
                 )
@@ -182,7 +201,7 @@ fn UserForm(
             .collect(),
     );
     let chosen: RwSignal<BTreeSet<i64>> = RwSignal::new(
-        user.as_ref()
+        shown
             .map(|u| u.library_ids.iter().copied().collect())
             .unwrap_or_default(),
     );
@@ -251,7 +270,10 @@ fn UserForm(
                 })}
                 <FieldMessage errors field="password"/>
                 <label class="check"><input type="checkbox" name="isAdmin" bind:checked=is_admin/>" Admin (every permission and library)"</label>
-                <fieldset>
+                <p class="muted" class:hidden=move || !is_admin.get()>
+                    "Admins have every permission and see every library."
+                </p>
+                <fieldset class:hidden=move || is_admin.get()>
                     <legend>"Permissions"</legend>
                     <div class="checks">
                         <label class="check"><input type="checkbox" checked disabled/>" Read Books"</label>
@@ -276,7 +298,7 @@ fn UserForm(
                     </div>
                     <FieldMessage errors field="permissions"/>
                 </fieldset>
-                <fieldset>
+                <fieldset class:hidden=move || is_admin.get()>
                     <legend>"Library Access"</legend>
                     <div class="checks">
                         {if libraries.is_empty() {

@@ -134,9 +134,12 @@ pub async fn create(
     dto_of(state, &user).await
 }
 
+/// Applies an admin's edit. `actor_session` is the editing admin's session, kept when they
+/// change their own password (their other sessions end, like everyone's).
 pub async fn update(
     state: &AppState,
     actor: &User,
+    actor_session: Option<&str>,
     ip: &str,
     id: i64,
     req: UpdateUserRequest,
@@ -195,7 +198,7 @@ pub async fn update(
             &changes,
             now,
             state.config.force_disable_oidc,
-            None,
+            actor_session.filter(|_| actor.id == id),
             audit,
         )
         .await?;

@@ -5,7 +5,7 @@ use crate::db::{AuditFilter, AuditRow, User};
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
 use crate::http::input::{IdPath, Input, QueryOf};
-use crate::http::session::SignedIn;
+use crate::http::session::{SessionCookie, SignedIn};
 use crate::AppState;
 use app::domain::{LibraryDto, UserDto};
 use axum::extract::{FromRequestParts, State};
@@ -56,12 +56,20 @@ pub async fn update_user(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
+    SessionCookie(session): SessionCookie,
     IdPath(id): IdPath,
     input: Input<users::UpdateUserRequest>,
 ) -> AppResult<Json<UserDto>> {
-    Ok(Json(
-        users::update(&state, &actor, &client.ip_string(), id, input.value).await?,
-    ))
+    let user = users::update(
+        &state,
+        &actor,
+        session.as_deref(),
+        &client.ip_string(),
+        id,
+        input.value,
+    )
+    .await?;
+    Ok(Json(user))
 }
 
 pub async fn delete_user(

@@ -4,10 +4,13 @@ mod common;
 
 mod admin;
 mod cli;
+mod fake_idp;
 mod hardening;
 mod login;
 mod metrics;
+mod oidc_settings;
 mod pages;
+mod real_idp;
 mod security;
 mod sessions;
 mod setup;

@@ -1,0 +1,138 @@
+//! A small identity provider of our own that misbehaves on request: it serves whatever
+//! discovery document, keys and token answers a test sets, on a free loopback port.
+
+#![allow(dead_code)]
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+pub const PATH: &str = "/application/o/fake/";
+
+#[derive(Clone)]
+pub struct Behaviour {
+    pub discovery: Value,
+    pub jwks: Value,
+    pub token_status: u16,
+    pub token_body: Value,
+    pub redirect_discovery: bool,
+    pub oversized_discovery: bool,
+}
+
+#[derive(Default, Clone)]
+pub struct Seen {
+    pub token_requests: Vec<(HeaderMap, String)>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    behaviour: Arc<Mutex<Behaviour>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+pub struct FakeIdp {
+    pub base: String,
+    pub issuer: String,
+    behaviour: Arc<Mutex<Behaviour>>,
+    seen: Arc<Mutex<Seen>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeIdp {
+    /// Starts with a well-behaved, Authentik-shaped discovery document.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = format!("{base}{PATH}");
+        let behaviour = Arc::new(Mutex::new(Behaviour {
+            discovery: json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{issuer}authorize/"),
+                "token_endpoint": format!("{issuer}token/"),
+                "userinfo_endpoint": format!("{issuer}userinfo/"),
+                "jwks_uri": format!("{issuer}jwks/"),
+                "end_session_endpoint": format!("{issuer}end-session/"),
+                "response_types_supported": ["code", "id_token", "code id_token"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
+                "code_challenge_methods_supported": ["plain", "S256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                "backchannel_logout_supported": true,
+                "subject_types_supported": ["public"],
+            }),
+            jwks: json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1", "n": "sXch", "e": "AQAB"}]}),
+            token_status: 400,
+            token_body: json!({"error": "invalid_grant"}),
+            redirect_discovery: false,
+            oversized_discovery: false,
+        }));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let shared = Shared {
+            behaviour: behaviour.clone(),
+            seen: seen.clone(),
+        };
+        let app = Router::new()
+            .route(
+                &format!("{PATH}.well-known/openid-configuration"),
+                get(discovery),
+            )
+            .route(&format!("{PATH}jwks/"), get(jwks))
+            .route(&format!("{PATH}token/"), post(token))
+            .with_state(shared);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base,
+            issuer,
+            behaviour,
+            seen,
+            task,
+        }
+    }
+
+    pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut self.behaviour.lock().unwrap());
+    }
+
+    pub fn seen(&self) -> Seen {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeIdp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn discovery(State(s): State<Shared>) -> Response {
+    let b = s.behaviour.lock().unwrap().clone();
+    if b.redirect_discovery {
+        return Redirect::temporary("http://127.0.0.1:9/elsewhere").into_response();
+    }
+    if b.oversized_discovery {
+        let mut doc = b.discovery.clone();
+        doc["padding"] = json!("x".repeat(2 * 1024 * 1024));
+        return Json(doc).into_response();
+    }
+    Json(b.discovery).into_response()
+}
+
+async fn jwks(State(s): State<Shared>) -> Json<Value> {
+    Json(s.behaviour.lock().unwrap().jwks.clone())
+}
+
+async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    s.seen.lock().unwrap().token_requests.push((headers, body));
+    let b = s.behaviour.lock().unwrap().clone();
+    (
+        StatusCode::from_u16(b.token_status).unwrap(),
+        Json(b.token_body),
+    )
+        .into_response()
+}

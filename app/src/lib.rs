@@ -2,6 +2,9 @@
 //! to the database or the identity provider: the server hands it what a page needs, and the
 //! browser calls the JSON API.
 
+// Deep view trees (the OIDC Settings page) are typed as one nested type.
+#![recursion_limit = "256"]
+
 pub mod domain;
 
 mod components;
@@ -51,6 +54,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/users") view=pages::Users/>
                 <Route path=path!("/admin/libraries") view=pages::Libraries/>
                 <Route path=path!("/admin/audit") view=pages::Audit/>
+                <Route path=path!("/settings/oidc") view=pages::OidcSettings/>
             </Routes>
         </Router>
     }

@@ -3,7 +3,9 @@
 use super::admin::{audit_filter, AuditQuery};
 use crate::db::{AuditFilter, User};
 use crate::error::AppError;
+use crate::http::client::Client;
 use crate::http::session::SignedIn;
+use crate::oidc::{reference, settings};
 use crate::AppState;
 use app::domain::{PageContext, PageData};
 use axum::extract::{Request, State};
@@ -28,6 +30,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
 async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     // Owned copies: a borrowed `Request` cannot be held across an await (its body is not Sync).
     let signed_in = req.extensions().get::<SignedIn>().cloned();
+    let own_origin = req
+        .extensions()
+        .get::<Client>()
+        .and_then(|c| c.own_origin.clone());
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let target = req
@@ -39,9 +45,14 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let outcome = async {
         match decide(&state, &path, &target, signed_in.is_some()).await? {
             Some(location) => Ok(Err(location)),
-            None => Ok(Ok(
-                page_context(&state, signed_in, &path, query.as_deref()).await?
-            )),
+            None => Ok(Ok(page_context(
+                &state,
+                signed_in,
+                &path,
+                query.as_deref(),
+                own_origin.as_deref(),
+            )
+            .await?)),
         }
     }
     .await;
@@ -83,6 +94,7 @@ async fn page_context(
     signed_in: Option<SignedIn>,
     path: &str,
     query: Option<&str>,
+    own_origin: Option<&str>,
 ) -> Result<PageContext, AppError> {
     let Some(SignedIn { user }) = signed_in else {
         return Ok(PageContext {
@@ -94,7 +106,7 @@ async fn page_context(
     Ok(PageContext {
         user: Some(state.db.user_dto(&user).await?),
         setup_token_required: false,
-        data: page_data(state, &user, path, query).await?,
+        data: page_data(state, &user, path, query, own_origin).await?,
     })
 }
 
@@ -104,6 +116,7 @@ async fn page_data(
     user: &User,
     path: &str,
     query: Option<&str>,
+    own_origin: Option<&str>,
 ) -> Result<PageData, AppError> {
     let mut data = PageData::default();
     match path {
@@ -113,6 +126,13 @@ async fn page_data(
             data.libraries = state.db.libraries().await?;
         }
         "/admin/libraries" if user.is_admin => data.libraries = state.db.libraries().await?,
+        "/settings/oidc" if user.is_admin => {
+            let stored = settings::load(state).await?;
+            data.reference = Some(reference::build(&state.config, own_origin, &stored));
+            data.oidc_settings = Some(settings::get(state).await?);
+            data.group_mappings = state.db.group_mappings().await?;
+            data.libraries = state.db.libraries().await?;
+        }
         "/admin/audit" if user.is_admin => {
             // A hand-edited bad filter shows the newest entries rather than an error page.
             let q: AuditQuery = serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();

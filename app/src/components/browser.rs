@@ -85,3 +85,25 @@ pub fn confirm(question: &str) -> bool {
         false
     }
 }
+
+/// Copies `text` to the clipboard.
+pub fn copy_to_clipboard(text: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(navigator) = web_sys::window().map(|w| w.navigator()) else {
+            return;
+        };
+        // Through Reflect: the typed Clipboard API is still behind an unstable flag in web-sys.
+        let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into()).ok();
+        let write = clipboard
+            .as_ref()
+            .and_then(|c| js_sys::Reflect::get(c, &"writeText".into()).ok())
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        if let (Some(clipboard), Some(write)) = (clipboard, write) {
+            let _ = write.call1(&clipboard, &text.into());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}

@@ -18,6 +18,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <NavLink href="/admin/users" label="Users"/>
                     <NavLink href="/admin/libraries" label="Manage Libraries"/>
                     <NavLink href="/admin/audit" label="Audit Log"/>
+                    <NavLink href="/settings/oidc" label="OIDC Settings"/>
                 })}
             </nav>
             {ctx.user.map(|u| view! {

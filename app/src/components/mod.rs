@@ -3,7 +3,7 @@
 mod browser;
 mod layout;
 
-pub use browser::{confirm, navigate, post_json, send_json};
+pub use browser::{confirm, copy_to_clipboard, navigate, post_json, send_json};
 pub use layout::{AdminOnly, Layout};
 
 use crate::domain::{ErrorBody, FieldError};
@@ -43,4 +43,109 @@ pub fn StatusLine(status: RwSignal<Option<Status>>) -> impl IntoView {
             Status::Failed(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
         })
     }
+}
+
+/// An on/off switch: a checkbox styled as a toggle, with its label.
+#[component]
+pub fn Toggle(
+    label: &'static str,
+    checked: Signal<bool>,
+    #[prop(into)] disabled: Signal<bool>,
+    on_change: Callback<bool>,
+    #[prop(optional)] testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <label class="toggle">
+            <input
+                type="checkbox"
+                role="switch"
+                data-testid=testid
+                prop:checked=move || checked.get()
+                disabled=move || disabled.get()
+                on:change:target=move |ev| on_change.run(ev.target().checked())
+            />
+            <span class="slider"></span>
+            <span>{label}</span>
+        </label>
+    }
+}
+
+/// Every permission as a checkbox over `chosen` (JSON names), with "Read Books" locked on.
+#[component]
+pub fn PermissionChecks(chosen: RwSignal<std::collections::BTreeSet<String>>) -> impl IntoView {
+    view! {
+        <div class="checks">
+            <label class="check"><input type="checkbox" checked disabled/>" Read Books"</label>
+            {crate::domain::PERMISSIONS
+                .iter()
+                .map(|p| {
+                    let key = p.key;
+                    view! {
+                        <label class="check">
+                            <input
+                                type="checkbox"
+                                name=key
+                                prop:checked=move || chosen.with(|s| s.contains(key))
+                                on:change:target=move |ev| {
+                                    let on = ev.target().checked();
+                                    chosen.update(|s| {
+                                        if on {
+                                            s.insert(key.to_owned());
+                                        } else {
+                                            s.remove(key);
+                                        }
+                                    });
+                                }
+                            />
+                            " "
+                            {p.label}
+                        </label>
+                    }
+                })
+                .collect_view()}
+        </div>
+    }
+}
+
+/// Every library as a checkbox over `chosen` ids.
+#[component]
+pub fn LibraryChecks(
+    libraries: Vec<crate::domain::LibraryDto>,
+    chosen: RwSignal<std::collections::BTreeSet<i64>>,
+) -> impl IntoView {
+    if libraries.is_empty() {
+        return view! { <p class="muted">"No libraries yet."</p> }.into_any();
+    }
+    view! {
+        <div class="checks">
+            {libraries
+                .into_iter()
+                .map(|lib| {
+                    let id = lib.id;
+                    view! {
+                        <label class="check">
+                            <input
+                                type="checkbox"
+                                name="libraryIds"
+                                prop:checked=move || chosen.with(|s| s.contains(&id))
+                                on:change:target=move |ev| {
+                                    let on = ev.target().checked();
+                                    chosen.update(|s| {
+                                        if on {
+                                            s.insert(id);
+                                        } else {
+                                            s.remove(&id);
+                                        }
+                                    });
+                                }
+                            />
+                            " "
+                            {lib.name}
+                        </label>
+                    }
+                })
+                .collect_view()}
+        </div>
+    }
+    .into_any()
 }

@@ -1,8 +1,10 @@
 mod audit;
 mod dashboard;
+mod group_mappings;
 mod libraries;
 mod login;
 mod not_found;
+mod oidc_settings;
 mod profile;
 mod setup;
 mod users;
@@ -12,6 +14,7 @@ pub use dashboard::Dashboard;
 pub use libraries::Libraries;
 pub use login::Login;
 pub use not_found::NotFound;
+pub use oidc_settings::OidcSettings;
 pub use profile::Profile;
 pub use setup::Setup;
 pub use users::Users;

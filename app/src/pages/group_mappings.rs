@@ -1,0 +1,232 @@
+//! The Group Mapping card of the OIDC Settings page.
+
+use crate::components::{
+    confirm, send_json, FieldMessage, LibraryChecks, PermissionChecks, Status,
+};
+use crate::domain::{
+    FieldError, GroupMappingDto, LibraryDto, OidcSettingsDto, GROUP_SYNC_MODES, PERMISSIONS,
+};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Dialog {
+    Closed,
+    New,
+    Edit(GroupMappingDto),
+}
+
+#[component]
+pub fn GroupMappingCard(
+    saved: RwSignal<OidcSettingsDto>,
+    status: RwSignal<Option<Status>>,
+    mappings: Vec<GroupMappingDto>,
+    libraries: Vec<LibraryDto>,
+) -> impl IntoView {
+    let mappings = RwSignal::new(mappings);
+    let dialog = RwSignal::new(Dialog::Closed);
+    let library_names = libraries.clone();
+    let set_mode = move |mode: String| {
+        leptos::task::spawn_local(async move {
+            match send_json::<_, OidcSettingsDto>(
+                "PUT",
+                "/api/v1/settings/oidc",
+                Some(&json!({ "groupSyncMode": mode })),
+            )
+            .await
+            {
+                Ok(s) => {
+                    saved.set(s);
+                    status.set(Some(Status::Ok("Group sync mode saved.".to_owned())));
+                }
+                Err(e) => status.set(Some(Status::from_error(&e))),
+            }
+        });
+    };
+    let delete = move |m: GroupMappingDto| {
+        if !confirm(&format!("Delete the mapping for {}?", m.group_claim)) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match send_json::<(), serde_json::Value>(
+                "DELETE",
+                &format!("/api/v1/admin/oidc-group-mappings/{}", m.id),
+                None,
+            )
+            .await
+            {
+                Ok(_) => {
+                    mappings.update(|l| l.retain(|x| x.id != m.id));
+                    status.set(Some(Status::Ok(format!(
+                        "Deleted the mapping for {}.",
+                        m.group_claim
+                    ))));
+                }
+                Err(e) => status.set(Some(Status::from_error(&e))),
+            }
+        });
+    };
+    let on_saved = Callback::new(move |m: GroupMappingDto| {
+        mappings.update(|l| match l.iter_mut().find(|x| x.id == m.id) {
+            Some(x) => *x = m.clone(),
+            None => l.push(m.clone()),
+        });
+        status.set(Some(Status::Ok(format!(
+            "Saved the mapping for {}.",
+            m.group_claim
+        ))));
+        dialog.set(Dialog::Closed);
+    });
+    let on_cancel = Callback::new(move |()| dialog.set(Dialog::Closed));
+    view! {
+        <section class="card">
+            <div class="page-head">
+                <h2>"Group Mapping"</h2>
+                <button class="primary" on:click=move |_| dialog.set(Dialog::New)>"Add Mapping"</button>
+            </div>
+            <label>
+                "Group Sync Mode"
+                <select name="groupSyncMode" on:change:target=move |ev| set_mode(ev.target().value())>
+                    {GROUP_SYNC_MODES
+                        .iter()
+                        .map(|(value, label)| {
+                            let value = *value;
+                            view! { <option value=value selected=move || saved.with(|s| s.group_sync_mode == value)>{*label}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <p class="hint">
+                "Replace sets admin, permissions and libraries to exactly what the user's groups give at each sign-in; Additive only adds."
+            </p>
+            {move || {
+                let libraries = libraries.clone();
+                match dialog.get() {
+                    Dialog::Closed => None,
+                    Dialog::New => Some(view! { <MappingForm mapping=None libraries on_saved on_cancel/> }.into_any()),
+                    Dialog::Edit(m) => Some(view! { <MappingForm mapping=Some(m) libraries on_saved on_cancel/> }.into_any()),
+                }
+            }}
+            <table class="table" data-testid="group-mappings">
+                <thead>
+                    <tr><th>"Group Claim"</th><th>"Description"</th><th>"Admin"</th><th>"Permissions"</th><th>"Libraries"</th><th></th></tr>
+                </thead>
+                <tbody>
+                    <For each=move || mappings.get() key=|m| format!("{m:?}") let:m>
+                        {
+                            let (for_edit, for_delete) = (m.clone(), m.clone());
+                            let libs: Vec<String> = m
+                                .library_ids
+                                .iter()
+                                .filter_map(|id| library_names.iter().find(|l| l.id == *id).map(|l| l.name.clone()))
+                                .collect();
+                            let perms: Vec<&str> = PERMISSIONS.iter().filter(|p| m.permissions.iter().any(|k| k == p.key)).map(|p| p.label).collect();
+                            view! {
+                                <tr data-group=m.group_claim.clone()>
+                                    <td class="mono">{m.group_claim.clone()}</td>
+                                    <td>{m.description.clone()}</td>
+                                    <td>{if m.is_admin { "Yes" } else { "No" }}</td>
+                                    <td>{perms.join(", ")}</td>
+                                    <td>{libs.join(", ")}</td>
+                                    <td class="actions">
+                                        <button class="link-button" on:click=move |_| dialog.set(Dialog::Edit(for_edit.clone()))>"Edit"</button>
+                                        <button class="link-button danger" on:click=move |_| delete(for_delete.clone())>"Delete"</button>
+                                    </td>
+                                </tr>
+                            }
+                        }
+                    </For>
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn MappingForm(
+    mapping: Option<GroupMappingDto>,
+    libraries: Vec<LibraryDto>,
+    on_saved: Callback<GroupMappingDto>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let id = mapping.as_ref().map(|m| m.id);
+    let claim = RwSignal::new(
+        mapping
+            .as_ref()
+            .map(|m| m.group_claim.clone())
+            .unwrap_or_default(),
+    );
+    let description = RwSignal::new(
+        mapping
+            .as_ref()
+            .map(|m| m.description.clone())
+            .unwrap_or_default(),
+    );
+    let is_admin = RwSignal::new(mapping.as_ref().is_some_and(|m| m.is_admin));
+    let permissions = RwSignal::new(
+        mapping
+            .as_ref()
+            .map(|m| m.permissions.iter().cloned().collect())
+            .unwrap_or_else(BTreeSet::new),
+    );
+    let chosen = RwSignal::new(
+        mapping
+            .as_ref()
+            .map(|m| m.library_ids.iter().copied().collect())
+            .unwrap_or_else(BTreeSet::new),
+    );
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let message = RwSignal::new(None::<String>);
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let body = json!({
+            "groupClaim": claim.get_untracked(),
+            "description": description.get_untracked(),
+            "isAdmin": is_admin.get_untracked(),
+            "permissions": permissions.get_untracked(),
+            "libraryIds": chosen.get_untracked(),
+        });
+        let (method, url) = match id {
+            Some(id) => ("PUT", format!("/api/v1/admin/oidc-group-mappings/{id}")),
+            None => ("POST", "/api/v1/admin/oidc-group-mappings".to_owned()),
+        };
+        leptos::task::spawn_local(async move {
+            match send_json::<_, GroupMappingDto>(method, &url, Some(&body)).await {
+                Ok(m) => on_saved.run(m),
+                Err(e) => {
+                    message.set(e.errors.is_empty().then_some(e.message));
+                    errors.set(e.errors);
+                }
+            }
+        });
+    };
+    view! {
+        <div class="dialog" role="dialog" aria-label="Group mapping" data-testid="mapping-dialog">
+            <h3>{if id.is_some() { "Edit Mapping" } else { "Add Mapping" }}</h3>
+            {move || message.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            <form on:submit=on_submit class="grid-form">
+                <label>"Group Claim Value" <input name="groupClaim" placeholder="grimmory-users" bind:value=claim/></label>
+                <FieldMessage errors field="groupClaim"/>
+                <label>"Description" <input name="description" bind:value=description/></label>
+                <FieldMessage errors field="description"/>
+                <label class="check"><input type="checkbox" name="isAdmin" bind:checked=is_admin/>" Grant Admin"</label>
+                <fieldset>
+                    <legend>"Permissions"</legend>
+                    <PermissionChecks chosen=permissions/>
+                    <FieldMessage errors field="permissions"/>
+                </fieldset>
+                <fieldset>
+                    <legend>"Library Access"</legend>
+                    <LibraryChecks libraries chosen/>
+                    <FieldMessage errors field="libraryIds"/>
+                </fieldset>
+                <div class="buttons">
+                    <button type="submit" class="primary">"Save Mapping"</button>
+                    <button type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                </div>
+            </form>
+        </div>
+    }
+}

@@ -1,0 +1,497 @@
+//! `/settings/oidc`: the OIDC Settings page (spec section 3).
+
+use super::group_mappings::GroupMappingCard;
+use crate::components::{
+    copy_to_clipboard, send_json, AdminOnly, FieldMessage, Layout, LibraryChecks, PermissionChecks,
+    Status, StatusLine, Toggle,
+};
+use crate::domain::{
+    ConnectionTestResult, ErrorBody, FieldError, OidcSettingsDto, PageContext, ProviderReference,
+    DEFAULT_SCOPES, DEFAULT_SESSION_HOURS,
+};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+#[component]
+pub fn OidcSettings() -> impl IntoView {
+    view! {
+        <Layout>
+            <AdminOnly>
+                <SettingsPage/>
+            </AdminOnly>
+        </Layout>
+    }
+}
+
+/// Saves any subset of the settings.
+async fn save(patch: Value) -> Result<OidcSettingsDto, ErrorBody> {
+    send_json("PUT", "/api/v1/settings/oidc", Some(&patch)).await
+}
+
+/// Shared by the cards: the saved settings and the page's status line.
+#[derive(Clone, Copy)]
+struct Page {
+    saved: RwSignal<OidcSettingsDto>,
+    status: RwSignal<Option<Status>>,
+}
+
+impl Page {
+    /// Saves a toggle at once and says so.
+    fn save_now(self, patch: Value, done: &'static str) {
+        leptos::task::spawn_local(async move {
+            match save(patch).await {
+                Ok(s) => {
+                    self.saved.set(s);
+                    self.status.set(Some(Status::Ok(done.to_owned())));
+                }
+                Err(e) => self.status.set(Some(Status::Failed(
+                    e.errors
+                        .first()
+                        .map(|f| f.message.clone())
+                        .unwrap_or(e.message),
+                ))),
+            }
+        });
+    }
+}
+
+#[component]
+fn SettingsPage() -> impl IntoView {
+    let ctx = expect_context::<PageContext>();
+    let Some(initial) = ctx.data.oidc_settings.clone() else {
+        return view! { <p class="error">"The settings could not be loaded."</p> }.into_any();
+    };
+    let page = Page {
+        saved: RwSignal::new(initial.clone()),
+        status: RwSignal::new(None),
+    };
+    let reference = ctx.data.reference.clone().unwrap_or_default();
+    let libraries = ctx.data.libraries.clone();
+    let mappings = ctx.data.group_mappings.clone();
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"OIDC Settings"</h1>
+                <p class="muted">
+                    "Configure OpenID Connect (OIDC) for single sign-on with external identity providers like Authentik, Authelia, or Pocket ID."
+                </p>
+            </div>
+        </div>
+        {initial.force_disabled_by_env.then(|| view! {
+            <p class="banner" data-testid="force-disabled">
+                "OIDC is turned off by FORCE_DISABLE_OIDC=true in the server's environment: no sign-in button, no redirects to the provider, whatever is saved here. Remove it and restart to use OIDC again."
+            </p>
+        })}
+        <div class="toast-area"><StatusLine status=page.status/></div>
+        {view! { <LoginMethods page/> }.into_any()}
+        {view! { <ProviderCard page/> }.into_any()}
+        {view! { <ReferenceCard reference/> }.into_any()}
+        {view! { <OidcOnlyCard page/> }.into_any()}
+        {view! { <ProvisioningCard page libraries=libraries.clone()/> }.into_any()}
+        {view! { <GroupMappingCard saved=page.saved status=page.status mappings libraries/> }.into_any()}
+    }
+    .into_any()
+}
+
+#[component]
+fn LoginMethods(page: Page) -> impl IntoView {
+    let configured = move || {
+        page.saved.with(|s| {
+            !s.provider_name.is_empty() && !s.client_id.is_empty() && !s.issuer_uri.is_empty()
+        })
+    };
+    let enabled = Signal::derive(move || page.saved.with(|s| s.oidc_enabled));
+    let disabled =
+        Signal::derive(move || !configured() || page.saved.with(|s| s.force_disabled_by_env));
+    view! {
+        <section class="card">
+            <h2>"Login Methods"</h2>
+            <div class="setting">
+                <label class="toggle">
+                    <input type="checkbox" role="switch" checked disabled/>
+                    <span class="slider"></span>
+                    <span>"Local Login"</span>
+                </label>
+                <p class="hint">
+                    "Built-in username and password authentication. Always available for admins. Can be hidden for other users via OIDC-Only Mode."
+                </p>
+            </div>
+            <div class="setting">
+                <Toggle
+                    label="OIDC Login"
+                    checked=enabled
+                    disabled
+                    testid="oidc-enabled"
+                    on_change=Callback::new(move |on: bool| {
+                        page.save_now(json!({ "oidcEnabled": on }), if on { "OIDC login enabled." } else { "OIDC login disabled." })
+                    })
+                />
+                {move || (!configured()).then(|| view! { <p class="hint">"Configure settings below to enable."</p> })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn ProviderCard(page: Page) -> impl IntoView {
+    let s = page.saved.get_untracked();
+    let provider_name = RwSignal::new(s.provider_name.clone());
+    let client_id = RwSignal::new(s.client_id.clone());
+    let client_secret = RwSignal::new(String::new());
+    let clear_secret = RwSignal::new(false);
+    let issuer = RwSignal::new(s.issuer_uri.clone());
+    let scopes = RwSignal::new(s.scopes.clone());
+    let hours = RwSignal::new(
+        s.session_duration_hours
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+    );
+    let extra = RwSignal::new(s.extra_auth_params.clone());
+    let claim_username = RwSignal::new(s.claim_mapping.username.clone());
+    let claim_email = RwSignal::new(s.claim_mapping.email.clone());
+    let claim_name = RwSignal::new(s.claim_mapping.name.clone());
+    let claim_groups = RwSignal::new(s.claim_mapping.groups.clone());
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let test = RwSignal::new(None::<ConnectionTestResult>);
+    let busy = RwSignal::new(false);
+
+    // The form as the API takes it; `None` when a field is wrong before asking the server.
+    let body = move || -> Option<Value> {
+        let hours_text = hours.get_untracked();
+        let hours_value = match hours_text.trim() {
+            "" => Value::Null,
+            h => match h.parse::<i64>() {
+                Ok(n) => json!(n),
+                Err(_) => {
+                    errors.set(vec![FieldError {
+                        field: "sessionDurationHours".to_owned(),
+                        message: "Session duration must be a whole number of hours.".to_owned(),
+                    }]);
+                    return None;
+                }
+            },
+        };
+        let mut body = json!({
+            "providerName": provider_name.get_untracked(),
+            "clientId": client_id.get_untracked(),
+            "issuerUri": issuer.get_untracked(),
+            "scopes": scopes.get_untracked(),
+            "sessionDurationHours": hours_value,
+            "extraAuthParams": extra.get_untracked(),
+            "claimMapping": {
+                "username": claim_username.get_untracked(),
+                "email": claim_email.get_untracked(),
+                "name": claim_name.get_untracked(),
+                "groups": claim_groups.get_untracked(),
+            },
+        });
+        if clear_secret.get_untracked() {
+            body["clearClientSecret"] = json!(true);
+        } else if !client_secret.get_untracked().is_empty() {
+            body["clientSecret"] = json!(client_secret.get_untracked());
+        }
+        Some(body)
+    };
+    let on_save = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let Some(body) = body() else { return };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match save(body).await {
+                Ok(s) => {
+                    page.saved.set(s);
+                    errors.set(Vec::new());
+                    client_secret.set(String::new());
+                    clear_secret.set(false);
+                    page.status
+                        .set(Some(Status::Ok("OIDC provider settings saved.".to_owned())));
+                }
+                Err(e) => {
+                    page.status.set(Some(Status::Failed(e.message.clone())));
+                    errors.set(e.errors);
+                }
+            }
+            busy.set(false);
+        });
+    };
+    let on_test = move |_| {
+        let Some(body) = body() else { return };
+        busy.set(true);
+        test.set(None);
+        leptos::task::spawn_local(async move {
+            match send_json::<_, ConnectionTestResult>(
+                "POST",
+                "/api/v1/settings/oidc/test",
+                Some(&body),
+            )
+            .await
+            {
+                Ok(result) => {
+                    errors.set(Vec::new());
+                    test.set(Some(result));
+                }
+                Err(e) => {
+                    page.status.set(Some(Status::Failed(e.message.clone())));
+                    errors.set(e.errors);
+                }
+            }
+            busy.set(false);
+        });
+    };
+    let secret_set = move || page.saved.with(|s| s.client_secret_set) && !clear_secret.get();
+
+    view! {
+        <section class="card">
+            <h2>"OIDC Provider Configuration"</h2>
+            <form on:submit=on_save class="grid-form" data-testid="provider-form">
+                <label>"Provider Name" <input name="providerName" placeholder="Authentik" bind:value=provider_name/></label>
+                <p class="hint">"Shown on the login button."</p>
+                <FieldMessage errors field="providerName"/>
+                <label>"Client ID" <input name="clientId" autocomplete="off" bind:value=client_id/></label>
+                <FieldMessage errors field="clientId"/>
+                <label>
+                    "Client Secret"
+                    <input
+                        name="clientSecret"
+                        type="password"
+                        autocomplete="new-password"
+                        placeholder=move || if secret_set() { "••• stored" } else { "Leave empty for a public client (PKCE)" }
+                        bind:value=client_secret
+                    />
+                </label>
+                {move || secret_set().then(|| view! {
+                    <p class="hint" data-testid="secret-stored">
+                        "••• stored. "
+                        <button type="button" class="link-button" on:click=move |_| clear_secret.set(true)>"Clear"</button>
+                    </p>
+                })}
+                {move || clear_secret.get().then(|| view! { <p class="hint">"The stored secret will be removed when you save."</p> })}
+                <FieldMessage errors field="clientSecret"/>
+                <label>
+                    "Issuer URI"
+                    <input name="issuerUri" placeholder="https://auth.example.com/application/o/grimmory/" bind:value=issuer/>
+                </label>
+                <FieldMessage errors field="issuerUri"/>
+                <label>"Scopes" <input name="scopes" placeholder=DEFAULT_SCOPES bind:value=scopes/></label>
+                <FieldMessage errors field="scopes"/>
+                <label>
+                    "Session Duration (hours)"
+                    <input name="sessionDurationHours" inputmode="numeric" placeholder=DEFAULT_SESSION_HOURS.to_string() bind:value=hours/>
+                </label>
+                <FieldMessage errors field="sessionDurationHours"/>
+                <label>
+                    "Extra Authorization Parameters"
+                    <input name="extraAuthParams" placeholder="prompt=consent" bind:value=extra/>
+                </label>
+                <p class="hint">"Optional, e.g. prompt=consent, or access_type=offline for Google."</p>
+                <FieldMessage errors field="extraAuthParams"/>
+                <fieldset>
+                    <legend>"Claim Mappings"</legend>
+                    <div class="claims">
+                        <label>"Username" <input name="claimUsername" bind:value=claim_username/></label>
+                        <label>"Email" <input name="claimEmail" bind:value=claim_email/></label>
+                        <label>"Display Name" <input name="claimName" bind:value=claim_name/></label>
+                        <label>"Groups" <input name="claimGroups" bind:value=claim_groups/></label>
+                    </div>
+                    <FieldMessage errors field="claimMapping.username"/>
+                    <FieldMessage errors field="claimMapping.email"/>
+                    <FieldMessage errors field="claimMapping.name"/>
+                    <FieldMessage errors field="claimMapping.groups"/>
+                </fieldset>
+                <div class="buttons">
+                    <button type="button" on:click=on_test disabled=move || busy.get()>"Test Connection"</button>
+                    <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
+                </div>
+            </form>
+            {move || test.get().map(|result| view! { <TestResults result issuer/> })}
+        </section>
+    }
+}
+
+#[component]
+fn TestResults(result: ConnectionTestResult, issuer: RwSignal<String>) -> impl IntoView {
+    let summary = if !result.success {
+        "Some checks failed"
+    } else if result.checks.iter().any(|c| c.status == "WARN") {
+        "Passed with warnings"
+    } else {
+        "All checks passed"
+    };
+    view! {
+        <div class="test-results" data-testid="test-results">
+            <p class=if result.success { "notice summary" } else { "error summary" } data-testid="test-summary">{summary}</p>
+            <ul class="checklist">
+                {result
+                    .checks
+                    .into_iter()
+                    .map(|c| {
+                        let icon = match c.status.as_str() {
+                            "PASS" => "✓",
+                            "FAIL" => "✗",
+                            "WARN" => "!",
+                            _ => "–",
+                        };
+                        let exact = c.message.strip_prefix("Use exactly: ").map(str::to_owned);
+                        let class = format!("check-{}", c.status.to_lowercase());
+                        view! {
+                            <li class=class>
+                                <span class="icon" aria-hidden="true">{icon}</span>
+                                <strong>{c.name}</strong>
+                                <span class="status">{c.status}</span>
+                                <span class="message">{c.message}</span>
+                                {exact.map(|value| view! {
+                                    <button type="button" class="link-button" on:click=move |_| issuer.set(value.clone())>
+                                        "Use this issuer"
+                                    </button>
+                                })}
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+#[component]
+fn ReferenceCard(reference: ProviderReference) -> impl IntoView {
+    let rows = [
+        ("Redirect URI", reference.redirect_uri.clone(), "Register it as a strict (exact) redirect URI."),
+        ("Post-Logout Redirect URI", reference.post_logout_redirect_uri.clone(), "Register it too: Authentik refuses unregistered ones."),
+        (
+            "Back-Channel Logout URI",
+            reference.backchannel_logout_uri.clone(),
+            "May use an internal hostname when the provider reaches Grimmory over a private network.",
+        ),
+        ("Launch URL", reference.launch_url.clone(), "For the provider's application tile: signed-in users land signed in."),
+        ("Scopes", reference.scopes.clone(), ""),
+        ("PKCE Method", reference.pkce_method.clone(), ""),
+        ("Grant Type", reference.grant_type.clone(), ""),
+    ];
+    view! {
+        <section class="card">
+            <h2>"Provider Configuration Reference"</h2>
+            {reference.warnings.into_iter().map(|w| view! { <p class="banner">{w}</p> }).collect_view()}
+            <dl class="reference" data-testid="reference">
+                {rows
+                    .into_iter()
+                    .map(|(label, value, hint)| {
+                        let copied = RwSignal::new(false);
+                        let to_copy = value.clone();
+                        view! {
+                            <dt>{label}</dt>
+                            <dd>
+                                <code data-testid=format!("ref-{}", label.to_lowercase().replace(' ', "-"))>{value}</code>
+                                <button
+                                    type="button"
+                                    class="copy"
+                                    aria-label=format!("Copy {label}")
+                                    on:click=move |_| {
+                                        copy_to_clipboard(&to_copy);
+                                        copied.set(true);
+                                    }
+                                >
+                                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                                </button>
+                                {(!hint.is_empty()).then(|| view! { <span class="hint">{hint}</span> })}
+                            </dd>
+                        }
+                    })
+                    .collect_view()}
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+fn OidcOnlyCard(page: Page) -> impl IntoView {
+    let on = Signal::derive(move || page.saved.with(|s| s.oidc_force_only_mode));
+    view! {
+        <section class="card">
+            <h2>"OIDC-Only Mode"</h2>
+            <Toggle
+                label="OIDC-Only Mode"
+                checked=on
+                disabled=Signal::derive(|| false)
+                testid="oidc-only"
+                on_change=Callback::new(move |v: bool| {
+                    page.save_now(json!({ "oidcForceOnlyMode": v }), if v { "OIDC-only mode enabled." } else { "OIDC-only mode disabled." })
+                })
+            />
+            <p class="hint">
+                "Sends everyone to the identity provider to sign in. Only admins can still use the local form, at /login?local=true. Needs OIDC login enabled and an admin with a password."
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn ProvisioningCard(page: Page, libraries: Vec<crate::domain::LibraryDto>) -> impl IntoView {
+    let s = page.saved.get_untracked();
+    let provisioning = Signal::derive(move || page.saved.with(|s| s.auto_provisioning));
+    let linking = Signal::derive(move || page.saved.with(|s| s.allow_local_account_linking));
+    let permissions = RwSignal::new(
+        s.default_permissions
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<String>>(),
+    );
+    let chosen = RwSignal::new(
+        s.default_library_ids
+            .iter()
+            .copied()
+            .collect::<BTreeSet<i64>>(),
+    );
+    let save_defaults = move |_| {
+        page.save_now(
+            json!({
+                "defaultPermissions": permissions.get_untracked(),
+                "defaultLibraryIds": chosen.get_untracked(),
+            }),
+            "Provisioning defaults saved.",
+        )
+    };
+    view! {
+        <section class="card">
+            <h2>"User Provisioning"</h2>
+            <div class="setting">
+                <Toggle
+                    label="Automatic User Provisioning"
+                    checked=provisioning
+                    disabled=Signal::derive(|| false)
+                    testid="auto-provisioning"
+                    on_change=Callback::new(move |v: bool| page.save_now(json!({ "autoProvisioning": v }), "User provisioning saved."))
+                />
+                <p class="hint">"Creates an account at first sign-in for users the provider lets in."</p>
+            </div>
+            <div class="setting">
+                <Toggle
+                    label="Link Existing Local Accounts"
+                    checked=linking
+                    disabled=Signal::derive(|| false)
+                    testid="account-linking"
+                    on_change=Callback::new(move |v: bool| page.save_now(json!({ "allowLocalAccountLinking": v }), "Account linking saved."))
+                />
+                <p class="hint">"Links a non-admin local account to the OIDC identity with the same username at first sign-in."</p>
+                {move || linking.get().then(|| view! {
+                    <p class="banner" data-testid="linking-warning">
+                        "Leaving it on allows anyone with a matching username in your OIDC provider to take over a local account."
+                    </p>
+                })}
+            </div>
+            <div class:hidden=move || !provisioning.get()>
+                <fieldset>
+                    <legend>"Default Permissions"</legend>
+                    <PermissionChecks chosen=permissions/>
+                </fieldset>
+                <fieldset>
+                    <legend>"Default Library Access"</legend>
+                    <LibraryChecks libraries chosen/>
+                </fieldset>
+                <div class="buttons"><button type="button" class="primary" on:click=save_defaults>"Save Defaults"</button></div>
+            </div>
+        </section>
+    }
+}

@@ -9,7 +9,6 @@ use crate::domain::{
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use serde_json::json;
-use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Dialog {
@@ -169,13 +168,13 @@ fn MappingForm(
         mapping
             .as_ref()
             .map(|m| m.permissions.iter().cloned().collect())
-            .unwrap_or_else(BTreeSet::new),
+            .unwrap_or_default(),
     );
     let chosen = RwSignal::new(
         mapping
             .as_ref()
             .map(|m| m.library_ids.iter().copied().collect())
-            .unwrap_or_else(BTreeSet::new),
+            .unwrap_or_default(),
     );
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let message = RwSignal::new(None::<String>);

@@ -36,6 +36,8 @@ pub struct AppState {
     pub secrets: Arc<crypto::SecretBox>,
     /// The one HTTP client for talking to identity providers.
     pub outbound: oidc::outbound::Outbound,
+    /// Discovery documents and keys per issuer.
+    pub providers: Arc<oidc::provider::ProviderCache>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -90,6 +92,7 @@ impl AppState {
             metrics: Arc::default(),
             secrets,
             outbound: oidc::outbound::Outbound::new(),
+            providers: Arc::default(),
         })
     }
 }

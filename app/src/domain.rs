@@ -284,6 +284,20 @@ pub struct PublicSettings {
     pub local_login_available: bool,
 }
 
+/// The login page's text for `?oidcError=<code>` (spec section 4).
+pub fn oidc_error_text(code: &str) -> &'static str {
+    match code {
+        "not_provisioned" => "Your account has not been set up yet. Contact your administrator to get access.",
+        "provider_unreachable" => "Could not reach the OIDC provider. Please try again later.",
+        "invalid_token" => "Invalid authentication token received. Please try again.",
+        "exchange_failed" => "Failed to complete OIDC login. Please try again or contact your administrator.",
+        "state_mismatch" => "OIDC authentication failed: security state mismatch. Please try again.",
+        "link_refused" => "An account with this username already exists and cannot be linked. Contact your administrator.",
+        "oidc_disabled" => "Sign-in with OIDC is not enabled.",
+        _ => "An unexpected OIDC error occurred. Please try again.",
+    }
+}
+
 /// Error codes of the login page and their texts (spec sections 4, 6, 7).
 pub fn login_notice(key: &str) -> Option<&'static str> {
     Some(match key {

@@ -113,6 +113,7 @@ pub async fn start_session(
             auth_method: "local",
             now,
             expires_at: now + LOCAL_SESSION_MS,
+            oidc: None,
         })
         .await?;
     state.db.record_login(user.id, now).await?;

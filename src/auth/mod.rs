@@ -2,6 +2,7 @@
 //! the database; the HTTP layer in `routes` only translates.
 
 pub mod local_login;
+pub mod oidc_login;
 pub mod own_password;
 pub mod password;
 pub mod session;

@@ -41,6 +41,12 @@ audit_events! {
     OidcGroupMappingCreated => "OIDC_GROUP_MAPPING_CREATED",
     OidcGroupMappingUpdated => "OIDC_GROUP_MAPPING_UPDATED",
     OidcGroupMappingDeleted => "OIDC_GROUP_MAPPING_DELETED",
+    OidcLoginSuccess => "OIDC_LOGIN_SUCCESS",
+    OidcLoginFailed => "OIDC_LOGIN_FAILED",
+    OidcUserProvisioned => "OIDC_USER_PROVISIONED",
+    OidcAccountLinked => "OIDC_ACCOUNT_LINKED",
+    PermissionsSynced => "PERMISSIONS_SYNCED",
+    SyncRefused => "SYNC_REFUSED",
 }
 
 pub struct AuditEntry {

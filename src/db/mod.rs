@@ -6,6 +6,8 @@ pub mod admin_guard;
 mod audit;
 mod libraries;
 pub mod oidc;
+pub mod oidc_users;
+pub mod pending_logins;
 mod rate_limits;
 mod sessions;
 mod settings;
@@ -13,7 +15,7 @@ pub mod setup;
 mod users;
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};
-pub use sessions::{NewSession, SessionRecord};
+pub use sessions::{NewSession, OidcSession, SessionRecord};
 pub use users::{NewUser, User, UserChanges};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -10,6 +10,18 @@ pub struct NewSession<'a> {
     pub auth_method: &'a str,
     pub now: Millis,
     pub expires_at: Millis,
+    pub oidc: Option<OidcSession<'a>>,
+}
+
+/// What an OIDC sign-in keeps with its session: who at which provider, the provider's session
+/// id (for back-channel logout), the raw ID token (for `id_token_hint`) and the sealed refresh
+/// token.
+pub struct OidcSession<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub sid: Option<&'a str>,
+    pub id_token: &'a str,
+    pub refresh_token_sealed: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -23,15 +35,22 @@ const TOUCH_EVERY_MS: Millis = 60_000;
 
 impl Db {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+        let oidc = s.oidc.as_ref();
         sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, auth_method, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $4, $5)",
+            "INSERT INTO sessions (id_hash, user_id, auth_method, created_at, last_seen_at, expires_at, \
+             oidc_issuer, oidc_subject, oidc_sid, id_token, refresh_token_enc) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(s.id_hash)
         .bind(s.user_id)
         .bind(s.auth_method)
         .bind(s.now)
         .bind(s.expires_at)
+        .bind(oidc.map(|o| o.issuer))
+        .bind(oidc.map(|o| o.subject))
+        .bind(oidc.and_then(|o| o.sid))
+        .bind(oidc.map(|o| o.id_token))
+        .bind(oidc.and_then(|o| o.refresh_token_sealed.clone()))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -30,7 +30,7 @@ pub struct NewUser {
     pub permissions: Vec<bool>,
 }
 
-static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+pub(super) static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     let mut cols = vec![
         "id",
         "username",
@@ -45,7 +45,7 @@ static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     cols.join(", ")
 });
 
-fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -190,7 +190,7 @@ fn email_conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
-async fn set_libraries(
+pub(super) async fn set_libraries(
     conn: &mut AnyConnection,
     user_id: i64,
     library_ids: &[i64],

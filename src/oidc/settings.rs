@@ -505,6 +505,8 @@ pub async fn save(
         SecretPlan::Replace(plain) => SecretChange::Replace(state.secrets.seal(plain)),
     };
     let json = serde_json::to_string(&settings).map_err(AppError::internal)?;
+    // Another issuer or client: fetch its discovery and keys afresh.
+    state.providers.clear();
     state
         .db
         .save_oidc_settings(&json, &sealed, now, state.config.force_disable_oidc, audits)

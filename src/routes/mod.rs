@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod health;
 mod metrics;
+mod oidc;
 mod pages;
 mod settings;
 mod setup;
@@ -26,6 +27,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/auth/me", get(auth::me))
         .route("/api/v1/auth/password", post(auth::change_password))
+        .route("/api/v1/auth/oidc/authorize", get(oidc::authorize))
+        .route("/api/v1/auth/oidc-link", delete(oidc::unlink_own))
         .route(
             "/api/v1/admin/users",
             get(admin::list_users).post(admin::create_user),
@@ -66,6 +69,7 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .route("/oauth2-callback", get(oidc::callback))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics));
     Router::new()

@@ -97,10 +97,18 @@ async fn page_context(
     own_origin: Option<&str>,
 ) -> Result<PageContext, AppError> {
     let Some(SignedIn { user }) = signed_in else {
+        let public_settings = if path == "/login" {
+            settings::public(state).await?
+        } else {
+            Default::default()
+        };
         return Ok(PageContext {
             user: None,
             setup_token_required: state.setup_token.is_some(),
-            data: PageData::default(),
+            data: PageData {
+                public_settings,
+                ..PageData::default()
+            },
         });
     };
     Ok(PageContext {
@@ -126,6 +134,7 @@ async fn page_data(
             data.libraries = state.db.libraries().await?;
         }
         "/admin/libraries" if user.is_admin => data.libraries = state.db.libraries().await?,
+        "/profile" => data.public_settings = settings::public(state).await?,
         "/settings/oidc" if user.is_admin => {
             let stored = settings::load(state).await?;
             data.reference = Some(reference::build(&state.config, own_origin, &stored));

@@ -1,5 +1,5 @@
 use crate::components::{navigate, post_json};
-use crate::domain::{login_notice, safe_return_to, UserDto};
+use crate::domain::{login_notice, oidc_error_text, safe_return_to, PageContext, UserDto};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -9,6 +9,7 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn Login() -> impl IntoView {
     let query = use_query_map().get_untracked();
+    let public = expect_context::<PageContext>().data.public_settings;
     let return_to = query
         .get("returnTo")
         .filter(|r| safe_return_to(r).is_some());
@@ -23,11 +24,33 @@ pub fn Login() -> impl IntoView {
     let remembered_username = query.get("username").unwrap_or_default();
     let username = RwSignal::new(remembered_username.clone());
     let password = RwSignal::new(String::new());
-    let error = RwSignal::new(query.get("error").map(|code| {
-        login_notice(&code)
-            .unwrap_or("Sign-in failed. Please try again.")
-            .to_owned()
-    }));
+    let error = RwSignal::new(
+        query
+            .get("error")
+            .map(|code| {
+                login_notice(&code)
+                    .unwrap_or("Sign-in failed. Please try again.")
+                    .to_owned()
+            })
+            .or_else(|| {
+                query
+                    .get("oidcError")
+                    .map(|code| oidc_error_text(&code).to_owned())
+            }),
+    );
+    let oidc_href = {
+        let mut href = "/api/v1/auth/oidc/authorize".to_owned();
+        if let Some(r) = &return_to {
+            href.push_str("?returnTo=");
+            href.push_str(&url_encode(r));
+        }
+        href
+    };
+    let provider = if public.oidc_provider_name.is_empty() {
+        "OIDC".to_owned()
+    } else {
+        public.oidc_provider_name.clone()
+    };
     let pending = RwSignal::new(false);
 
     let target = return_to.clone().unwrap_or_else(|| "/".to_owned());
@@ -72,7 +95,24 @@ pub fn Login() -> impl IntoView {
                     {return_to.map(|r| view! { <input type="hidden" name="returnTo" value=r/> })}
                     <button type="submit" class="primary" disabled=move || pending.get()>"Sign In"</button>
                 </form>
+                {public.oidc_enabled.then(|| view! {
+                    <div class="divider"><span>"or continue with"</span></div>
+                    <a class="button oidc" href=oidc_href rel="external" data-testid="oidc-button">{format!("Sign in with {provider}")}</a>
+                })}
             </div>
         </main>
     }
+}
+
+/// Percent-encodes a query value (the return path is already known to be a plain local path).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

@@ -1,4 +1,6 @@
-use crate::components::{post_json, FieldMessage, Layout, Status, StatusLine};
+use crate::components::{
+    confirm, navigate, post_json, send_json, FieldMessage, Layout, Status, StatusLine,
+};
 use crate::domain::{FieldError, PageContext};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -7,7 +9,20 @@ use leptos::prelude::*;
 #[component]
 pub fn Profile() -> impl IntoView {
     let ctx = expect_context::<PageContext>();
+    let oidc_enabled = ctx.data.public_settings.oidc_enabled;
     let body = ctx.user.map(|user| {
+        let link_status = RwSignal::new(None::<Status>);
+        let unlink = move |_| {
+            if !confirm("Unlink your OIDC identity? You will sign in with your password only.") {
+                return;
+            }
+            leptos::task::spawn_local(async move {
+                match send_json::<(), serde_json::Value>("DELETE", "/api/v1/auth/oidc-link", None).await {
+                    Ok(_) => navigate("/profile"),
+                    Err(e) => link_status.set(Some(Status::from_error(&e))),
+                }
+            });
+        };
         let current = RwSignal::new(String::new());
         let new = RwSignal::new(String::new());
         let errors = RwSignal::new(Vec::<FieldError>::new());
@@ -45,9 +60,16 @@ pub fn Profile() -> impl IntoView {
                 {match user.oidc_link.clone() {
                     Some(link) => view! {
                         <p data-testid="oidc-link">"Linked to " <span class="mono">{link.issuer}</span> " as " <span class="mono">{link.subject}</span></p>
+                        <button type="button" on:click=unlink>"Unlink"</button>
                     }.into_any(),
-                    None => view! { <p class="muted" data-testid="oidc-link">"Not linked to an OIDC identity."</p> }.into_any(),
+                    None => view! {
+                        <p class="muted" data-testid="oidc-link">"Not linked to an OIDC identity."</p>
+                        {oidc_enabled.then(|| view! {
+                            <a class="button" href="/api/v1/auth/oidc/authorize?intent=link&returnTo=%2Fprofile" rel="external">"Link OIDC account"</a>
+                        })}
+                    }.into_any(),
                 }}
+                <StatusLine status=link_status/>
             </section>
             {user.has_password.then(|| view! {
                 <section class="card">

@@ -1,0 +1,99 @@
+import { test, expect, setupAdmin } from '../support/fixtures';
+import { startTestProvider, type TestProvider } from '../support/provider';
+import { adminApi } from '../support/api';
+import type { Page } from '@playwright/test';
+
+/// Signs in at the provider's own login page.
+async function providerLogin(page: Page, username: string, password: string) {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+let idp: TestProvider;
+
+test.beforeEach(async ({ server }) => {
+  idp = await startTestProvider(server.url);
+  await setupAdmin(server);
+});
+
+test.afterEach(async () => {
+  await idp.stop();
+});
+
+async function configure(server: { url: string }, extra: Record<string, unknown> = {}) {
+  const api = await adminApi(server.url);
+  await api.put('/api/v1/settings/oidc', {
+    providerName: 'Authentik',
+    clientId: idp.publicClientId,
+    issuerUri: idp.issuer,
+    oidcEnabled: true,
+    ...extra,
+  });
+  return api;
+}
+
+test("the seed's Test It: a user signs in with Authentik and sees their libraries", async ({ browser, server }) => {
+  const api = await configure(server, { autoProvisioning: true, groupSyncMode: 'ON_LOGIN' });
+  const fantasy = await api.post('/api/v1/admin/libraries', { name: 'Fantasy' });
+  await api.post('/api/v1/admin/libraries', { name: 'Science' });
+  await api.post('/api/v1/admin/oidc-group-mappings', { groupClaim: 'grimmory-users', libraryIds: [fantasy.id], permissions: ['permissionDownload'] });
+
+  const context = await browser.newContext({ baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await expect(page).toHaveURL(/\/application\/o\/grimmory\/interaction\//);
+  await providerLogin(page, 'alice', 'alice-password');
+  await expect(page.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
+  await expect(page.getByTestId('username')).toHaveText('alice');
+  await expect(page.getByTestId('email')).toHaveText('alice@example.org');
+  await expect(page.getByTestId('libraries').locator('li')).toHaveText(['Fantasy']);
+  const me = await (await page.request.get('/api/v1/auth/me')).json();
+  expect(me.oidcLink.issuer).toBe(idp.issuer);
+  expect(me.permissions.permissionDownload).toBe(true);
+  expect(me.isAdmin).toBe(false);
+  // No token ever reached the browser.
+  const cookies = await context.cookies();
+  const ours = cookies.filter((c) => !c.name.startsWith('grimmory_idp')).map((c) => c.name).sort();
+  expect(ours).toEqual(['grimmory_browser', 'grimmory_session']);
+  expect(cookies.some((c) => c.value.startsWith('eyJ'))).toBe(false);
+
+  // Already signed in at the provider: the Launch URL (the application tile) signs in at once.
+  await context.clearCookies({ name: 'grimmory_session' });
+  await page.goto('/api/v1/auth/oidc/authorize');
+  await expect(page.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
+  await context.close();
+});
+
+test('without provisioning, an unknown user is told so', async ({ page, server }) => {
+  await configure(server);
+  await page.goto('/login');
+  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await providerLogin(page, 'carol', 'carol-password');
+  await expect(page).toHaveURL(/\/login\?oidcError=not_provisioned$/);
+  await expect(page.getByRole('alert')).toHaveText('Your account has not been set up yet. Contact your administrator to get access.');
+});
+
+test('an admin-made account without a password is claimed and keeps its libraries', async ({ page, server }) => {
+  const api = await configure(server);
+  const lib = await api.post('/api/v1/admin/libraries', { name: 'Poetry' });
+  await api.post('/api/v1/admin/users', { username: 'dave', libraryIds: [lib.id] });
+  await page.goto('/login');
+  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await providerLogin(page, 'dave', 'dave-password');
+  await expect(page.getByTestId('greeting')).toHaveText('Welcome, Dave Bowman');
+  await expect(page.getByTestId('libraries').locator('li')).toHaveText(['Poetry']);
+});
+
+test('a deep link survives the round trip', async ({ page, server }) => {
+  const api = await configure(server, { groupSyncMode: 'ON_LOGIN' });
+  await api.post('/api/v1/admin/oidc-group-mappings', { groupClaim: 'grimmory-admins', isAdmin: true });
+  await api.post('/api/v1/admin/users', { username: 'bob' });
+  await page.goto('/admin/users');
+  await expect(page).toHaveURL(/\/login\?returnTo=%2Fadmin%2Fusers$/);
+  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await providerLogin(page, 'bob', 'bob-password');
+  await expect(page).toHaveURL(/\/admin\/users$/);
+  await expect(page.getByRole('heading', { name: 'Users' })).toBeVisible();
+});

@@ -1,0 +1,404 @@
+//! The authorization code flow with PKCE, on the server (spec section 4): starting a sign-in
+//! and finishing it up to a validated identity. Who that identity is in Grimmory is decided
+//! in `auth::oidc_login`.
+
+use super::id_token::{self, Expected, TokenFailure, Verified};
+use super::outbound::OutboundError;
+use super::provider::field;
+use super::settings::Effective;
+use super::test_connection::{basic_auth, client_auth_method, ClientAuth};
+use crate::auth::session::{hash_token, SessionToken};
+use crate::db::pending_logins::{PendingLogin, LIFETIME_MS};
+use crate::error::AppError;
+use crate::AppState;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Why a sign-in ended without a session: the code the login page shows, and the machine
+/// reason for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl Failure {
+    pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    fn token(f: TokenFailure) -> Self {
+        Self::new("invalid_token", f.reason())
+    }
+
+    fn unreachable(e: &OutboundError) -> Self {
+        tracing::warn!(error = %e, "identity provider unreachable");
+        Self::new("provider_unreachable", "provider_unreachable")
+    }
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        // Logged with a reference; the user sees the generic text.
+        e.body();
+        Self::new("unexpected", "internal_error")
+    }
+}
+
+/// What to do with the identity once it is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Login,
+    /// Link it to this signed-in user (from /profile).
+    Link(i64),
+}
+
+pub struct Started {
+    pub location: String,
+}
+
+fn random_token() -> String {
+    SessionToken::generate().as_cookie_value().to_owned()
+}
+
+/// Creates the pending sign-in and answers where to send the browser.
+pub async fn start(
+    state: &AppState,
+    oidc: &Effective,
+    browser_id: &str,
+    return_to: &str,
+    intent: Intent,
+    redirect_uri: &str,
+) -> Result<Started, Failure> {
+    let s = &oidc.settings;
+    let now = state.clock.now();
+    let discovery = state
+        .providers
+        .discovery(&state.outbound, &s.issuer_uri, now)
+        .await
+        .map_err(|e| Failure::unreachable(&e))?;
+    let endpoint = field(&discovery, "authorization_endpoint")
+        .ok_or_else(|| Failure::new("provider_unreachable", "no_authorization_endpoint"))?;
+    let mut url = url::Url::parse(endpoint)
+        .map_err(|_| Failure::new("provider_unreachable", "bad_authorization_endpoint"))?;
+    let (state_value, nonce, verifier) = (
+        random_token(),
+        random_token(),
+        random_token() + &random_token(),
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let (intent_name, link_user_id) = match intent {
+        Intent::Login => ("login", None),
+        Intent::Link(id) => ("link", Some(id)),
+    };
+    let pending = PendingLogin {
+        state_hash: hash_token(&state_value),
+        browser_hash: hash_token(browser_id),
+        nonce: nonce.clone(),
+        pkce_verifier: verifier,
+        issuer: s.issuer_uri.clone(),
+        client_id: s.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        return_to: return_to.to_owned(),
+        intent: intent_name.to_owned(),
+        link_user_id,
+        created_at: now,
+    };
+    if !state
+        .db
+        .insert_pending_login(&pending, now)
+        .await
+        .map_err(AppError::from)?
+    {
+        return Err(Failure::new("unexpected", "too_many_pending_logins"));
+    }
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &s.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", &s.effective_scopes())
+            .append_pair("state", &state_value)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        for (k, v) in s.extra_params() {
+            q.append_pair(&k, &v);
+        }
+    }
+    Ok(Started {
+        location: url.to_string(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A proven identity, with what the provider gave along.
+pub struct Authenticated {
+    pub pending: PendingLogin,
+    pub token: Verified,
+    pub id_token: String,
+    pub refresh_token: Option<String>,
+    pub userinfo: Option<Value>,
+    /// Set when userinfo could not be used and the ID token's claims alone were.
+    pub userinfo_warning: Option<String>,
+}
+
+/// Consumes the pending sign-in named by `state` and, when this browser owns it, finishes the
+/// flow: code exchange, ID-token validation, userinfo.
+pub async fn finish(
+    state: &AppState,
+    oidc: &Effective,
+    browser_id: Option<&str>,
+    q: CallbackQuery,
+) -> Result<Authenticated, (Failure, Option<PendingLogin>)> {
+    let now = state.clock.now();
+    let pending = match q.state.as_deref() {
+        Some(s) if !s.is_empty() => state
+            .db
+            .take_pending_login(&hash_token(s))
+            .await
+            .map_err(|e| (Failure::from(AppError::from(e)), None))?,
+        _ => None,
+    };
+    let owned = pending
+        .filter(|p| browser_id.is_some_and(|b| hash_token(b) == p.browser_hash))
+        .filter(|p| now - p.created_at < LIFETIME_MS);
+    let Some(pending) = owned else {
+        return Err((Failure::new("state_mismatch", "state_mismatch"), None));
+    };
+    let fail = |f: Failure| (f, Some(pending.clone()));
+    if let Some(error) = q.error.as_deref() {
+        // The provider's own error code, shown as a code and never followed anywhere.
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return Err(fail(Failure::new(
+            "provider_error",
+            format!("provider_error:{code}"),
+        )));
+    }
+    // The settings may have changed since the sign-in started: never mix two providers.
+    if pending.issuer != oidc.settings.issuer_uri || pending.client_id != oidc.settings.client_id {
+        return Err(fail(Failure::new("state_mismatch", "state_mismatch")));
+    }
+    let discovery = state
+        .providers
+        .discovery(&state.outbound, &pending.issuer, now)
+        .await
+        .map_err(|e| fail(Failure::unreachable(&e)))?;
+    match q.iss.as_deref() {
+        Some(iss) if iss != pending.issuer => {
+            return Err(fail(Failure::new("state_mismatch", "iss_param_mismatch")))
+        }
+        None if discovery.get("authorization_response_iss_parameter_supported")
+            == Some(&Value::Bool(true)) =>
+        {
+            return Err(fail(Failure::new("state_mismatch", "iss_param_mismatch")))
+        }
+        _ => {}
+    }
+    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
+        return Err(fail(Failure::new("exchange_failed", "missing_code")));
+    };
+    let secret = match state.db.oidc_client_secret().await {
+        Ok(Some(sealed)) => Some(
+            state
+                .secrets
+                .open(&sealed)
+                .map_err(|e| fail(AppError::internal(e).into()))?,
+        ),
+        Ok(None) => None,
+        Err(e) => return Err(fail(AppError::from(e).into())),
+    };
+    let tokens = exchange(state, &discovery, &pending, &code, secret.as_deref())
+        .await
+        .map_err(fail)?;
+    let id_token = tokens
+        .get("id_token")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| fail(Failure::new("invalid_token", "missing_id_token")))?;
+    let access_token = tokens
+        .get("access_token")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let expected = Expected {
+        issuer: &pending.issuer,
+        client_id: &pending.client_id,
+        client_secret: secret.as_deref(),
+        nonce: Some(&pending.nonce),
+        not_issued_before: pending.created_at,
+        now,
+        access_token: access_token.as_deref(),
+    };
+    let token = verify_with_rotation(state, &pending.issuer, &id_token, &expected)
+        .await
+        .map_err(fail)?;
+    let (userinfo, userinfo_warning) = match (
+        field(&discovery, "userinfo_endpoint"),
+        access_token.as_deref(),
+    ) {
+        (Some(endpoint), Some(access)) => match fetch_userinfo(state, endpoint, access).await {
+            Ok(info) if info.get("sub").and_then(Value::as_str) == Some(token.sub.as_str()) => {
+                (Some(info), None)
+            }
+            Ok(_) => return Err(fail(Failure::new("invalid_token", "userinfo_sub_mismatch"))),
+            Err(e) => (None, Some(format!("userinfo unavailable: {e}"))),
+        },
+        _ => (None, None),
+    };
+    Ok(Authenticated {
+        pending,
+        token,
+        id_token,
+        refresh_token: tokens
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        userinfo,
+        userinfo_warning,
+    })
+}
+
+/// Validates, fetching the keys once more when the token names one we do not know.
+async fn verify_with_rotation(
+    state: &AppState,
+    issuer: &str,
+    raw: &str,
+    expected: &Expected<'_>,
+) -> Result<Verified, Failure> {
+    let now = expected.now;
+    let keys = state
+        .providers
+        .jwks(&state.outbound, issuer, now, false)
+        .await
+        .map_err(|e| Failure::unreachable(&e))?
+        .ok_or_else(|| Failure::new("provider_unreachable", "provider_unreachable"))?;
+    match id_token::verify(raw, &keys, expected) {
+        Err(TokenFailure::UnknownKid) => {
+            let fresh = state
+                .providers
+                .jwks(&state.outbound, issuer, now, true)
+                .await
+                .map_err(|e| Failure::unreachable(&e))?;
+            match fresh {
+                Some(keys) => id_token::verify(raw, &keys, expected).map_err(Failure::token),
+                None => Err(Failure::token(TokenFailure::UnknownKid)),
+            }
+        }
+        other => other.map_err(Failure::token),
+    }
+}
+
+/// The token request: code, redirect URI and PKCE verifier, with the client authentication
+/// the provider advertises (basic first) when there is a secret.
+async fn exchange(
+    state: &AppState,
+    discovery: &Value,
+    pending: &PendingLogin,
+    code: &str,
+    secret: Option<&str>,
+) -> Result<Value, Failure> {
+    let endpoint = field(discovery, "token_endpoint")
+        .ok_or_else(|| Failure::new("exchange_failed", "no_token_endpoint"))?;
+    let url =
+        super::outbound::Outbound::check_url(endpoint).map_err(|e| Failure::unreachable(&e))?;
+    let mut form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", pending.redirect_uri.clone()),
+        ("code_verifier", pending.pkce_verifier.clone()),
+    ];
+    let mut request = state
+        .outbound
+        .client()
+        .post(url)
+        .header("accept", "application/json");
+    match secret {
+        None => form.push(("client_id", pending.client_id.clone())),
+        Some(secret) => match client_auth_method(discovery) {
+            ClientAuth::Basic => {
+                request = request.header("authorization", basic_auth(&pending.client_id, secret))
+            }
+            ClientAuth::Post => {
+                form.push(("client_id", pending.client_id.clone()));
+                form.push(("client_secret", secret.to_owned()));
+            }
+        },
+    }
+    let reply = state
+        .outbound
+        .send(request.form(&form))
+        .await
+        .map_err(|e| Failure::unreachable(&e))?;
+    let body = reply.json().unwrap_or(Value::Null);
+    if reply.status == 200 && body.is_object() {
+        return Ok(body);
+    }
+    if reply.status >= 500 {
+        return Err(Failure::new(
+            "provider_unreachable",
+            format!("token_endpoint_http_{}", reply.status),
+        ));
+    }
+    match body.get("error").and_then(Value::as_str) {
+        Some("invalid_client" | "unauthorized_client") => {
+            Err(Failure::new("exchange_failed", "invalid_client"))
+        }
+        Some(other) => {
+            let other: String = other
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect();
+            Err(Failure::new(
+                "exchange_failed",
+                format!("token_error:{other}"),
+            ))
+        }
+        None => Err(Failure::new(
+            "exchange_failed",
+            format!("token_endpoint_http_{}", reply.status),
+        )),
+    }
+}
+
+async fn fetch_userinfo(
+    state: &AppState,
+    endpoint: &str,
+    access_token: &str,
+) -> Result<Value, OutboundError> {
+    let url = super::outbound::Outbound::check_url(endpoint)?;
+    let request = state
+        .outbound
+        .client()
+        .get(url)
+        .bearer_auth(access_token)
+        .header("accept", "application/json");
+    let reply = state.outbound.send(request).await?;
+    if reply.status != 200 {
+        return Err(OutboundError::Status(reply.status));
+    }
+    reply.json().and_then(|v| {
+        if v.is_object() {
+            Ok(v)
+        } else {
+            Err(OutboundError::NotJson)
+        }
+    })
+}

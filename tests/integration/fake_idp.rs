@@ -21,11 +21,15 @@ pub struct Behaviour {
     pub token_body: Value,
     pub redirect_discovery: bool,
     pub oversized_discovery: bool,
+    pub userinfo: Value,
+    pub userinfo_status: u16,
 }
 
 #[derive(Default, Clone)]
 pub struct Seen {
     pub token_requests: Vec<(HeaderMap, String)>,
+    pub userinfo_calls: usize,
+    pub jwks_fetches: usize,
 }
 
 #[derive(Clone)]
@@ -69,6 +73,8 @@ impl FakeIdp {
             token_body: json!({"error": "invalid_grant"}),
             redirect_discovery: false,
             oversized_discovery: false,
+            userinfo: json!({}),
+            userinfo_status: 503,
         }));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Shared {
@@ -82,6 +88,7 @@ impl FakeIdp {
             )
             .route(&format!("{PATH}jwks/"), get(jwks))
             .route(&format!("{PATH}token/"), post(token))
+            .route(&format!("{PATH}userinfo/"), get(userinfo))
             .with_state(shared);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -124,7 +131,18 @@ async fn discovery(State(s): State<Shared>) -> Response {
 }
 
 async fn jwks(State(s): State<Shared>) -> Json<Value> {
+    s.seen.lock().unwrap().jwks_fetches += 1;
     Json(s.behaviour.lock().unwrap().jwks.clone())
+}
+
+async fn userinfo(State(s): State<Shared>) -> Response {
+    s.seen.lock().unwrap().userinfo_calls += 1;
+    let b = s.behaviour.lock().unwrap().clone();
+    (
+        StatusCode::from_u16(b.userinfo_status).unwrap(),
+        Json(b.userinfo),
+    )
+        .into_response()
 }
 
 async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Response {

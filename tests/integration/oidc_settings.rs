@@ -327,13 +327,24 @@ async fn oidc_only_mode_needs_oidc_and_a_local_admin(engine: Engine) {
 
 /// Links `user_id` to an identity, as a sign-in through OIDC would.
 pub async fn link_identity(app: &TestApp, user_id: i64) {
+    let subject = format!("sub-{user_id}");
+    link_identity_to(
+        app,
+        user_id,
+        "https://auth.example.com/application/o/grimmory/",
+        &subject,
+    )
+    .await;
+}
+
+pub async fn link_identity_to(app: &TestApp, user_id: i64, issuer: &str, subject: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::AnyConnection::connect(&app.database_url)
         .await
         .unwrap();
     sqlx::query("INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)")
-        .bind("https://auth.example.com/application/o/grimmory/")
-        .bind(format!("sub-{user_id}"))
+        .bind(issuer)
+        .bind(subject)
         .bind(user_id)
         .bind(0_i64)
         .execute(&mut conn)

@@ -230,6 +230,10 @@ pub struct OidcSettingsDto {
     pub group_sync_mode: String,
     pub oidc_force_only_mode: bool,
     pub force_disabled_by_env: bool,
+    /// Read-only: users linked to an identity at the saved issuer (changing the issuer orphans
+    /// their links unless they are moved).
+    #[serde(default)]
+    pub linked_users: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -47,6 +47,7 @@ audit_events! {
     OidcAccountLinked => "OIDC_ACCOUNT_LINKED",
     PermissionsSynced => "PERMISSIONS_SYNCED",
     SyncRefused => "SYNC_REFUSED",
+    OidcLinksMoved => "OIDC_LINKS_MOVED",
 }
 
 pub struct AuditEntry {

@@ -36,6 +36,7 @@ impl Db {
         &self,
         json: &str,
         secret: &SecretChange,
+        move_links: Option<&(String, String)>,
         now: Millis,
         force_disabled: bool,
         audits: Vec<AuditEntry>,
@@ -66,6 +67,13 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
+        }
+        if let Some((from, to)) = move_links {
+            sqlx::query("UPDATE oidc_identities SET issuer = $1 WHERE issuer = $2")
+                .bind(to)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
         }
         admin_guard::verify(&mut tx, force_disabled).await?;
         for audit in audits {
@@ -175,4 +183,14 @@ fn mapping_from_row(row: &AnyRow, known_libraries: &[i64]) -> Result<GroupMappin
             .filter(|id| known_libraries.contains(id))
             .collect(),
     })
+}
+
+impl Db {
+    /// How many users are linked to an identity at `issuer`.
+    pub async fn identities_at(&self, issuer: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM oidc_identities WHERE issuer = $1")
+            .bind(issuer)
+            .fetch_one(&self.pool)
+            .await
+    }
 }

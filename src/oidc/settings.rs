@@ -91,7 +91,7 @@ impl StoredSettings {
         parse_params(&self.extra_auth_params).unwrap_or_default()
     }
 
-    fn dto(&self, secret_set: bool, force_disabled: bool) -> OidcSettingsDto {
+    fn dto(&self, secret_set: bool, force_disabled: bool, linked_users: i64) -> OidcSettingsDto {
         OidcSettingsDto {
             oidc_enabled: self.oidc_enabled,
             provider_name: self.provider_name.clone(),
@@ -109,6 +109,7 @@ impl StoredSettings {
             group_sync_mode: self.group_sync_mode.clone(),
             oidc_force_only_mode: self.oidc_force_only_mode,
             force_disabled_by_env: force_disabled,
+            linked_users,
         }
     }
 }
@@ -160,7 +161,8 @@ pub async fn public(state: &AppState) -> AppResult<PublicSettings> {
 pub async fn get(state: &AppState) -> AppResult<OidcSettingsDto> {
     let settings = load(state).await?;
     let secret_set = state.db.oidc_client_secret().await?.is_some();
-    Ok(settings.dto(secret_set, state.config.force_disable_oidc))
+    let linked = state.db.identities_at(&settings.issuer_uri).await?;
+    Ok(settings.dto(secret_set, state.config.force_disable_oidc, linked))
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
@@ -201,6 +203,9 @@ pub struct SettingsPatch {
     pub default_library_ids: Option<Vec<i64>>,
     pub group_sync_mode: Option<String>,
     pub oidc_force_only_mode: Option<bool>,
+    /// Write-only: when the issuer changes, move the identity links of the old issuer to the
+    /// new one (the same provider at a new address), instead of orphaning them.
+    pub move_links: Option<bool>,
 }
 
 /// What the secret should become, before sealing.
@@ -499,6 +504,19 @@ pub async fn save(
                 .detail("enabled", settings.oidc_force_only_mode),
         );
     }
+    let move_links = (patch.move_links == Some(true)
+        && settings.issuer_uri != current.issuer_uri
+        && !current.issuer_uri.is_empty())
+    .then(|| (current.issuer_uri.clone(), settings.issuer_uri.clone()));
+    if let Some((from, to)) = &move_links {
+        audits.push(
+            AuditEntry::new(AuditEvent::OidcLinksMoved, now)
+                .actor(actor.id)
+                .ip(ip)
+                .detail("from", from.as_str())
+                .detail("to", to.as_str()),
+        );
+    }
     let sealed = match &secret {
         SecretPlan::Keep => SecretChange::Keep,
         SecretPlan::Clear => SecretChange::Clear,
@@ -509,7 +527,14 @@ pub async fn save(
     state.providers.clear();
     state
         .db
-        .save_oidc_settings(&json, &sealed, now, state.config.force_disable_oidc, audits)
+        .save_oidc_settings(
+            &json,
+            &sealed,
+            move_links.as_ref(),
+            now,
+            state.config.force_disable_oidc,
+            audits,
+        )
         .await
         .map_err(|e| match e {
             crate::db::StoreError::Invariant(_) if turning_on_force_only => {

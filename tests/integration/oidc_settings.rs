@@ -796,3 +796,54 @@ async fn test_connection_names_what_is_wrong(engine: Engine) {
     assert_eq!(status_of(&unreachable, "Discovery Document").0, "FAIL");
     assert_eq!(unreachable.iter().filter(|c| c.1 == "SKIP").count(), 12);
 }
+
+on_both_engines!(changing_the_issuer_can_move_links);
+
+async fn changing_the_issuer_can_move_links(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let admin = app.setup_admin().await;
+    let old = "https://auth.example.com/application/o/grimmory/";
+    app.put_json("/api/v1/settings/oidc", provider(old), Some(&admin))
+        .await;
+    let bob = app.create_user(&admin, json!({"username": "bob"})).await;
+    link_identity_to(&app, bob["id"].as_i64().unwrap(), old, "sub-bob").await;
+    assert_eq!(
+        app.get("/api/v1/settings/oidc", Some(&admin)).await.json()["linkedUsers"],
+        1
+    );
+    // Moved along with the issuer, and audited.
+    let new = "https://sso.example.com/application/o/grimmory/";
+    let r = app
+        .put_json(
+            "/api/v1/settings/oidc",
+            json!({"issuerUri": new, "moveLinks": true}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["linkedUsers"], 1);
+    let user = app
+        .get(&format!("/api/v1/admin/users/{}", bob["id"]), Some(&admin))
+        .await
+        .json();
+    assert_eq!(user["oidcLink"]["issuer"], new);
+    let moved = app
+        .get("/api/v1/admin/audit?event=OIDC_LINKS_MOVED", Some(&admin))
+        .await
+        .json();
+    assert_eq!(moved[0]["details"]["from"], old);
+    // Without the choice the links stay where they were.
+    let r = app
+        .put_json(
+            "/api/v1/settings/oidc",
+            json!({"issuerUri": old}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.json()["linkedUsers"], 0);
+    let user = app
+        .get(&format!("/api/v1/admin/users/{}", bob["id"]), Some(&admin))
+        .await
+        .json();
+    assert_eq!(user["oidcLink"]["issuer"], new);
+}

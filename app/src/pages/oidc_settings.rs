@@ -153,6 +153,7 @@ fn ProviderCard(page: Page) -> impl IntoView {
     let claim_email = RwSignal::new(s.claim_mapping.email.clone());
     let claim_name = RwSignal::new(s.claim_mapping.name.clone());
     let claim_groups = RwSignal::new(s.claim_mapping.groups.clone());
+    let move_links = RwSignal::new(false);
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let test = RwSignal::new(None::<ConnectionTestResult>);
     let busy = RwSignal::new(false);
@@ -187,6 +188,9 @@ fn ProviderCard(page: Page) -> impl IntoView {
                 "groups": claim_groups.get_untracked(),
             },
         });
+        if move_links.get_untracked() {
+            body["moveLinks"] = json!(true);
+        }
         if clear_secret.get_untracked() {
             body["clearClientSecret"] = json!(true);
         } else if !client_secret.get_untracked().is_empty() {
@@ -274,6 +278,18 @@ fn ProviderCard(page: Page) -> impl IntoView {
                     <input name="issuerUri" placeholder="https://auth.example.com/application/o/grimmory/" bind:value=issuer/>
                 </label>
                 <FieldMessage errors field="issuerUri"/>
+                {move || {
+                    let (saved_issuer, linked) = page.saved.with(|s| (s.issuer_uri.clone(), s.linked_users));
+                    (linked > 0 && issuer.get().trim() != saved_issuer).then(|| view! {
+                        <p class="banner" data-testid="orphan-warning">
+                            {format!("{linked} user(s) are linked to the current issuer. Changing it orphans their links.")}
+                        </p>
+                        <label class="check">
+                            <input type="checkbox" bind:checked=move_links/>
+                            " Move existing links to the new issuer"
+                        </label>
+                    })
+                }}
                 <label>"Scopes" <input name="scopes" placeholder=DEFAULT_SCOPES bind:value=scopes/></label>
                 <FieldMessage errors field="scopes"/>
                 <label>

@@ -65,7 +65,7 @@ pub fn claims(auth: &Authenticated, s: &StoredSettings) -> Claims {
 fn merged(mappings: &[GroupMappingDto], groups: &[String]) -> Grants {
     let hits: Vec<&GroupMappingDto> = mappings
         .iter()
-        .filter(|m| groups.iter().any(|g| *g == m.group_claim))
+        .filter(|m| groups.contains(&m.group_claim))
         .collect();
     Grants {
         is_admin: hits.iter().any(|m| m.is_admin),

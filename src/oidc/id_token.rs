@@ -142,7 +142,7 @@ pub fn verify(raw: &str, jwks: &Value, expected: &Expected) -> Result<Verified, 
         None => CoreIdTokenVerifier::new_public_client(client_id, issuer, keys),
     };
     let algs: Vec<CoreJwsSigningAlgorithm> = [
-        &ASYMMETRIC_ALGS[..],
+        ASYMMETRIC_ALGS,
         if confidential {
             &["HS256"][..]
         } else {

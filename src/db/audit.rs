@@ -48,6 +48,7 @@ audit_events! {
     PermissionsSynced => "PERMISSIONS_SYNCED",
     SyncRefused => "SYNC_REFUSED",
     OidcLinksMoved => "OIDC_LINKS_MOVED",
+    BackchannelLogout => "BACKCHANNEL_LOGOUT",
 }
 
 pub struct AuditEntry {

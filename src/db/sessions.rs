@@ -122,3 +122,81 @@ impl Db {
         Ok(done.rows_affected())
     }
 }
+
+/// What a session ended at logout carried, to end it at the provider too.
+pub struct Ended {
+    pub user_id: i64,
+    pub oidc_issuer: Option<String>,
+    pub id_token: Option<String>,
+}
+
+impl Db {
+    /// Ends a session, live or expired, answering what it was.
+    pub async fn end_session(&self, id_hash: &str) -> Result<Option<Ended>, sqlx::Error> {
+        let row = sqlx::query(
+            "DELETE FROM sessions WHERE id_hash = $1 RETURNING user_id, oidc_issuer, id_token",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Ended {
+                user_id: r.try_get("user_id")?,
+                oidc_issuer: r.try_get("oidc_issuer")?,
+                id_token: r.try_get("id_token")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a logout token's jti; false when it was seen before (a replay).
+    pub async fn remember_logout_jti(
+        &self,
+        issuer: &str,
+        jti: &str,
+        keep_until: Millis,
+        now: Millis,
+    ) -> Result<bool, sqlx::Error> {
+        sqlx::query("DELETE FROM logout_token_jtis WHERE keep_until < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO logout_token_jtis (issuer, jti, keep_until) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING",
+        )
+        .bind(issuer)
+        .bind(jti)
+        .bind(keep_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Ends the sessions of one provider session (sid), or of every session of the subject.
+    /// Answers the users whose sessions ended.
+    pub async fn end_provider_sessions(
+        &self,
+        issuer: &str,
+        sid: Option<&str>,
+        sub: Option<&str>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let rows: Vec<i64> = match (sid, sub) {
+            (Some(sid), _) => {
+                sqlx::query_scalar("DELETE FROM sessions WHERE oidc_issuer = $1 AND oidc_sid = $2 RETURNING user_id")
+                    .bind(issuer)
+                    .bind(sid)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            (None, Some(sub)) => {
+                sqlx::query_scalar("DELETE FROM sessions WHERE oidc_issuer = $1 AND oidc_subject = $2 RETURNING user_id")
+                    .bind(issuer)
+                    .bind(sub)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            (None, None) => Vec::new(),
+        };
+        Ok(rows)
+    }
+}

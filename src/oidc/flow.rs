@@ -402,3 +402,33 @@ async fn fetch_userinfo(
         }
     })
 }
+
+/// Where to send the browser after the local session ended: the provider's end-session
+/// endpoint (RP-initiated logout) when it has one and the session came from it, with
+/// `id_token_hint`, `client_id`, the registered post-logout URI and a `state`.
+pub async fn end_session_url(
+    state: &AppState,
+    oidc: &Effective,
+    issuer: &str,
+    id_token: &str,
+    public_base: &str,
+) -> Option<String> {
+    if !oidc.enabled || issuer != oidc.settings.issuer_uri {
+        return None;
+    }
+    let discovery = state
+        .providers
+        .discovery(&state.outbound, issuer, state.clock.now())
+        .await
+        .ok()?;
+    let mut url = url::Url::parse(field(&discovery, "end_session_endpoint")?).ok()?;
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("client_id", &oidc.settings.client_id)
+        .append_pair(
+            "post_logout_redirect_uri",
+            &format!("{public_base}/login?signedOut=1"),
+        )
+        .append_pair("state", &random_token());
+    Some(url.to_string())
+}

@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::input::Input;
 use crate::http::session::{SessionCookie, SignedIn};
+use crate::oidc::{flow, reference, settings};
 use crate::AppState;
 use app::domain::{safe_return_to, LogoutResponse, UserDto};
 use axum::extract::State;
@@ -92,31 +93,41 @@ pub async fn login(
 }
 
 /// Ends the local session first, whether or not it is still live, then tells the browser
-/// where to go.
+/// where to go: the provider's end-session page for an OIDC session, else the login page.
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
     SessionCookie(hash): SessionCookie,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(hash) = hash {
-        if let Some(user_id) = state.db.delete_session(&hash).await? {
-            state
-                .db
-                .audit(
-                    AuditEntry::new(AuditEvent::Logout, state.clock.now())
-                        .actor(user_id)
-                        .target(user_id)
-                        .ip(&client.ip_string()),
-                )
-                .await?;
+    let ended = match hash {
+        Some(hash) => state.db.end_session(&hash).await?,
+        None => None,
+    };
+    let mut logout_url = "/login?signedOut=1".to_owned();
+    if let Some(ended) = ended {
+        state
+            .db
+            .audit(
+                AuditEntry::new(AuditEvent::Logout, state.clock.now())
+                    .actor(ended.user_id)
+                    .target(ended.user_id)
+                    .ip(&client.ip_string()),
+            )
+            .await?;
+        if let (Some(issuer), Some(id_token)) = (ended.oidc_issuer, ended.id_token) {
+            let oidc = settings::effective(&state).await?;
+            let base = reference::public_base(&state.config, client.own_origin.as_deref());
+            if let Some(url) = flow::end_session_url(&state, &oidc, &issuer, &id_token, &base).await
+            {
+                logout_url = url;
+            }
         }
     }
     let cookie = [(
         SET_COOKIE,
         clear_session_cookie(state.config.secure_cookies()),
     )];
-    let logout_url = "/login?signedOut=1".to_owned();
     let form = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

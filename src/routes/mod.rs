@@ -30,6 +30,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/auth/oidc/authorize", get(oidc::authorize))
         .route("/api/v1/auth/oidc-link", delete(oidc::unlink_own))
         .route(
+            "/api/v1/auth/oidc/backchannel-logout",
+            post(oidc::backchannel_logout),
+        )
+        .route(
             "/api/v1/admin/users",
             get(admin::list_users).post(admin::create_user),
         )

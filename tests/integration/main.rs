@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod backchannel;
 mod cli;
 mod fake_idp;
 mod hardening;

@@ -8,24 +8,24 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-const CLIENT: &str = "grimmory";
-const BROWSER: &str = "browser-one-0123456789abcdefghijklmnopqrstuv";
+pub const CLIENT: &str = "grimmory";
+pub const BROWSER: &str = "browser-one-0123456789abcdefghijklmnopqrstuv";
 const OTHER_BROWSER: &str = "browser-two-0123456789abcdefghijklmnopqrstuv";
 
-struct Flow {
-    app: TestApp,
-    idp: FakeIdp,
-    admin: String,
+pub struct Flow {
+    pub app: TestApp,
+    pub idp: FakeIdp,
+    pub admin: String,
 }
 
-struct Started {
-    state: String,
-    nonce: String,
-    location: String,
+pub struct Started {
+    pub state: String,
+    pub nonce: String,
+    pub location: String,
 }
 
 impl Flow {
-    async fn new(engine: Engine, settings: Value) -> Self {
+    pub async fn new(engine: Engine, settings: Value) -> Self {
         let app = TestApp::new(engine).await;
         let admin = app.setup_admin().await;
         let idp = FakeIdp::start().await;
@@ -41,7 +41,7 @@ impl Flow {
         Self { app, idp, admin }
     }
 
-    async fn authorize(&self, browser: &str, query: &str) -> Started {
+    pub async fn authorize(&self, browser: &str, query: &str) -> Started {
         let req = Request::get(format!("/api/v1/auth/oidc/authorize{query}"))
             .header("cookie", format!("grimmory_browser={browser}"))
             .body(Body::empty())
@@ -63,13 +63,13 @@ impl Flow {
         }
     }
 
-    fn now(&self) -> i64 {
+    pub fn now(&self) -> i64 {
         use grimmory::clock::Clock;
         self.app.clock.now() / 1000
     }
 
     /// A good ID token's claims for `sub`.
-    fn claims(&self, nonce: &str, sub: &str, username: &str) -> Value {
+    pub fn claims(&self, nonce: &str, sub: &str, username: &str) -> Value {
         json!({
             "iss": self.idp.issuer, "aud": CLIENT, "sub": sub, "nonce": nonce,
             "iat": self.now(), "exp": self.now() + 300,
@@ -78,7 +78,7 @@ impl Flow {
         })
     }
 
-    fn answer_with(&self, id_token: &str) {
+    pub fn answer_with(&self, id_token: &str) {
         let token = id_token.to_owned();
         self.idp.set(move |b| {
             b.token_status = 200;
@@ -86,7 +86,7 @@ impl Flow {
         });
     }
 
-    async fn callback(&self, browser: &str, query: &str, session: Option<&str>) -> Reply {
+    pub async fn callback(&self, browser: &str, query: &str, session: Option<&str>) -> Reply {
         let mut cookie = format!("grimmory_browser={browser}");
         if let Some(s) = session {
             cookie = format!("{cookie}; {s}");
@@ -99,14 +99,14 @@ impl Flow {
     }
 
     /// The whole round trip with a token built by `token` from the nonce.
-    async fn sign_in(&self, token: impl FnOnce(&Self, &str) -> String) -> Reply {
+    pub async fn sign_in(&self, token: impl FnOnce(&Self, &str) -> String) -> Reply {
         let started = self.authorize(BROWSER, "").await;
         self.answer_with(&token(self, &started.nonce));
         self.callback(BROWSER, &format!("code=abc&state={}", started.state), None)
             .await
     }
 
-    async fn last_failure(&self) -> Option<String> {
+    pub async fn last_failure(&self) -> Option<String> {
         self.app
             .audit_events()
             .await
@@ -115,7 +115,7 @@ impl Flow {
             .map(|e| e["details"]["reason"].as_str().unwrap_or("").to_owned())
     }
 
-    async fn user_count(&self) -> usize {
+    pub async fn user_count(&self) -> usize {
         self.app
             .get("/api/v1/admin/users", Some(&self.admin))
             .await
@@ -126,7 +126,7 @@ impl Flow {
     }
 }
 
-fn rs256(claims: &Value, kid: Option<&str>, key: usize) -> String {
+pub fn rs256(claims: &Value, kid: Option<&str>, key: usize) -> String {
     let mut header = json!({"alg": "RS256", "typ": "JWT"});
     if let Some(k) = kid {
         header["kid"] = json!(k);
@@ -135,7 +135,7 @@ fn rs256(claims: &Value, kid: Option<&str>, key: usize) -> String {
 }
 
 #[track_caller]
-fn signed_in(r: &Reply) -> String {
+pub fn signed_in(r: &Reply) -> String {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert!(
         !r.location().unwrap().contains("oidcError"),

@@ -97,3 +97,19 @@ test('a deep link survives the round trip', async ({ page, server }) => {
   await expect(page).toHaveURL(/\/admin\/users$/);
   await expect(page.getByRole('heading', { name: 'Users' })).toBeVisible();
 });
+
+test("signing out goes through the provider's end-session page and back", async ({ page, server }) => {
+  await configure(server, { autoProvisioning: true });
+  await page.goto('/login');
+  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await providerLogin(page, 'alice', 'alice-password');
+  await expect(page.getByTestId('greeting')).toBeVisible();
+  await page.locator('html[data-hydrated="true"]').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login\?signedOut=1(&state=.*)?$/);
+  await expect(page.getByText('You have been signed out.')).toBeVisible();
+  // The login page does not bounce back to the provider, and the provider session is gone:
+  // signing in again asks for the password.
+  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await expect(page.getByLabel('Password')).toBeVisible();
+});

@@ -42,3 +42,28 @@ pub fn mark_hydrated() {
         let _ = root.set_attribute("data-hydrated", "true");
     }
 }
+
+/// Watches the session from the browser: when the server says it ended (revoked at the
+/// provider, signed out elsewhere, expired), the page goes to the login page at once.
+pub fn watch_session(ctx: &PageContext) {
+    #[cfg(feature = "hydrate")]
+    if ctx.user.is_some() {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        let Ok(source) = web_sys::EventSource::new("/api/v1/auth/events") else {
+            return;
+        };
+        let on_revoked = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.location().assign("/login?reason=session_revoked");
+            }
+        });
+        let _ =
+            source.add_event_listener_with_callback("revoked", on_revoked.as_ref().unchecked_ref());
+        // Both live as long as the page.
+        on_revoked.forget();
+        std::mem::forget(source);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ctx;
+}

@@ -39,9 +39,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_context(context::load());
+    let page = context::load();
+    provide_context(page.clone());
     // Effects run only in the browser: tests wait for this marker before they click.
-    Effect::new(|_| context::mark_hydrated());
+    Effect::new(move |_| {
+        context::watch_session(&page);
+        context::mark_hydrated();
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/grimmory.css"/>
         <Title text="Grimmory"/>

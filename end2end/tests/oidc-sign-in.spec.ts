@@ -113,3 +113,22 @@ test("signing out goes through the provider's end-session page and back", async 
   await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
   await expect(page.getByLabel('Password')).toBeVisible();
 });
+
+test('a back-channel logout from the provider sends an open tab to the login page', async ({ context, server }) => {
+  await configure(server, { autoProvisioning: true });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await providerLogin(page, 'alice', 'alice-password');
+  await expect(page.getByTestId('greeting')).toBeVisible();
+  await page.locator('html[data-hydrated="true"]').waitFor();
+
+  // Signing out at the provider (another tab, same browser) makes it call our back-channel
+  // logout endpoint; the open tab learns of it from the server.
+  const other = await context.newPage();
+  const started = Date.now();
+  await other.goto(`${idp.issuer}session/end`);
+  await expect(page).toHaveURL(/\/login\?reason=session_revoked$/, { timeout: 15_000 });
+  console.log(`revocation reached the open tab after ${Date.now() - started} ms`);
+  await expect(page.getByText('Your session has been revoked. Please sign in again.')).toBeVisible();
+});

@@ -200,3 +200,22 @@ impl Db {
         Ok(rows)
     }
 }
+
+impl Db {
+    /// Whether the session is still live, without counting the question as activity (an
+    /// open tab watching for revocation must not keep an idle session alive).
+    pub async fn session_is_live(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_ms: Millis,
+    ) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3")
+            .bind(id_hash)
+            .bind(now)
+            .bind(now - idle_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+}

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod events;
 mod health;
 mod metrics;
 mod oidc;
@@ -26,6 +27,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/events", get(events::session_events))
         .route("/api/v1/auth/password", post(auth::change_password))
         .route("/api/v1/auth/oidc/authorize", get(oidc::authorize))
         .route("/api/v1/auth/oidc-link", delete(oidc::unlink_own))

@@ -210,6 +210,7 @@ async fn attempt(
     let mappings = state.db.group_mappings().await?;
     let mut audits = Vec::new();
     let linked = state.db.user_by_identity(&issuer, &sub).await?;
+    let mut claim_check = None;
     let (target, link, existing): (Target, bool, Option<User>) = if let Some(user) = linked {
         if let Intent::Link(id) = intent {
             if id != user.id {
@@ -241,8 +242,10 @@ async fn attempt(
         if state.db.has_identity(user.id).await? {
             return Err(Failure::new("link_refused", "link_refused").into());
         }
+        // Admins are never linked by username, with or without a password: they link
+        // themselves from /profile.
         let claimable =
-            user.password_hash.is_none() || (s.allow_local_account_linking && !user.is_admin);
+            !user.is_admin && (user.password_hash.is_none() || s.allow_local_account_linking);
         if !claimable {
             return Err(Failure::new("link_refused", "link_refused").into());
         }
@@ -259,6 +262,7 @@ async fn attempt(
                     },
                 ),
         );
+        claim_check = Some(s.allow_local_account_linking);
         (Target::Existing(user.id), true, Some(user))
     } else if s.auto_provisioning {
         // The fallbacks only name a new user; they never match an existing one.
@@ -304,11 +308,10 @@ async fn attempt(
         );
         (Target::New(new, libraries), true, None)
     } else {
-        return Err(Failure::new(
-            "not_provisioned",
-            format!("not_provisioned:{}", c.username.as_deref().unwrap_or("")),
-        )
-        .into());
+        let username = c.username.clone().unwrap_or_default();
+        return Err(Failure::new("not_provisioned", "not_provisioned")
+            .with_username(username)
+            .into());
     };
 
     let current = existing.as_ref().map(|u| Grants {
@@ -372,6 +375,7 @@ async fn attempt(
         name: c.name.clone().filter(|_| existing.is_some()),
         target,
         link: link.then(|| (issuer.clone(), sub.clone())),
+        claim_check,
         grants,
         audits,
     };

@@ -69,6 +69,20 @@ impl Db {
             }
         }
         if let Some((from, to)) = move_links {
+            let clashes: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM oidc_identities a JOIN oidc_identities b ON a.subject = b.subject \
+                 WHERE a.issuer = $1 AND b.issuer = $2",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut *tx)
+            .await?;
+            if clashes > 0 {
+                return Err(StoreError::Conflict(
+                    "issuerUri",
+                    "Some identities are already linked at the new issuer: the links were not moved.",
+                ));
+            }
             sqlx::query("UPDATE oidc_identities SET issuer = $1 WHERE issuer = $2")
                 .bind(to)
                 .bind(from)

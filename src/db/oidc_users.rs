@@ -29,6 +29,9 @@ pub struct SignInPlan {
     pub target: Target,
     /// Link this identity (issuer, subject) to the user.
     pub link: Option<(String, String)>,
+    /// Set when the target was found by username: checked again inside the transaction
+    /// (whether a password account may be linked), since the account may have changed since.
+    pub claim_check: Option<bool>,
     pub email: Option<String>,
     pub name: Option<String>,
     pub grants: Option<Grants>,
@@ -130,6 +133,65 @@ impl Db {
     ) -> Result<Applied, StoreError> {
         let mut tx = self.pool.begin().await?;
         admin_guard::lock(&mut tx, now).await?;
+        // Decisions were made before the lock: re-check what a concurrent sign-in or edit may
+        // have changed, before any write (a failed statement aborts a PostgreSQL transaction).
+        if let Some((issuer, subject)) = &plan.link {
+            let taken: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM oidc_identities WHERE issuer = $1 AND subject = $2",
+            )
+            .bind(issuer)
+            .bind(subject)
+            .fetch_one(&mut *tx)
+            .await?;
+            if taken > 0 {
+                return Err(StoreError::Conflict(
+                    "identity",
+                    "This identity is already linked.",
+                ));
+            }
+        }
+        match &plan.target {
+            Target::New(new, _) => {
+                let exists: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = $1")
+                        .bind(&new.username)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if exists > 0 {
+                    // Not by this identity (checked above): another account has the name.
+                    return Err(StoreError::Conflict(
+                        "username",
+                        "A user with this username already exists.",
+                    ));
+                }
+            }
+            Target::Existing(id) => {
+                if let Some(allow_password_link) = plan.claim_check {
+                    let sql = format!("SELECT {} FROM users WHERE id = $1", *USER_COLUMNS);
+                    let row = sqlx::query(&sql)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let user = user_from_row(&row)?;
+                    let linked: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM oidc_identities WHERE user_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if user.is_admin
+                        || linked > 0
+                        || (user.password_hash.is_some() && !allow_password_link)
+                    {
+                        return Err(StoreError::Conflict(
+                            "username",
+                            "The account cannot be linked.",
+                        ));
+                    }
+                }
+            }
+        }
         let mut email_kept = false;
         let user_id = match plan.target {
             Target::Existing(id) => id,

@@ -21,16 +21,24 @@ use sha2::{Digest, Sha256};
 /// reason for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub code: &'static str,
+    pub code: String,
     pub reason: String,
+    /// The mapped username, for the audit log of a refused sign-in.
+    pub username: Option<String>,
 }
 
 impl Failure {
-    pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(code: &str, reason: impl Into<String>) -> Self {
         Self {
-            code,
+            code: code.to_owned(),
             reason: reason.into(),
+            username: None,
         }
+    }
+
+    pub fn with_username(mut self, username: String) -> Self {
+        self.username = Some(username);
+        self
     }
 
     fn token(f: TokenFailure) -> Self {
@@ -180,18 +188,6 @@ pub async fn finish(
         return Err((Failure::new("state_mismatch", "state_mismatch"), None));
     };
     let fail = |f: Failure| (f, Some(pending.clone()));
-    if let Some(error) = q.error.as_deref() {
-        // The provider's own error code, shown as a code and never followed anywhere.
-        let code: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        return Err(fail(Failure::new(
-            "provider_error",
-            format!("provider_error:{code}"),
-        )));
-    }
     // The settings may have changed since the sign-in started: never mix two providers.
     if pending.issuer != oidc.settings.issuer_uri || pending.client_id != oidc.settings.client_id {
         return Err(fail(Failure::new("state_mismatch", "state_mismatch")));
@@ -201,6 +197,7 @@ pub async fn finish(
         .discovery(&state.outbound, &pending.issuer, now)
         .await
         .map_err(|e| fail(Failure::unreachable(&e)))?;
+    // RFC 9207: the iss parameter is checked on error responses too.
     match q.iss.as_deref() {
         Some(iss) if iss != pending.issuer => {
             return Err(fail(Failure::new("state_mismatch", "iss_param_mismatch")))
@@ -211,6 +208,20 @@ pub async fn finish(
             return Err(fail(Failure::new("state_mismatch", "iss_param_mismatch")))
         }
         _ => {}
+    }
+    if let Some(error) = q.error.as_deref() {
+        // The provider's own error code, shown on the login page and never followed anywhere.
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        let code = if code.is_empty() {
+            "provider_error".to_owned()
+        } else {
+            code
+        };
+        return Err(fail(Failure::new(&code, format!("provider_error:{code}"))));
     }
     let Some(code) = q.code.filter(|c| !c.is_empty()) else {
         return Err(fail(Failure::new("exchange_failed", "missing_code")));

@@ -90,6 +90,8 @@ impl Outbound {
     pub fn new() -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names itself, around the link-local guard below.
+            .no_proxy()
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .dns_resolver(Arc::new(GuardedResolver))

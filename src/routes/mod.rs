@@ -89,7 +89,10 @@ pub fn build_router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state.clone(), client::identify))
         .layer(from_fn(headers::security_headers))
-        .layer(TraceLayer::new_for_http())
+        // Paths only: query strings carry authorization codes and states.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state)
 }
 

@@ -55,6 +55,9 @@ async fn audit_failure(state: &AppState, ip: &str, failure: &Failure, user: Opti
     let mut entry = AuditEntry::new(AuditEvent::OidcLoginFailed, state.clock.now())
         .ip(ip)
         .detail("reason", failure.reason.as_str());
+    if let Some(username) = &failure.username {
+        entry = entry.detail("username", username.as_str());
+    }
     if let Some(id) = user {
         entry = entry.target(id);
     }
@@ -100,6 +103,17 @@ pub async fn authorize(
         ));
     }
     let signed_in = parts.extensions.get::<SignedIn>().cloned();
+    // Linking changes the account, so another site may not start it (this is a GET).
+    let cross_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        == Some("cross-site");
+    if q.intent.as_deref() == Some("link") && cross_site {
+        return Err(AppError::Forbidden(
+            "Start linking from your profile page.".to_owned(),
+        ));
+    }
     let intent = match (q.intent.as_deref(), &signed_in) {
         (Some("link"), Some(s)) => Intent::Link(s.user.id),
         (Some("link"), None) => return Ok(see_other("/login?returnTo=%2Fprofile")),
@@ -136,7 +150,7 @@ pub async fn authorize(
         }
         Err(failure) => {
             audit_failure(&state, &ip, &failure, None).await;
-            Ok(login_error(failure.code))
+            Ok(login_error(&failure.code))
         }
     }
 }
@@ -155,14 +169,14 @@ pub async fn callback(
     if !oidc.enabled {
         let failure = Failure::new("oidc_disabled", "oidc_disabled");
         audit_failure(&state, &ip, &failure, None).await;
-        return Ok(login_error(failure.code));
+        return Ok(login_error(&failure.code));
     }
     let browser = browser_id(&headers);
     let auth = match flow::finish(&state, &oidc, browser.as_deref(), q).await {
         Ok(auth) => auth,
         Err((failure, pending)) => {
             audit_failure(&state, &ip, &failure, pending.and_then(|p| p.link_user_id)).await;
-            return Ok(login_error(failure.code));
+            return Ok(login_error(&failure.code));
         }
     };
     match oidc_login::complete(&state, &auth, &oidc.settings, previous.as_deref(), &ip).await {
@@ -180,7 +194,7 @@ pub async fn callback(
         Err(failure) => {
             state.metrics.record_sign_in("oidc", "failure");
             audit_failure(&state, &ip, &failure, auth.pending.link_user_id).await;
-            Ok(login_error(failure.code))
+            Ok(login_error(&failure.code))
         }
     }
 }

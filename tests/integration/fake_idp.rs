@@ -23,6 +23,8 @@ pub struct Behaviour {
     pub oversized_discovery: bool,
     pub userinfo: Value,
     pub userinfo_status: u16,
+    /// Token answers by authorization code; codes not listed get `token_body`.
+    pub tokens_by_code: std::collections::HashMap<String, Value>,
 }
 
 #[derive(Default, Clone)]
@@ -75,6 +77,7 @@ impl FakeIdp {
             oversized_discovery: false,
             userinfo: json!({}),
             userinfo_status: 503,
+            tokens_by_code: Default::default(),
         }));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Shared {
@@ -146,11 +149,17 @@ async fn userinfo(State(s): State<Shared>) -> Response {
 }
 
 async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    s.seen.lock().unwrap().token_requests.push((headers, body));
+    s.seen
+        .lock()
+        .unwrap()
+        .token_requests
+        .push((headers, body.clone()));
     let b = s.behaviour.lock().unwrap().clone();
-    (
-        StatusCode::from_u16(b.token_status).unwrap(),
-        Json(b.token_body),
-    )
-        .into_response()
+    let code = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned());
+    let answer = code
+        .and_then(|c| b.tokens_by_code.get(&c).cloned())
+        .unwrap_or(b.token_body);
+    (StatusCode::from_u16(b.token_status).unwrap(), Json(answer)).into_response()
 }

@@ -832,7 +832,18 @@ async fn changing_the_issuer_can_move_links(engine: Engine) {
         .await
         .json();
     assert_eq!(moved[0]["details"]["from"], old);
-    // Without the choice the links stay where they were.
+    // Moving onto an issuer where the same subject is already linked is refused, not a 500.
+    let carol = app.create_user(&admin, json!({"username": "carol"})).await;
+    link_identity_to(&app, carol["id"].as_i64().unwrap(), old, "sub-bob").await;
+    let clash = app
+        .put_json(
+            "/api/v1/settings/oidc",
+            json!({"issuerUri": old, "moveLinks": true}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.text());
+    // Without the choice the links stay where they were: only carol's is at the old issuer.
     let r = app
         .put_json(
             "/api/v1/settings/oidc",
@@ -840,7 +851,7 @@ async fn changing_the_issuer_can_move_links(engine: Engine) {
             Some(&admin),
         )
         .await;
-    assert_eq!(r.json()["linkedUsers"], 0);
+    assert_eq!(r.json()["linkedUsers"], 1);
     let user = app
         .get(&format!("/api/v1/admin/users/{}", bob["id"]), Some(&admin))
         .await

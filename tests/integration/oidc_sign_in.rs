@@ -510,8 +510,8 @@ async fn state_and_callback_rules(engine: Engine) {
             None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert!(r.location().unwrap().starts_with("/login?oidcError="));
+    assert_eq!(r.location(), Some("/login?oidcError=access_denied"));
+    assert!(r.session_cookie().is_none());
     // Unknown state, another browser's state, a replayed callback.
     refused(
         &flow.callback(BROWSER, "code=x&state=made-up", None).await,
@@ -631,7 +631,26 @@ async fn matching_rules(engine: Engine) {
         &flow.sign_in(sign("sub-n", "nobody")).await,
         "not_provisioned",
     );
-    assert!(flow.last_failure().await.unwrap().contains("nobody"));
+    assert_eq!(
+        flow.last_failure().await.as_deref(),
+        Some("not_provisioned")
+    );
+    let failed = flow
+        .app
+        .audit_events()
+        .await
+        .into_iter()
+        .find(|e| e["event"] == "OIDC_LOGIN_FAILED")
+        .unwrap();
+    assert_eq!(failed["details"]["username"], "nobody");
+    // An admin account without a password is never claimed by username either.
+    flow.app
+        .create_user(&flow.admin, json!({"username": "boss", "isAdmin": true}))
+        .await;
+    refused(
+        &flow.sign_in(sign("sub-boss", "boss")).await,
+        "link_refused",
+    );
     // A password-less account is claimed by its username.
     flow.app
         .create_user(&flow.admin, json!({"username": "claimer"}))
@@ -913,30 +932,40 @@ async fn concurrent_first_sign_ins_make_one_user(engine: Engine) {
     let flow = std::sync::Arc::new(Flow::new(engine, json!({"autoProvisioning": true})).await);
     let first = flow.authorize(BROWSER, "").await;
     let second = flow.authorize(BROWSER, "").await;
-    // One token endpoint answer serves both: same identity, both nonces differ, so sign the
-    // second with its own nonce after the first.
-    flow.answer_with(&rs256(
+    // Each code gets the token for its own sign-in; both callbacks run at once.
+    let one = rs256(
         &flow.claims(&first.nonce, "sub-twin", "twin"),
         Some("rsa-1"),
         0,
-    ));
-    let a = {
-        let flow = flow.clone();
-        let state = first.state.clone();
-        tokio::spawn(async move {
-            flow.callback(BROWSER, &format!("code=1&state={state}"), None)
-                .await
-        })
-    };
-    let ra = a.await.unwrap();
-    flow.answer_with(&rs256(
+    );
+    let two = rs256(
         &flow.claims(&second.nonce, "sub-twin", "twin"),
         Some("rsa-1"),
         0,
-    ));
-    let rb = flow
-        .callback(BROWSER, &format!("code=2&state={}", second.state), None)
-        .await;
+    );
+    flow.idp.set(move |b| {
+        b.token_status = 200;
+        b.tokens_by_code.insert(
+            "c1".into(),
+            json!({"access_token": "a1", "token_type": "Bearer", "id_token": one}),
+        );
+        b.tokens_by_code.insert(
+            "c2".into(),
+            json!({"access_token": "a2", "token_type": "Bearer", "id_token": two}),
+        );
+    });
+    let run = |code: &'static str, state: String| {
+        let flow = flow.clone();
+        tokio::spawn(async move {
+            flow.callback(BROWSER, &format!("code={code}&state={state}"), None)
+                .await
+        })
+    };
+    let (a, b) = (
+        run("c1", first.state.clone()),
+        run("c2", second.state.clone()),
+    );
+    let (ra, rb) = (a.await.unwrap(), b.await.unwrap());
     signed_in(&ra);
     signed_in(&rb);
     let users = flow

@@ -240,6 +240,11 @@ async fn attempt(
         None => None,
     } {
         if state.db.has_identity(user.id).await? {
+            // Linked to this very identity since the lookup above (a concurrent first
+            // sign-in): decide again, and find the link.
+            if state.db.identity_owner(&issuer, &sub).await? == Some(user.id) {
+                return Err(AttemptError::Retry);
+            }
             return Err(Failure::new("link_refused", "link_refused").into());
         }
         // Admins are never linked by username, with or without a password: they link

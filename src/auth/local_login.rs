@@ -8,6 +8,7 @@ use crate::AppState;
 use serde::Deserialize;
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
+pub const LOCAL_DISABLED: &str = "Local login is disabled. Use OIDC to sign in.";
 pub const TOO_MANY_ATTEMPTS: &str = "Too many failed login attempts. Please try again later.";
 pub(super) const WINDOW_MS: i64 = 15 * 60_000;
 pub(super) const MAX_PER_IP_AND_USER: i64 = 5;
@@ -84,6 +85,11 @@ pub async fn authenticate(state: &AppState, req: LoginRequest, client_ip: &str) 
         return Err(AppError::Unauthorized(INVALID_CREDENTIALS.to_owned()));
     }
     let user = user.ok_or_else(|| AppError::internal("verified password without a user"))?;
+    // OIDC-only mode: checked after the password, so the answer says nothing about accounts
+    // to someone who does not know one; the refused attempt still counts towards the limit.
+    if !user.is_admin && crate::oidc::settings::effective(state).await?.force_only {
+        return Err(AppError::Forbidden(LOCAL_DISABLED.to_owned()));
+    }
     state.db.forget_attempt(&attempt).await?;
     state
         .db

@@ -72,6 +72,7 @@ pub async fn login(
             let code = match &e {
                 AppError::Unauthorized(_) => "invalid_credentials",
                 AppError::TooManyRequests(_) => "rate_limited",
+                AppError::Forbidden(_) => "local_disabled",
                 AppError::Validation(_) => "bad_request",
                 _ => {
                     // Logged with its reference; the page shows the generic text.

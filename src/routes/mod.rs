@@ -7,7 +7,7 @@ mod events;
 mod health;
 mod metrics;
 mod oidc;
-mod pages;
+pub(crate) mod pages;
 mod settings;
 mod setup;
 

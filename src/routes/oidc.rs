@@ -185,11 +185,24 @@ pub async fn callback(
             let target = safe_return_to(&signed_in.return_to)
                 .unwrap_or("/")
                 .to_owned();
-            let cookie = [(
-                SET_COOKIE,
-                session_cookie(&signed_in.token, state.config.secure_cookies()),
-            )];
-            Ok((cookie, see_other(&target)).into_response())
+            let secure = if state.config.secure_cookies() {
+                "; Secure"
+            } else {
+                ""
+            };
+            // A successful sign-in resets the count of automatic trips to the provider.
+            let reset = format!(
+                "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+                super::pages::ATTEMPTS_COOKIE
+            );
+            let cookies = axum::response::AppendHeaders([
+                (
+                    SET_COOKIE,
+                    session_cookie(&signed_in.token, state.config.secure_cookies()),
+                ),
+                (SET_COOKIE, reset),
+            ]);
+            Ok((cookies, see_other(&target)).into_response())
         }
         Err(failure) => {
             state.metrics.record_sign_in("oidc", "failure");

@@ -42,9 +42,21 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
         .map(|p| p.as_str())
         .unwrap_or("/")
         .to_owned();
+    let attempts = auto_attempts(req.headers());
     let outcome = async {
+        if let Some(redirect) = oidc_only_redirect(
+            &state,
+            &path,
+            query.as_deref(),
+            signed_in.is_some(),
+            attempts,
+        )
+        .await?
+        {
+            return Ok(Err(redirect));
+        }
         match decide(&state, &path, &target, signed_in.is_some()).await? {
-            Some(location) => Ok(Err(location)),
+            Some(location) => Ok(Err(Redirect::to(&location).into_response())),
             None => Ok(Ok(page_context(
                 &state,
                 signed_in,
@@ -61,9 +73,80 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
             req.extensions_mut().insert(ctx);
             next.run(req).await
         }
-        Ok(Err(location)) => Redirect::to(&location).into_response(),
+        Ok(Err(response)) => response,
         Err(e) => AppError::into_response(e),
     }
+}
+
+pub const ATTEMPTS_COOKIE: &str = "grimmory_oidc_attempts";
+/// Automatic trips to the provider before the login page stops and says so.
+const MAX_AUTO_ATTEMPTS: u32 = 3;
+
+fn auto_attempts(headers: &axum::http::HeaderMap) -> u32 {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| crate::auth::session::read_cookie(h, ATTEMPTS_COOKIE))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// In OIDC-only mode the login page sends the browser to the provider at once, except when
+/// the query says why it is here (an error, a revoked session, a sign-out, or the local form
+/// asked for), so signing out never signs you straight back in and a refused account does
+/// not loop. A cookie counts the trips; after three it stops (the page then says so).
+async fn oidc_only_redirect(
+    state: &AppState,
+    path: &str,
+    query: Option<&str>,
+    signed_in: bool,
+    attempts: u32,
+) -> Result<Option<Response>, AppError> {
+    if path != "/login" || signed_in || attempts >= MAX_AUTO_ATTEMPTS {
+        return Ok(None);
+    }
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+    let has = |k: &str| {
+        pairs
+            .iter()
+            .any(|(name, value)| name == k && !(k == "local" && value != "true"))
+    };
+    if ["oidcError", "reason", "signedOut", "local"]
+        .iter()
+        .any(|k| has(k))
+    {
+        return Ok(None);
+    }
+    if !settings::effective(state).await?.force_only || !state.db.setup_completed().await? {
+        return Ok(None);
+    }
+    let mut location = "/api/v1/auth/oidc/authorize".to_owned();
+    if let Some((_, r)) = pairs.iter().find(|(k, _)| k == "returnTo") {
+        if let Some(safe) = app::domain::safe_return_to(r) {
+            location.push_str("?returnTo=");
+            location.push_str(
+                &url::form_urlencoded::byte_serialize(safe.as_bytes()).collect::<String>(),
+            );
+        }
+    }
+    let cookie = format!(
+        "{ATTEMPTS_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=600{}",
+        attempts + 1,
+        if state.config.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    Ok(Some(
+        (
+            [(axum::http::header::SET_COOKIE, cookie)],
+            Redirect::to(&location),
+        )
+            .into_response(),
+    ))
 }
 
 async fn decide(

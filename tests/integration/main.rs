@@ -9,6 +9,7 @@ mod fake_idp;
 mod hardening;
 mod login;
 mod metrics;
+mod oidc_only;
 mod oidc_settings;
 mod oidc_sign_in;
 mod pages;

@@ -13,6 +13,14 @@ pub fn Login() -> impl IntoView {
     let return_to = query
         .get("returnTo")
         .filter(|r| safe_return_to(r).is_some());
+    let local_asked = query.get("local").as_deref() == Some("true");
+    let marked = ["oidcError", "reason", "signedOut"]
+        .iter()
+        .any(|k| query.get(k).is_some());
+    // OIDC-only mode: the local form only on request (it lets admins in); landing here
+    // without a reason means the automatic trips to the provider gave up.
+    let show_form = !public.oidc_force_only_mode || local_asked;
+    let gave_up = public.oidc_force_only_mode && !local_asked && !marked;
     let notice = if query.get("signedOut").is_some() {
         Some("You have been signed out.")
     } else if query.get("reason").as_deref() == Some("session_revoked") {
@@ -77,7 +85,12 @@ pub fn Login() -> impl IntoView {
                 <p class="subtitle">"Sign in to continue your journey"</p>
                 {notice.map(|text| view! { <p class="notice" data-testid="notice">{text}</p> })}
                 {move || error.get().map(|text| view! { <p class="error" role="alert" data-testid="login-error">{text}</p> })}
-                <form method="post" action="/api/v1/auth/login" on:submit=on_submit>
+                {gave_up.then(|| view! {
+                    <p class="error" role="alert" data-testid="gave-up">
+                        "Unable to reach the identity provider. Please contact your administrator."
+                    </p>
+                })}
+                <form method="post" action="/api/v1/auth/login" on:submit=on_submit class:hidden=!show_form>
                     <label>
                         "Username"
                         <input
@@ -98,6 +111,9 @@ pub fn Login() -> impl IntoView {
                 {public.oidc_enabled.then(|| view! {
                     <div class="divider"><span>"or continue with"</span></div>
                     <a class="button oidc" href=oidc_href rel="external" data-testid="oidc-button">{format!("Sign in with {provider}")}</a>
+                })}
+                {(!show_form).then(|| view! {
+                    <p class="hint"><a href="/login?local=true" rel="external">"Sign in with a local account (admins)"</a></p>
                 })}
             </div>
         </main>

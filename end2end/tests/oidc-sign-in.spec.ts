@@ -132,3 +132,27 @@ test('a back-channel logout from the provider sends an open tab to the login pag
   console.log(`revocation reached the open tab after ${Date.now() - started} ms`);
   await expect(page.getByText('Your session has been revoked. Please sign in again.')).toBeVisible();
 });
+
+test('OIDC-only mode: straight to the provider and back, no bounce after sign-out, admins via local=true', async ({ browser, server }) => {
+  await configure(server, { autoProvisioning: true, oidcForceOnlyMode: true });
+  const context = await browser.newContext({ baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await expect(page).toHaveURL(/\/application\/o\/grimmory\/interaction\//);
+  await providerLogin(page, 'alice', 'alice-password');
+  await expect(page.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
+  await page.locator('html[data-hydrated="true"]').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login\?signedOut=1/);
+  await expect(page.getByText('You have been signed out.')).toBeVisible();
+  await context.close();
+
+  const adminPage = await browser.newPage({ baseURL: server.url });
+  await adminPage.goto('/login?local=true');
+  await adminPage.locator('html[data-hydrated="true"]').waitFor();
+  await adminPage.getByLabel('Username').fill('admin');
+  await adminPage.getByLabel('Password').fill('correct horse battery');
+  await adminPage.getByRole('button', { name: 'Sign In' }).click();
+  await expect(adminPage.getByTestId('greeting')).toHaveText('Welcome, Ada Admin');
+  await adminPage.close();
+});

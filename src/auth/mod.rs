@@ -5,5 +5,6 @@ pub mod local_login;
 pub mod oidc_login;
 pub mod own_password;
 pub mod password;
+pub mod refresh;
 pub mod session;
 pub mod setup;

@@ -22,17 +22,22 @@ pub struct Claims {
     pub groups: Option<Vec<String>>,
 }
 
-fn lookup<'a>(auth: &'a Authenticated, claim: &str) -> Option<&'a Value> {
-    auth.token
-        .claims
+fn lookup<'a>(token: &'a Value, userinfo: Option<&'a Value>, claim: &str) -> Option<&'a Value> {
+    token
         .get(claim)
-        .or_else(|| auth.userinfo.as_ref().and_then(|u| u.get(claim)))
+        .filter(|v| !v.is_null())
+        .or_else(|| userinfo.and_then(|u| u.get(claim)))
         .filter(|v| !v.is_null())
 }
 
 /// The configured claim, else (only when the configured one is absent everywhere) the default.
-fn mapped<'a>(auth: &'a Authenticated, configured: &str, default: &str) -> Option<&'a Value> {
-    lookup(auth, configured).or_else(|| lookup(auth, default))
+fn mapped<'a>(
+    token: &'a Value,
+    userinfo: Option<&'a Value>,
+    configured: &str,
+    default: &str,
+) -> Option<&'a Value> {
+    lookup(token, userinfo, configured).or_else(|| lookup(token, userinfo, default))
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -43,8 +48,13 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 pub fn claims(auth: &Authenticated, s: &StoredSettings) -> Claims {
+    claims_of(&auth.token.claims, auth.userinfo.as_ref(), s)
+}
+
+/// The mapped claims from an ID token's claims and, where it lacks them, userinfo's.
+pub fn claims_of(token: &Value, userinfo: Option<&Value>, s: &StoredSettings) -> Claims {
     let m = &s.claim_mapping;
-    let groups = mapped(auth, &m.groups, "groups").map(|v| match v {
+    let groups = mapped(token, userinfo, &m.groups, "groups").map(|v| match v {
         Value::Array(items) => items
             .iter()
             .filter_map(|i| i.as_str().map(str::to_owned))
@@ -53,9 +63,9 @@ pub fn claims(auth: &Authenticated, s: &StoredSettings) -> Claims {
         _ => Vec::new(),
     });
     Claims {
-        username: text(mapped(auth, &m.username, "preferred_username")),
-        email: text(mapped(auth, &m.email, "email")),
-        name: text(mapped(auth, &m.name, "name")),
+        username: text(mapped(token, userinfo, &m.username, "preferred_username")),
+        email: text(mapped(token, userinfo, &m.email, "email")),
+        name: text(mapped(token, userinfo, &m.name, "name")),
         groups,
     }
 }
@@ -436,6 +446,7 @@ async fn start_session(
                 sid,
                 id_token: &auth.id_token,
                 refresh_token_sealed: auth.refresh_token.as_deref().map(|t| state.secrets.seal(t)),
+                access_expires_at: auth.access_expires_at,
             }),
         })
         .await
@@ -455,4 +466,61 @@ async fn start_session(
         token,
         return_to: auth.pending.return_to.clone(),
     })
+}
+
+/// Applies the claims of a refreshed ID token to its user: email, display name and groups,
+/// under the same rules as at sign-in.
+pub async fn resync(
+    state: &AppState,
+    user_id: i64,
+    token_claims: &Value,
+    s: &StoredSettings,
+) -> Result<(), AppError> {
+    let c = claims_of(token_claims, None, s);
+    let Some(user) = state.db.user_by_id(user_id).await? else {
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let mappings = state.db.group_mappings().await?;
+    let library_ids = if user.is_admin {
+        Vec::new()
+    } else {
+        state
+            .db
+            .libraries_of(user.id, false)
+            .await?
+            .into_iter()
+            .map(|l| l.id)
+            .collect()
+    };
+    let before = Grants {
+        is_admin: user.is_admin,
+        permissions: user.permissions.clone(),
+        library_ids,
+    };
+    let grants = sync(&s.group_sync_mode, &mappings, c.groups.as_deref(), &before);
+    let mut audits = Vec::new();
+    if let Some(after) = grants.as_ref().filter(|after| **after != before) {
+        audits.push(
+            AuditEntry::new(AuditEvent::PermissionsSynced, now)
+                .detail("changes", changes(&before, after))
+                .detail("via", "refresh"),
+        );
+    }
+    let plan = SignInPlan {
+        target: Target::Existing(user_id),
+        link: None,
+        claim_check: None,
+        email: c
+            .email
+            .filter(|e| crate::validation::email(Some(e)).is_ok()),
+        name: c.name,
+        grants,
+        audits,
+    };
+    state
+        .db
+        .apply_sign_in(plan, now, state.config.force_disable_oidc)
+        .await?;
+    Ok(())
 }

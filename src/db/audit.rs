@@ -49,6 +49,7 @@ audit_events! {
     SyncRefused => "SYNC_REFUSED",
     OidcLinksMoved => "OIDC_LINKS_MOVED",
     BackchannelLogout => "BACKCHANNEL_LOGOUT",
+    SessionRefreshFailed => "SESSION_REFRESH_FAILED",
 }
 
 pub struct AuditEntry {

@@ -15,7 +15,7 @@ pub mod setup;
 mod users;
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};
-pub use sessions::{Ended, NewSession, OidcSession, SessionRecord};
+pub use sessions::{Ended, NewSession, OidcSession, RefreshLease, SessionRecord};
 pub use users::{NewUser, User, UserChanges};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -22,6 +22,7 @@ pub struct OidcSession<'a> {
     pub sid: Option<&'a str>,
     pub id_token: &'a str,
     pub refresh_token_sealed: Option<String>,
+    pub access_expires_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,8 +39,8 @@ impl Db {
         let oidc = s.oidc.as_ref();
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, auth_method, created_at, last_seen_at, expires_at, \
-             oidc_issuer, oidc_subject, oidc_sid, id_token, refresh_token_enc) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10)",
+             oidc_issuer, oidc_subject, oidc_sid, id_token, refresh_token_enc, access_expires_at) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(s.id_hash)
         .bind(s.user_id)
@@ -51,6 +52,7 @@ impl Db {
         .bind(oidc.and_then(|o| o.sid))
         .bind(oidc.map(|o| o.id_token))
         .bind(oidc.and_then(|o| o.refresh_token_sealed.clone()))
+        .bind(oidc.and_then(|o| o.access_expires_at))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -216,6 +218,119 @@ impl Db {
             .bind(now - idle_ms)
             .fetch_one(&self.pool)
             .await?;
+        Ok(n > 0)
+    }
+}
+
+/// A session's refresh, leased to one caller.
+pub struct RefreshLease {
+    pub user_id: i64,
+    pub issuer: String,
+    pub subject: String,
+    pub id_token: String,
+    pub refresh_sealed: String,
+    pub version: i64,
+}
+
+const LEASE_MS: Millis = 30_000;
+
+impl Db {
+    /// Takes the refresh of a session for 30 s when it is due (the access token goes stale
+    /// before `due_before`), unless another caller (on any replica) holds it or just did it.
+    pub async fn lease_refresh(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        due_before: Millis,
+    ) -> Result<Option<RefreshLease>, sqlx::Error> {
+        let row = sqlx::query(
+            "UPDATE sessions SET refreshing_until = $2 WHERE id_hash = $1 AND refresh_token_enc IS NOT NULL \
+             AND (refreshing_until IS NULL OR refreshing_until < $3) \
+             AND (access_expires_at IS NULL OR access_expires_at < $4) \
+             RETURNING user_id, oidc_issuer, oidc_subject, id_token, refresh_token_enc, refresh_version",
+        )
+        .bind(id_hash)
+        .bind(now + LEASE_MS)
+        .bind(now)
+        .bind(due_before)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(RefreshLease {
+                user_id: r.try_get("user_id")?,
+                issuer: r
+                    .try_get::<Option<String>, _>("oidc_issuer")?
+                    .unwrap_or_default(),
+                subject: r
+                    .try_get::<Option<String>, _>("oidc_subject")?
+                    .unwrap_or_default(),
+                id_token: r
+                    .try_get::<Option<String>, _>("id_token")?
+                    .unwrap_or_default(),
+                refresh_sealed: r
+                    .try_get::<Option<String>, _>("refresh_token_enc")?
+                    .unwrap_or_default(),
+                version: r.try_get("refresh_version")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores what a refresh brought, if no other refresh of the session succeeded meanwhile.
+    pub async fn store_refresh(
+        &self,
+        id_hash: &str,
+        version: i64,
+        refresh_sealed: &str,
+        id_token: &str,
+        access_expires_at: Option<Millis>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE sessions SET refresh_token_enc = $3, id_token = $4, access_expires_at = $5, \
+             refresh_version = refresh_version + 1, refreshing_until = NULL WHERE id_hash = $1 AND refresh_version = $2",
+        )
+        .bind(id_hash)
+        .bind(version)
+        .bind(refresh_sealed)
+        .bind(id_token)
+        .bind(access_expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_refresh(&self, id_hash: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE sessions SET refreshing_until = NULL WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refresh_version(&self, id_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT refresh_version FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Whether the session's provider access token is stale within `margin` and a refresh
+    /// token is there to renew it.
+    pub async fn refresh_due(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        margin: Millis,
+    ) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE id_hash = $1 AND refresh_token_enc IS NOT NULL \
+             AND access_expires_at IS NOT NULL AND access_expires_at < $2 AND (refreshing_until IS NULL OR refreshing_until < $3)",
+        )
+        .bind(id_hash)
+        .bind(now + margin)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n > 0)
     }
 }

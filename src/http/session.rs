@@ -36,6 +36,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         match lookup(&state, hash).await {
             Ok(Some(user)) => {
                 req.extensions_mut().insert(SignedIn { user });
+                refresh_if_due(&state, hash).await;
             }
             Ok(None) => {}
             Err(e) => return e.into_response(),
@@ -43,6 +44,27 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
     }
     req.extensions_mut().insert(SessionCookie(hash));
     next.run(req).await
+}
+
+/// An active user whose provider access token is about to go stale gets a refresh in the
+/// background; the request never waits for it.
+async fn refresh_if_due(state: &AppState, hash: &str) {
+    let now = state.clock.now();
+    if !matches!(
+        state
+            .db
+            .refresh_due(hash, now, crate::auth::refresh::MARGIN_MS)
+            .await,
+        Ok(true)
+    ) {
+        return;
+    }
+    let (state, hash) = (state.clone(), hash.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = crate::auth::refresh::refresh_session(&state, &hash).await {
+            e.body();
+        }
+    });
 }
 
 async fn lookup(state: &AppState, hash: &str) -> Result<Option<User>, AppError> {

@@ -159,6 +159,8 @@ pub struct Authenticated {
     pub token: Verified,
     pub id_token: String,
     pub refresh_token: Option<String>,
+    /// When the provider's access token goes stale.
+    pub access_expires_at: Option<crate::clock::Millis>,
     pub userinfo: Option<Value>,
     /// Set when userinfo could not be used and the ID token's claims alone were.
     pub userinfo_warning: Option<String>,
@@ -281,6 +283,10 @@ pub async fn finish(
             .get("refresh_token")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        access_expires_at: tokens
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .map(|s| now + s * 1000),
         userinfo,
         userinfo_warning,
     })

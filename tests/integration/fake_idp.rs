@@ -25,12 +25,16 @@ pub struct Behaviour {
     pub userinfo_status: u16,
     /// Token answers by authorization code; codes not listed get `token_body`.
     pub tokens_by_code: std::collections::HashMap<String, Value>,
+    /// The answer to refresh_token grants.
+    pub refresh_status: u16,
+    pub refresh_body: Value,
 }
 
 #[derive(Default, Clone)]
 pub struct Seen {
     pub token_requests: Vec<(HeaderMap, String)>,
     pub userinfo_calls: usize,
+    pub refresh_requests: Vec<String>,
     pub jwks_fetches: usize,
 }
 
@@ -78,6 +82,8 @@ impl FakeIdp {
             userinfo: json!({}),
             userinfo_status: 503,
             tokens_by_code: Default::default(),
+            refresh_status: 400,
+            refresh_body: json!({"error": "invalid_grant"}),
         }));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Shared {
@@ -155,6 +161,14 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         .token_requests
         .push((headers, body.clone()));
     let b = s.behaviour.lock().unwrap().clone();
+    if body.contains("grant_type=refresh_token") {
+        s.seen.lock().unwrap().refresh_requests.push(body.clone());
+        return (
+            StatusCode::from_u16(b.refresh_status).unwrap(),
+            Json(b.refresh_body),
+        )
+            .into_response();
+    }
     let code = url::form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned());

@@ -14,6 +14,7 @@ mod oidc_settings;
 mod oidc_sign_in;
 mod pages;
 mod real_idp;
+mod refresh;
 mod security;
 mod sessions;
 mod setup;

@@ -15,6 +15,7 @@ mod oidc_sign_in;
 mod pages;
 mod real_idp;
 mod refresh;
+mod replicas;
 mod security;
 mod sessions;
 mod setup;

@@ -156,3 +156,25 @@ test('OIDC-only mode: straight to the provider and back, no bounce after sign-ou
   await expect(adminPage.getByTestId('greeting')).toHaveText('Welcome, Ada Admin');
   await adminPage.close();
 });
+
+test('FORCE_DISABLE_OIDC: the button is gone and local sign-in works for everyone', async ({ browser }) => {
+  const { startServer } = await import('../support/server');
+  const forced = await startServer({ FORCE_DISABLE_OIDC: 'true' });
+  try {
+    await setupAdmin(forced);
+    const api = await adminApi(forced.url);
+    await api.put('/api/v1/settings/oidc', { providerName: 'Authentik', clientId: idp.publicClientId, issuerUri: idp.issuer, oidcEnabled: true, oidcForceOnlyMode: true });
+    await api.post('/api/v1/admin/users', { username: 'reader', password: 'reader password' });
+    const page = await browser.newPage({ baseURL: forced.url });
+    await page.goto('/login');
+    await expect(page.getByRole('link', { name: /Sign in with/ })).toHaveCount(0);
+    await page.locator('html[data-hydrated="true"]').waitFor();
+    await page.getByLabel('Username').fill('reader');
+    await page.getByLabel('Password').fill('reader password');
+    await page.getByRole('button', { name: 'Sign In' }).click();
+    await expect(page.getByTestId('greeting')).toBeVisible();
+    await page.close();
+  } finally {
+    await forced.stop();
+  }
+});

@@ -160,7 +160,8 @@ async fn decide(
         (path != "/setup").then(|| "/setup".to_owned())
     } else if path == "/setup" {
         Some("/login".to_owned())
-    } else if path == "/login" && signed_in {
+    } else if path == "/login" && signed_in && !target.contains("oidcError=") {
+        // A signed-in user whose OIDC linking failed lands here with the error: show it.
         Some("/".to_owned())
     } else if !signed_in && !PUBLIC_PAGES.contains(&path) {
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -218,6 +219,18 @@ async fn page_data(
         }
         "/admin/libraries" if user.is_admin => data.libraries = state.db.libraries().await?,
         "/profile" => data.public_settings = settings::public(state).await?,
+        // Admins see why the last OIDC sign-in failed, from the audit log.
+        "/login" => {
+            data.public_settings = settings::public(state).await?;
+            if user.is_admin {
+                let last_failure = AuditFilter {
+                    event: Some("OIDC_LOGIN_FAILED".to_owned()),
+                    limit: 1,
+                    ..AuditFilter::default()
+                };
+                data.audit = state.db.audit_entries(&last_failure).await?;
+            }
+        }
         "/settings/oidc" if user.is_admin => {
             let stored = settings::load(state).await?;
             data.reference = Some(reference::build(&state.config, own_origin, &stored));

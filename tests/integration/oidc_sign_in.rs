@@ -983,3 +983,30 @@ async fn concurrent_first_sign_ins_make_one_user(engine: Engine) {
         1
     );
 }
+
+on_both_engines!(admins_see_the_machine_reason);
+
+async fn admins_see_the_machine_reason(engine: Engine) {
+    let flow = Flow::new(engine, json!({})).await;
+    refused(
+        &flow.callback(BROWSER, "code=x&state=forged", None).await,
+        "state_mismatch",
+    );
+    let anonymous = flow
+        .app
+        .get("/login?oidcError=state_mismatch", None)
+        .await
+        .text();
+    assert!(anonymous
+        .contains("OIDC authentication failed: security state mismatch. Please try again."));
+    assert!(!anonymous.contains("Reason (shown to admins)"));
+    let admin = flow
+        .app
+        .get("/login?oidcError=state_mismatch", Some(&flow.admin))
+        .await;
+    assert_eq!(admin.status, StatusCode::OK);
+    assert!(
+        admin.text().contains("Reason (shown to admins)")
+            && admin.text().contains("state_mismatch")
+    );
+}

@@ -9,7 +9,19 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn Login() -> impl IntoView {
     let query = use_query_map().get_untracked();
-    let public = expect_context::<PageContext>().data.public_settings;
+    let page = expect_context::<PageContext>();
+    let public = page.data.public_settings.clone();
+    let admin_reason = query
+        .get("oidcError")
+        .filter(|_| page.user.as_ref().is_some_and(|u| u.is_admin))
+        .and_then(|_| {
+            page.data
+                .audit
+                .first()
+                .and_then(|e| e.details.get("reason"))
+                .and_then(|r| r.as_str())
+                .map(str::to_owned)
+        });
     let return_to = query
         .get("returnTo")
         .filter(|r| safe_return_to(r).is_some());
@@ -85,6 +97,9 @@ pub fn Login() -> impl IntoView {
                 <p class="subtitle">"Sign in to continue your journey"</p>
                 {notice.map(|text| view! { <p class="notice" data-testid="notice">{text}</p> })}
                 {move || error.get().map(|text| view! { <p class="error" role="alert" data-testid="login-error">{text}</p> })}
+                {admin_reason.map(|reason| view! {
+                    <p class="hint" data-testid="machine-reason">"Reason (shown to admins): " <code>{reason}</code></p>
+                })}
                 {gave_up.then(|| view! {
                     <p class="error" role="alert" data-testid="gave-up">
                         "Unable to reach the identity provider. Please contact your administrator."

@@ -4,15 +4,8 @@ use crate::error::{AppError, AppResult};
 use crate::validation::{self, Fields};
 use crate::AppState;
 use app::domain::{OidcLinkDto, UserDto, PERMISSIONS};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
-fn explicit_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,14 +24,14 @@ pub struct CreateUserRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateUserRequest {
-    #[serde(default, deserialize_with = "explicit_null")]
+    #[serde(default, deserialize_with = "crate::http::input::explicit_null")]
     pub email: Option<Option<String>>,
     pub name: Option<String>,
     pub is_admin: Option<bool>,
     pub permissions: Option<BTreeMap<String, bool>>,
     pub library_ids: Option<Vec<i64>>,
     /// A string sets a new password, `null` removes it, absent or empty keeps it.
-    #[serde(default, deserialize_with = "explicit_null")]
+    #[serde(default, deserialize_with = "crate::http::input::explicit_null")]
     pub password: Option<Option<String>>,
 }
 

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 pub struct Input<T> {
     pub value: T,
@@ -89,4 +90,14 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
             .map(QueryOf)
             .map_err(|_| AppError::BadRequest("The query string could not be read.".to_owned()))
     }
+}
+
+/// For `#[serde(deserialize_with)]`: tells an explicit `null` (`Some(None)`, "remove it")
+/// from an absent field (`None`, "keep it").
+pub fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }

@@ -9,7 +9,7 @@ use crate::AppState;
 use app::domain::{
     ClaimMapping, OidcSettingsDto, PublicSettings, DEFAULT_SCOPES, GROUP_SYNC_MODES, PERMISSIONS,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use url::Url;
 
@@ -165,13 +165,6 @@ pub async fn get(state: &AppState) -> AppResult<OidcSettingsDto> {
     Ok(settings.dto(secret_set, state.config.force_disable_oidc, linked))
 }
 
-/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
-fn explicit_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimMappingPatch {
@@ -194,7 +187,7 @@ pub struct SettingsPatch {
     pub issuer_uri: Option<String>,
     pub scopes: Option<String>,
     pub extra_auth_params: Option<String>,
-    #[serde(default, deserialize_with = "explicit_null")]
+    #[serde(default, deserialize_with = "crate::http::input::explicit_null")]
     pub session_duration_hours: Option<Option<i64>>,
     pub claim_mapping: Option<ClaimMappingPatch>,
     pub auto_provisioning: Option<bool>,

@@ -3,8 +3,6 @@
 use crate::common::{Engine, TestApp};
 use crate::on_both_engines;
 use axum::http::StatusCode;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 on_both_engines!(
     create_admin_from_the_command_line,
@@ -12,38 +10,10 @@ on_both_engines!(
     unknown_users_are_named
 );
 
-/// Runs `grimmory admin …` with `stdin` as standard input; answers (success, stdout, stderr).
-fn grimmory(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_grimmory"))
-        .args(args)
-        .env("DATABASE_URL", &app.database_url)
-        .env("GRIMMORY_SECRET_KEY", "integration test key material")
-        .env("GRIMMORY_BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the server binary runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 async fn create_admin_from_the_command_line(engine: Engine) {
     let app = TestApp::new(engine).await;
     app.setup_admin().await;
-    let (ok, out, err) = grimmory(
-        &app,
+    let (ok, out, err) = app.cli(
         &["admin", "create", "rescuer", "--admin"],
         "rescue password\n",
     );
@@ -57,14 +27,13 @@ async fn create_admin_from_the_command_line(engine: Engine) {
         .await
         .iter()
         .any(|e| e["event"] == "USER_CREATED" && e["details"]["via"] == "cli"));
-    let (ok, _, err) = grimmory(
-        &app,
+    let (ok, _, err) = app.cli(
         &["admin", "create", "rescuer", "--admin"],
         "rescue password\n",
     );
     assert!(!ok);
     assert!(err.contains("already exists"), "{err}");
-    let (ok, _, err) = grimmory(&app, &["admin", "create", "shorty"], "short\n");
+    let (ok, _, err) = app.cli(&["admin", "create", "shorty"], "short\n");
     assert!(!ok);
     assert!(err.contains("at least 8 characters"), "{err}");
 }
@@ -72,11 +41,7 @@ async fn create_admin_from_the_command_line(engine: Engine) {
 async fn reset_a_forgotten_password(engine: Engine) {
     let app = TestApp::new(engine).await;
     let old_session = app.setup_admin().await;
-    let (ok, out, err) = grimmory(
-        &app,
-        &["admin", "reset-password", "admin"],
-        "a fresh start\n",
-    );
+    let (ok, out, err) = app.cli(&["admin", "reset-password", "admin"], "a fresh start\n");
     assert!(ok, "{err}");
     assert!(out.contains("was changed"), "{out}");
     assert_eq!(
@@ -96,11 +61,7 @@ async fn reset_a_forgotten_password(engine: Engine) {
 async fn unknown_users_are_named(engine: Engine) {
     let app = TestApp::new(engine).await;
     app.setup_admin().await;
-    let (ok, _, err) = grimmory(
-        &app,
-        &["admin", "reset-password", "ghost"],
-        "whatever password\n",
-    );
+    let (ok, _, err) = app.cli(&["admin", "reset-password", "ghost"], "whatever password\n");
     assert!(!ok);
     assert!(err.contains("no user named \"ghost\""), "{err}");
 }

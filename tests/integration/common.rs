@@ -350,3 +350,35 @@ impl TestApp {
         r.session_cookie().unwrap()
     }
 }
+
+impl TestApp {
+    /// Runs the server binary (`grimmory admin …`) on this test's database with `stdin` as
+    /// standard input; answers (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_grimmory"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("GRIMMORY_SECRET_KEY", "integration test key material")
+            .env("GRIMMORY_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}

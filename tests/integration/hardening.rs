@@ -158,31 +158,11 @@ async fn demoting_an_admin_does_not_keep_the_implicit_grants(engine: Engine) {
 
 async fn a_user_made_by_the_recovery_command_completes_setup(engine: Engine) {
     let app = TestApp::new(engine).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_grimmory"))
-        .args(["admin", "create", "rescuer", "--admin"])
-        .env("DATABASE_URL", &app.database_url)
-        .env("GRIMMORY_SECRET_KEY", "integration test key material")
-        .env("GRIMMORY_BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "error")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"rescue password\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, _, err) = app.cli(
+        &["admin", "create", "rescuer", "--admin"],
+        "rescue password\n",
     );
+    assert!(ok, "{err}");
     assert_eq!(
         app.get("/api/v1/setup/status", None).await.json()["completed"],
         true

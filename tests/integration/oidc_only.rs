@@ -205,30 +205,8 @@ async fn locked_out_admin_recovers_from_the_command_line(engine: Engine) {
         app.login("admin", "what was it again").await.status,
         StatusCode::UNAUTHORIZED
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_grimmory"))
-        .args(["admin", "reset-password", "admin"])
-        .env("DATABASE_URL", &app.database_url)
-        .env("GRIMMORY_SECRET_KEY", "integration test key material")
-        .env("RUST_LOG", "error")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"back in business\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = app.cli(&["admin", "reset-password", "admin"], "back in business\n");
+    assert!(ok, "{err}");
     // The login page with local=true shows the form; the admin gets in.
     assert_eq!(
         login_page(&app, "?local=true", None).await.status,

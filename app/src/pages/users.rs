@@ -1,4 +1,7 @@
-use crate::components::{confirm, send_json, AdminOnly, FieldMessage, Layout, Status, StatusLine};
+use crate::components::{
+    confirm, send_json, AdminOnly, FieldMessage, Layout, LibraryChecks, PermissionChecks, Status,
+    StatusLine,
+};
 use crate::domain::{FieldError, LibraryDto, PageContext, UserDto, PERMISSIONS};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -187,18 +190,16 @@ fn UserForm(
     // An admin's permissions and libraries shown by the API are the implicit "all"; when the
     // admin flag is taken away, the choice starts empty rather than from that view.
     let shown = user.as_ref().filter(|u| !u.is_admin);
-    let permissions: RwSignal<BTreeMap<String, bool>> = RwSignal::new(
-        PERMISSIONS
-            .iter()
-            .map(|p| {
-                (
-                    p.key.to_owned(),
-                    shown
-                        .and_then(|u| u.permissions.get(p.key).copied())
-                        .unwrap_or(false),
-                )
+    let permissions: RwSignal<BTreeSet<String>> = RwSignal::new(
+        shown
+            .map(|u| {
+                u.permissions
+                    .iter()
+                    .filter(|(_, on)| **on)
+                    .map(|(k, _)| k.clone())
+                    .collect()
             })
-            .collect(),
+            .unwrap_or_default(),
     );
     let chosen: RwSignal<BTreeSet<i64>> = RwSignal::new(
         shown
@@ -216,7 +217,10 @@ fn UserForm(
             "name": name.get_untracked(),
             "email": email.get_untracked(),
             "isAdmin": is_admin.get_untracked(),
-            "permissions": permissions.get_untracked(),
+            "permissions": PERMISSIONS
+                .iter()
+                .map(|p| (p.key, permissions.with_untracked(|set| set.contains(p.key))))
+                .collect::<BTreeMap<_, _>>(),
             "libraryIds": chosen.get_untracked().into_iter().collect::<Vec<_>>(),
         });
         if editing_id.is_none() {
@@ -275,54 +279,12 @@ fn UserForm(
                 </p>
                 <fieldset class:hidden=move || is_admin.get()>
                     <legend>"Permissions"</legend>
-                    <div class="checks">
-                        <label class="check"><input type="checkbox" checked disabled/>" Read Books"</label>
-                        {PERMISSIONS.iter().map(|p| {
-                            let key = p.key.to_owned();
-                            let key_for_set = key.clone();
-                            view! {
-                                <label class="check">
-                                    <input
-                                        type="checkbox"
-                                        name=p.key
-                                        prop:checked=move || permissions.with(|m| m.get(&key).copied().unwrap_or(false))
-                                        on:change:target=move |ev| {
-                                            let on = ev.target().checked();
-                                            permissions.update(|m| { m.insert(key_for_set.clone(), on); });
-                                        }
-                                    />
-                                    " " {p.label}
-                                </label>
-                            }
-                        }).collect_view()}
-                    </div>
+                    <PermissionChecks chosen=permissions/>
                     <FieldMessage errors field="permissions"/>
                 </fieldset>
                 <fieldset class:hidden=move || is_admin.get()>
                     <legend>"Library Access"</legend>
-                    <div class="checks">
-                        {if libraries.is_empty() {
-                            view! { <p class="muted">"No libraries yet."</p> }.into_any()
-                        } else {
-                            libraries.into_iter().map(|lib| {
-                                let id = lib.id;
-                                view! {
-                                    <label class="check">
-                                        <input
-                                            type="checkbox"
-                                            name="libraryIds"
-                                            prop:checked=move || chosen.with(|s| s.contains(&id))
-                                            on:change:target=move |ev| {
-                                                let on = ev.target().checked();
-                                                chosen.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
-                                            }
-                                        />
-                                        " " {lib.name}
-                                    </label>
-                                }
-                            }).collect_view().into_any()
-                        }}
-                    </div>
+                    <LibraryChecks libraries chosen/>
                     <FieldMessage errors field="libraryIds"/>
                 </fieldset>
                 <div class="buttons">

@@ -33,8 +33,31 @@ async function configure(server: { url: string }, extra: Record<string, unknown>
   return api;
 }
 
-test("the seed's Test It: a user signs in with Authentik and sees their libraries", async ({ browser, server }) => {
-  const api = await configure(server, { autoProvisioning: true, groupSyncMode: 'ON_LOGIN' });
+test("the seed's Test It: a user signs in with Authentik and sees their libraries", async ({ browser, page: adminPage, server }) => {
+  // The admin configures the provider on the settings page and turns OIDC on.
+  await adminPage.goto('/login');
+  await adminPage.locator('html[data-hydrated="true"]').waitFor();
+  await adminPage.getByLabel('Username').fill('admin');
+  await adminPage.getByLabel('Password').fill('correct horse battery');
+  await adminPage.getByRole('button', { name: 'Sign In' }).click();
+  await expect(adminPage.getByTestId('greeting')).toBeVisible();
+  await adminPage.goto('/settings/oidc');
+  await adminPage.locator('html[data-hydrated="true"]').waitFor();
+  const form = adminPage.getByTestId('provider-form');
+  await form.getByLabel('Provider Name').fill('Authentik');
+  await form.getByLabel('Client ID').fill(idp.publicClientId);
+  await form.getByLabel('Issuer URI').fill(idp.issuer);
+  await form.getByRole('button', { name: 'Test Connection' }).click();
+  await expect(adminPage.getByTestId('test-summary')).toHaveText('All checks passed');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(adminPage.getByText('OIDC provider settings saved.')).toBeVisible();
+  await adminPage.getByTestId('oidc-enabled').check({ force: true });
+  await expect(adminPage.getByText('OIDC login enabled.')).toBeVisible();
+  await adminPage.getByTestId('auto-provisioning').check({ force: true });
+  await expect(adminPage.getByText('User provisioning saved.')).toBeVisible();
+  // Libraries and the group mapping through the API, to keep the test short.
+  const api = await adminApi(server.url);
+  await api.put('/api/v1/settings/oidc', { groupSyncMode: 'ON_LOGIN' });
   const fantasy = await api.post('/api/v1/admin/libraries', { name: 'Fantasy' });
   await api.post('/api/v1/admin/libraries', { name: 'Science' });
   await api.post('/api/v1/admin/oidc-group-mappings', { groupClaim: 'grimmory-users', libraryIds: [fantasy.id], permissions: ['permissionDownload'] });

@@ -399,20 +399,7 @@ async fn attempt(
         .apply_sign_in(plan, now, state.config.force_disable_oidc)
         .await
     {
-        Ok(applied) => {
-            if applied.email_kept {
-                state
-                    .db
-                    .audit(
-                        AuditEntry::new(AuditEvent::OidcLoginSuccess, now)
-                            .target(applied.user.id)
-                            .ip(ip)
-                            .detail("warning", "the provider's email belongs to another user; the email was kept unchanged"),
-                    )
-                    .await?;
-            }
-            Ok(applied.user)
-        }
+        Ok(user) => Ok(user),
         Err(StoreError::Conflict("identity", _)) => Err(AttemptError::Retry),
         Err(e) => Err(failure_for(e).into()),
     }

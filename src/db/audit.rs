@@ -73,6 +73,10 @@ impl AuditEntry {
         }
     }
 
+    pub fn is(&self, event: AuditEvent) -> bool {
+        self.event == event
+    }
+
     pub fn actor(mut self, id: i64) -> Self {
         self.actor = Some(id);
         self

@@ -39,14 +39,6 @@ pub struct SignInPlan {
     pub audits: Vec<AuditEntry>,
 }
 
-pub struct Applied {
-    pub user: User,
-    /// The email from the provider belongs to another user and was not taken.
-    pub email_kept: bool,
-    /// Group sync would have broken an admin invariant; the admin flag was left alone.
-    pub sync_refused: Option<&'static str>,
-}
-
 async fn email_taken(
     conn: &mut AnyConnection,
     email: &str,
@@ -123,14 +115,14 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// Applies a sign-in. A unique conflict on the identity (two first sign-ins at once) is
+    /// Applies a sign-in and answers the user. A unique conflict on the identity (two first sign-ins at once) is
     /// `StoreError::Conflict`: the caller decides again, and then finds the link.
     pub async fn apply_sign_in(
         &self,
         plan: SignInPlan,
         now: Millis,
         force_disabled: bool,
-    ) -> Result<Applied, StoreError> {
+    ) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await?;
         admin_guard::lock(&mut tx, now).await?;
         // Decisions were made before the lock: re-check what a concurrent sign-in or edit may
@@ -282,7 +274,16 @@ impl Db {
                 Err(other) => return Err(other),
             }
         }
-        for audit in plan.audits {
+        for mut audit in plan.audits {
+            if email_kept && audit.is(AuditEvent::OidcLoginSuccess) {
+                audit = audit.detail(
+                    "warning",
+                    "the provider's email belongs to another user; the email was kept unchanged",
+                );
+            }
+            if sync_refused.is_some() && audit.is(AuditEvent::PermissionsSynced) {
+                audit = audit.detail("adminChangeRefused", true);
+            }
             audit.target(user_id).insert(&mut tx).await?;
         }
         let sql = format!(
@@ -297,10 +298,6 @@ impl Db {
             .ok_or(StoreError::NotFound)?;
         let user = user_from_row(&row)?;
         tx.commit().await?;
-        Ok(Applied {
-            user,
-            email_kept,
-            sync_refused,
-        })
+        Ok(user)
     }
 }

@@ -693,6 +693,15 @@ async fn matching_rules(engine: Engine) {
     let me = flow.app.get("/api/v1/auth/me", Some(&cookie)).await.json();
     assert_eq!(me["username"], "local");
     assert_eq!(me["email"], "local@example.org");
+    assert!(flow
+        .app
+        .audit_events()
+        .await
+        .iter()
+        .any(|e| e["event"] == "OIDC_LOGIN_SUCCESS"
+            && e["details"]["warning"]
+                .as_str()
+                .is_some_and(|w| w.contains("email"))));
     // A fallback username (no preferred_username) never matches an existing account.
     flow.app
         .put_json(
@@ -853,12 +862,11 @@ async fn group_sync_modes(engine: Engine) {
         .await;
     let admin_now = me(signed_in(&r)).await;
     assert_eq!(admin_now["isAdmin"], true);
-    assert!(flow
-        .app
-        .audit_events()
-        .await
+    let events = flow.app.audit_events().await;
+    assert!(events.iter().any(|e| e["event"] == "SYNC_REFUSED"));
+    assert!(events
         .iter()
-        .any(|e| e["event"] == "SYNC_REFUSED"));
+        .any(|e| e["event"] == "PERMISSIONS_SYNCED" && e["details"]["adminChangeRefused"] == true));
 }
 
 async fn linking_from_the_profile(engine: Engine) {

@@ -266,13 +266,15 @@ pub async fn finish(
         field(&discovery, "userinfo_endpoint"),
         access_token.as_deref(),
     ) {
-        (Some(endpoint), Some(access)) => match fetch_userinfo(state, endpoint, access).await {
-            Ok(info) if info.get("sub").and_then(Value::as_str) == Some(token.sub.as_str()) => {
-                (Some(info), None)
+        (Some(endpoint), Some(access)) => {
+            match fetch_userinfo(state, endpoint, access, &expected).await {
+                Ok(info) if info.get("sub").and_then(Value::as_str) == Some(token.sub.as_str()) => {
+                    (Some(info), None)
+                }
+                Ok(_) => return Err(fail(Failure::new("invalid_token", "userinfo_sub_mismatch"))),
+                Err(e) => (None, Some(format!("userinfo unavailable: {e}"))),
             }
-            Ok(_) => return Err(fail(Failure::new("invalid_token", "userinfo_sub_mismatch"))),
-            Err(e) => (None, Some(format!("userinfo unavailable: {e}"))),
-        },
+        }
         _ => (None, None),
     };
     Ok(Authenticated {
@@ -395,10 +397,13 @@ async fn exchange(
     }
 }
 
+/// Userinfo as JSON, or as a JWT (OIDC Core 5.3.2) checked like the ID token's signature:
+/// the provider's keys (or the client secret for HS256), and `iss`/`aud` when present.
 async fn fetch_userinfo(
     state: &AppState,
     endpoint: &str,
     access_token: &str,
+    expected: &Expected<'_>,
 ) -> Result<Value, OutboundError> {
     let url = super::outbound::Outbound::check_url(endpoint)?;
     let request = state
@@ -406,18 +411,44 @@ async fn fetch_userinfo(
         .client()
         .get(url)
         .bearer_auth(access_token)
-        .header("accept", "application/json");
+        .header("accept", "application/json, application/jwt");
     let reply = state.outbound.send(request).await?;
     if reply.status != 200 {
         return Err(OutboundError::Status(reply.status));
     }
-    reply.json().and_then(|v| {
-        if v.is_object() {
+    if let Ok(v) = reply.json() {
+        return if v.is_object() {
             Ok(v)
         } else {
             Err(OutboundError::NotJson)
-        }
+        };
+    }
+    let raw = String::from_utf8(reply.body).map_err(|_| OutboundError::NotJson)?;
+    let keys = state
+        .providers
+        .jwks(&state.outbound, expected.issuer, expected.now, false)
+        .await?
+        .ok_or(OutboundError::NotJson)?;
+    let confidential = expected.client_secret.is_some();
+    let signed = super::jws::verify(raw.trim(), &keys, expected.client_secret, |alg| {
+        super::test_connection::ASYMMETRIC_ALGS.contains(&alg) || (confidential && alg == "HS256")
     })
+    .map_err(|_| OutboundError::NotJson)?;
+    let claims = signed.claims;
+    let iss_ok = claims
+        .get("iss")
+        .is_none_or(|i| i.as_str() == Some(expected.issuer));
+    let aud_ok = match claims.get("aud") {
+        None => true,
+        Some(Value::String(a)) => a == expected.client_id,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(expected.client_id)),
+        Some(_) => false,
+    };
+    if iss_ok && aud_ok && claims.is_object() {
+        Ok(claims)
+    } else {
+        Err(OutboundError::NotJson)
+    }
 }
 
 /// Where to send the browser after the local session ended: the provider's end-session

@@ -4,6 +4,7 @@
 pub mod flow;
 pub mod group_mappings;
 pub mod id_token;
+pub mod jws;
 pub mod logout_token;
 pub mod outbound;
 pub mod provider;

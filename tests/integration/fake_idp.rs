@@ -23,6 +23,8 @@ pub struct Behaviour {
     pub oversized_discovery: bool,
     pub userinfo: Value,
     pub userinfo_status: u16,
+    /// When set, userinfo answers with this JWT (`application/jwt`) instead of JSON.
+    pub userinfo_jwt: Option<String>,
     /// Token answers by authorization code; codes not listed get `token_body`.
     pub tokens_by_code: std::collections::HashMap<String, Value>,
     /// The answer to refresh_token grants.
@@ -81,6 +83,7 @@ impl FakeIdp {
             oversized_discovery: false,
             userinfo: json!({}),
             userinfo_status: 503,
+            userinfo_jwt: None,
             tokens_by_code: Default::default(),
             refresh_status: 400,
             refresh_body: json!({"error": "invalid_grant"}),
@@ -147,6 +150,9 @@ async fn jwks(State(s): State<Shared>) -> Json<Value> {
 async fn userinfo(State(s): State<Shared>) -> Response {
     s.seen.lock().unwrap().userinfo_calls += 1;
     let b = s.behaviour.lock().unwrap().clone();
+    if let Some(jwt) = b.userinfo_jwt {
+        return ([("content-type", "application/jwt")], jwt).into_response();
+    }
     (
         StatusCode::from_u16(b.userinfo_status).unwrap(),
         Json(b.userinfo),

@@ -232,7 +232,44 @@ async fn good_tokens_sign_in(engine: Engine) {
         .await
         .json();
     assert_eq!(me["name"], "Rita from userinfo");
-    flow.idp.set(|b| b.userinfo_status = 503);
+    // Userinfo signed as a JWT counts too; one signed by nobody does not.
+    let signed = rs256(
+        &json!({"sub": "sub-rs", "name": "Rita signed", "iss": flow.idp.issuer, "aud": CLIENT}),
+        Some("rsa-1"),
+        0,
+    );
+    flow.idp.set(move |b| b.userinfo_jwt = Some(signed));
+    let without_name = |f: &Flow, nonce: &str| {
+        let mut c = f.claims(nonce, "sub-rs", "rita");
+        c.as_object_mut().unwrap().remove("name");
+        rs256(&c, Some("rsa-1"), 0)
+    };
+    let r = flow.sign_in(without_name).await;
+    assert_eq!(
+        flow.app
+            .get("/api/v1/auth/me", Some(&signed_in(&r)))
+            .await
+            .json()["name"],
+        "Rita signed"
+    );
+    let forged = sign(
+        &json!({"alg": "none"}),
+        &json!({"sub": "sub-rs", "name": "Forged"}),
+        Key::Unsigned,
+    );
+    flow.idp.set(move |b| b.userinfo_jwt = Some(forged));
+    let r = flow.sign_in(without_name).await;
+    assert_ne!(
+        flow.app
+            .get("/api/v1/auth/me", Some(&signed_in(&r)))
+            .await
+            .json()["name"],
+        "Forged"
+    );
+    flow.idp.set(|b| {
+        b.userinfo_jwt = None;
+        b.userinfo_status = 503;
+    });
     assert!(flow
         .app
         .audit_events()

@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult};
 use crate::oidc::id_token::{self, Expected};
 use crate::oidc::provider::field;
 use crate::oidc::settings;
-use crate::oidc::test_connection::{basic_auth, client_auth_method, ClientAuth};
+use crate::oidc::token_endpoint;
 use crate::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -94,28 +94,20 @@ pub async fn refresh_session(state: &AppState, id_hash: &str) -> AppResult<Outco
     else {
         return keep().await;
     };
-    let mut form = vec![
+    let form = vec![
         ("grant_type", "refresh_token".to_owned()),
         ("refresh_token", refresh_token.clone()),
     ];
-    let mut request = state
-        .outbound
-        .client()
-        .post(endpoint)
-        .header("accept", "application/json");
-    match secret.as_deref() {
-        None => form.push(("client_id", s.client_id.clone())),
-        Some(secret) => match client_auth_method(&discovery) {
-            ClientAuth::Basic => {
-                request = request.header("authorization", basic_auth(&s.client_id, secret))
-            }
-            ClientAuth::Post => {
-                form.push(("client_id", s.client_id.clone()));
-                form.push(("client_secret", secret.to_owned()));
-            }
-        },
-    }
-    let Ok(reply) = state.outbound.send(request.form(&form)).await else {
+    let Ok(reply) = token_endpoint::post(
+        &state.outbound,
+        &discovery,
+        endpoint,
+        &s.client_id,
+        secret.as_deref(),
+        form,
+    )
+    .await
+    else {
         return keep().await;
     };
     let body = reply.json().unwrap_or(Value::Null);

@@ -6,7 +6,6 @@ use super::id_token::{self, Expected, TokenFailure, Verified};
 use super::outbound::OutboundError;
 use super::provider::field;
 use super::settings::Effective;
-use super::test_connection::{basic_auth, client_auth_method, ClientAuth};
 use crate::auth::session::{hash_token, SessionToken};
 use crate::db::pending_logins::{PendingLogin, LIFETIME_MS};
 use crate::error::AppError;
@@ -337,34 +336,22 @@ async fn exchange(
         .ok_or_else(|| Failure::new("exchange_failed", "no_token_endpoint"))?;
     let url =
         super::outbound::Outbound::check_url(endpoint).map_err(|e| Failure::unreachable(&e))?;
-    let mut form = vec![
+    let form = vec![
         ("grant_type", "authorization_code".to_owned()),
         ("code", code.to_owned()),
         ("redirect_uri", pending.redirect_uri.clone()),
         ("code_verifier", pending.pkce_verifier.clone()),
     ];
-    let mut request = state
-        .outbound
-        .client()
-        .post(url)
-        .header("accept", "application/json");
-    match secret {
-        None => form.push(("client_id", pending.client_id.clone())),
-        Some(secret) => match client_auth_method(discovery) {
-            ClientAuth::Basic => {
-                request = request.header("authorization", basic_auth(&pending.client_id, secret))
-            }
-            ClientAuth::Post => {
-                form.push(("client_id", pending.client_id.clone()));
-                form.push(("client_secret", secret.to_owned()));
-            }
-        },
-    }
-    let reply = state
-        .outbound
-        .send(request.form(&form))
-        .await
-        .map_err(|e| Failure::unreachable(&e))?;
+    let reply = super::token_endpoint::post(
+        &state.outbound,
+        discovery,
+        url,
+        &pending.client_id,
+        secret,
+        form,
+    )
+    .await
+    .map_err(|e| Failure::unreachable(&e))?;
     let body = reply.json().unwrap_or(Value::Null);
     if reply.status == 200 && body.is_object() {
         return Ok(body);

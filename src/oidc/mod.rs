@@ -11,3 +11,4 @@ pub mod provider;
 pub mod reference;
 pub mod settings;
 pub mod test_connection;
+pub mod token_endpoint;

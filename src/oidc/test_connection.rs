@@ -3,8 +3,6 @@
 
 use super::outbound::{Outbound, OutboundError};
 use app::domain::{ConnectionCheck, ConnectionTestResult};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::Value;
 
@@ -356,29 +354,22 @@ async fn probe_client(
     };
     let code = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32);
     let verifier = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 64);
-    let mut form = vec![
+    let form = vec![
         ("grant_type", "authorization_code".to_owned()),
         ("code", code),
         ("redirect_uri", target.redirect_uri.clone()),
         ("code_verifier", verifier),
     ];
-    let mut request = outbound
-        .client()
-        .post(url)
-        .header("accept", "application/json");
-    match &target.client_secret {
-        None => form.push(("client_id", target.client_id.clone())),
-        Some(secret) => match client_auth_method(doc) {
-            ClientAuth::Basic => {
-                request = request.header("authorization", basic_auth(&target.client_id, secret))
-            }
-            ClientAuth::Post => {
-                form.push(("client_id", target.client_id.clone()));
-                form.push(("client_secret", secret.clone()));
-            }
-        },
-    }
-    let reply = match outbound.send(request.form(&form)).await {
+    let reply = match super::token_endpoint::post(
+        outbound,
+        doc,
+        url,
+        &target.client_id,
+        target.client_secret.as_deref(),
+        form,
+    )
+    .await
+    {
         Ok(reply) => reply,
         Err(e) => return (Status::Warn, format!("The token endpoint {e}.")),
     };
@@ -418,33 +409,6 @@ fn printable(code: &str) -> String {
         .filter(|c| c.is_ascii_graphic())
         .take(64)
         .collect()
-}
-
-pub enum ClientAuth {
-    Basic,
-    Post,
-}
-
-/// `client_secret_basic` unless the provider lists only `client_secret_post`.
-pub fn client_auth_method(doc: &Value) -> ClientAuth {
-    match strings(doc, "token_endpoint_auth_methods_supported") {
-        Some(m)
-            if !m.iter().any(|x| x == "client_secret_basic")
-                && m.iter().any(|x| x == "client_secret_post") =>
-        {
-            ClientAuth::Post
-        }
-        _ => ClientAuth::Basic,
-    }
-}
-
-/// RFC 6749 section 2.3.1: both parts form-urlencoded before base64.
-pub fn basic_auth(client_id: &str, secret: &str) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", enc(client_id), enc(secret)))
-    )
 }
 
 /// Runs the checks for the unsaved form `patch` over the stored settings and writes

@@ -29,6 +29,9 @@ pub struct OidcSession<'a> {
 pub struct SessionRecord {
     pub user_id: i64,
     pub last_seen_at: Millis,
+    /// When the provider's access token goes stale, for a session that has a refresh token
+    /// to renew it and no refresh under way.
+    pub refresh_at: Option<Millis>,
 }
 
 /// A session's last-seen time is written at most this often, so reads stay reads.
@@ -67,7 +70,8 @@ impl Db {
         idle_ms: Millis,
     ) -> Result<Option<SessionRecord>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT user_id, last_seen_at FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
+            "SELECT user_id, last_seen_at, access_expires_at, refreshing_until, refresh_token_enc IS NOT NULL AS refreshable \
+             FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
         )
         .bind(id_hash)
         .bind(now)
@@ -75,9 +79,15 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
+        let leased = row
+            .try_get::<Option<Millis>, _>("refreshing_until")?
+            .is_some_and(|until| until >= now);
         let record = SessionRecord {
             user_id: row.try_get("user_id")?,
             last_seen_at: row.try_get("last_seen_at")?,
+            refresh_at: row
+                .try_get::<Option<Millis>, _>("access_expires_at")?
+                .filter(|_| super::get_bool(&row, "refreshable").unwrap_or(false) && !leased),
         };
         if now - record.last_seen_at >= TOUCH_EVERY_MS {
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
@@ -312,25 +322,5 @@ impl Db {
             .bind(id_hash)
             .fetch_optional(&self.pool)
             .await
-    }
-
-    /// Whether the session's provider access token is stale within `margin` and a refresh
-    /// token is there to renew it.
-    pub async fn refresh_due(
-        &self,
-        id_hash: &str,
-        now: Millis,
-        margin: Millis,
-    ) -> Result<bool, sqlx::Error> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sessions WHERE id_hash = $1 AND refresh_token_enc IS NOT NULL \
-             AND access_expires_at IS NOT NULL AND access_expires_at < $2 AND (refreshing_until IS NULL OR refreshing_until < $3)",
-        )
-        .bind(id_hash)
-        .bind(now + margin)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n > 0)
     }
 }

@@ -1,7 +1,7 @@
 //! Finds the signed-in user from the session cookie, once per request.
 
 use crate::auth::session::{hash_token, read_cookie, COOKIE_NAME};
-use crate::db::User;
+use crate::db::{SessionRecord, User};
 use crate::error::AppError;
 use crate::AppState;
 use axum::extract::{FromRequestParts, Request, State};
@@ -34,9 +34,9 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         .map(hash_token);
     if let Some(hash) = &hash {
         match lookup(&state, hash).await {
-            Ok(Some(user)) => {
+            Ok(Some((user, session))) => {
                 req.extensions_mut().insert(SignedIn { user });
-                refresh_if_due(&state, hash).await;
+                refresh_if_due(&state, hash, &session);
             }
             Ok(None) => {}
             Err(e) => return e.into_response(),
@@ -48,15 +48,9 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
 
 /// An active user whose provider access token is about to go stale gets a refresh in the
 /// background; the request never waits for it.
-async fn refresh_if_due(state: &AppState, hash: &str) {
-    let now = state.clock.now();
-    if !matches!(
-        state
-            .db
-            .refresh_due(hash, now, crate::auth::refresh::MARGIN_MS)
-            .await,
-        Ok(true)
-    ) {
+fn refresh_if_due(state: &AppState, hash: &str, session: &SessionRecord) {
+    let due_before = state.clock.now() + crate::auth::refresh::MARGIN_MS;
+    if !session.refresh_at.is_some_and(|at| at < due_before) {
         return;
     }
     let (state, hash) = (state.clone(), hash.to_owned());
@@ -67,7 +61,8 @@ async fn refresh_if_due(state: &AppState, hash: &str) {
     });
 }
 
-async fn lookup(state: &AppState, hash: &str) -> Result<Option<User>, AppError> {
+/// The live session with this id hash and its user.
+async fn lookup(state: &AppState, hash: &str) -> Result<Option<(User, SessionRecord)>, AppError> {
     let now = state.clock.now();
     let Some(session) = state
         .db
@@ -76,7 +71,11 @@ async fn lookup(state: &AppState, hash: &str) -> Result<Option<User>, AppError> 
     else {
         return Ok(None);
     };
-    Ok(state.db.user_by_id(session.user_id).await?)
+    Ok(state
+        .db
+        .user_by_id(session.user_id)
+        .await?
+        .map(|user| (user, session)))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn {

@@ -32,6 +32,35 @@ impl Default for Fields {
     }
 }
 
+/// The names of a new user, as every form that creates one asks for them.
+pub struct NewUserNames {
+    pub username: String,
+    pub email: Option<String>,
+    pub name: String,
+}
+
+/// Checks username, email and display name together, noting each refused one in `fields`;
+/// `None` when any was refused.
+pub fn new_user_names(
+    fields: &mut Fields,
+    username_in: Option<&str>,
+    email_in: Option<&str>,
+    name_in: Option<&str>,
+) -> Option<NewUserNames> {
+    let username = username(username_in)
+        .map_err(|m| fields.add("username", m))
+        .ok();
+    let email = email(email_in).map_err(|m| fields.add("email", m)).ok();
+    let name = display_name(name_in, username.as_deref().unwrap_or(""))
+        .map_err(|m| fields.add("name", m))
+        .ok();
+    Some(NewUserNames {
+        username: username?,
+        email: email?,
+        name: name?,
+    })
+}
+
 /// A trimmed username, or the message saying what is wrong with it.
 pub fn username(value: Option<&str>) -> Result<String, &'static str> {
     let v = value.map(str::trim).unwrap_or("");

@@ -85,15 +85,12 @@ pub async fn create(
     req: CreateUserRequest,
 ) -> AppResult<UserDto> {
     let mut fields = Fields::new();
-    let username = validation::username(req.username.as_deref())
-        .map_err(|m| fields.add("username", m))
-        .ok();
-    let email = validation::email(req.email.as_deref())
-        .map_err(|m| fields.add("email", m))
-        .ok();
-    let name = validation::display_name(req.name.as_deref(), username.as_deref().unwrap_or(""))
-        .map_err(|m| fields.add("name", m))
-        .ok();
+    let names = validation::new_user_names(
+        &mut fields,
+        req.username.as_deref(),
+        req.email.as_deref(),
+        req.name.as_deref(),
+    );
     let password = match req.password.as_deref() {
         None | Some("") => None,
         given => validation::new_password(given)
@@ -104,17 +101,15 @@ pub async fn create(
     let library_ids = req.library_ids.unwrap_or_default();
     check_libraries(state, &library_ids, &mut fields).await?;
     fields.finish()?;
-    let (Some(username), Some(email), Some(name)) = (username, email, name) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let names = names.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let password_hash = match password {
         Some(p) => Some(password::hash(p).await?),
         None => None,
     };
     let new = NewUser {
-        username,
-        email,
-        name,
+        username: names.username,
+        email: names.email,
+        name: names.name,
         password_hash,
         is_admin: req.is_admin.unwrap_or(false),
         permissions,

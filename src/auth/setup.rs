@@ -66,15 +66,12 @@ pub async fn run(
         ));
     }
     let mut fields = Fields::new();
-    let username = validation::username(req.username.as_deref())
-        .map_err(|m| fields.add("username", m))
-        .ok();
-    let email = validation::email(req.email.as_deref())
-        .map_err(|m| fields.add("email", m))
-        .ok();
-    let name = validation::display_name(req.name.as_deref(), username.as_deref().unwrap_or(""))
-        .map_err(|m| fields.add("name", m))
-        .ok();
+    let names = validation::new_user_names(
+        &mut fields,
+        req.username.as_deref(),
+        req.email.as_deref(),
+        req.name.as_deref(),
+    );
     let password = validation::new_password(req.password.as_deref())
         .map_err(|m| fields.add("password", m))
         .ok();
@@ -88,15 +85,13 @@ pub async fn run(
         }
     }
     fields.finish()?;
-    let (Some(username), Some(email), Some(name), Some(password)) =
-        (username, email, name, password)
-    else {
+    let (Some(names), Some(password)) = (names, password) else {
         return Err(AppError::internal("validated fields missing"));
     };
     let admin = NewUser {
-        username,
-        email,
-        name,
+        username: names.username,
+        email: names.email,
+        name: names.name,
         password_hash: Some(password::hash(password).await?),
         is_admin: true,
         permissions: vec![true; PERMISSIONS.len()],

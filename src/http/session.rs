@@ -50,7 +50,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
 /// background; the request never waits for it.
 fn refresh_if_due(state: &AppState, hash: &str, session: &SessionRecord) {
     let due_before = state.clock.now() + crate::auth::refresh::MARGIN_MS;
-    if !session.refresh_at.is_some_and(|at| at < due_before) {
+    if session.refresh_at.is_none_or(|at| at >= due_before) {
         return;
     }
     let (state, hash) = (state.clone(), hash.to_owned());

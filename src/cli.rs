@@ -3,16 +3,40 @@
 
 use crate::auth::password;
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, RawSettings};
 use crate::db::{AuditEntry, AuditEvent, NewUser, UserChanges};
 use crate::validation;
 use crate::AppState;
 use app::domain::PERMISSIONS;
-use clap::Subcommand;
+use clap::{Parser, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
-#[derive(Debug, Subcommand)]
+#[derive(Parser)]
+#[command(
+    name = "grimmory",
+    version,
+    about = "Grimmory sign-in and access server"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: RawSettings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Recovery commands that work directly on the database.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum AdminCommand {
     /// Set a new password for a user and end their sessions. Prompts for it, or reads one line
     /// from standard input.

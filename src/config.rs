@@ -3,38 +3,15 @@
 //! Every value arrives as text and is checked here, so a bad value stops start-up with one
 //! clear line naming the setting instead of clap's multi-line usage dump.
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use url::Url;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "grimmory",
-    version,
-    about = "Grimmory sign-in and access server"
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub settings: RawSettings,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the web server (the default).
-    Serve,
-    /// Recovery commands that work directly on the database.
-    Admin {
-        #[command(subcommand)]
-        command: crate::cli::AdminCommand,
-    },
-}
-
-/// The settings as given, before checking. Each has an environment variable and a flag.
-#[derive(Debug, Args)]
+/// The settings as given, before checking. Each has an environment variable and a flag. No
+/// `Debug`: it holds secrets as typed.
+#[derive(Args)]
 pub struct RawSettings {
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://…` (default: SQLite under ./data/).
     #[arg(long, env = "DATABASE_URL", global = true)]
@@ -79,6 +56,22 @@ pub struct RawSettings {
     pub site_root: Option<String>,
 }
 
+/// A configured secret: `Debug` and logs show it as redacted; `expose` is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -88,9 +81,9 @@ pub struct Config {
     pub force_disable_oidc: bool,
     pub trusted_proxies: Vec<IpNet>,
     pub session_idle_ms: i64,
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
     /// The configured key material, when given; see [`crate::AppState::new`] for the default.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     pub site_root: String,
 }
 
@@ -114,11 +107,16 @@ impl Config {
             )?,
             trusted_proxies: parse_proxies(raw.trusted_proxies.as_deref())?,
             session_idle_ms: parse_idle_hours(raw.session_idle_hours.as_deref())? * HOUR_MS,
-            metrics_token: raw.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+            metrics_token: raw
+                .metrics_token
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .map(Secret),
             secret_key: parse_secret_key(
                 raw.secret_key.as_deref(),
                 raw.secret_key_file.as_deref(),
-            )?,
+            )?
+            .map(Secret),
             site_root: raw
                 .site_root
                 .clone()

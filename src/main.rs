@@ -1,6 +1,7 @@
 use clap::Parser;
+use grimmory::cli::{Cli, Command};
 use grimmory::clock::SystemClock;
-use grimmory::config::{Cli, Command, Config};
+use grimmory::config::Config;
 use grimmory::{build_router, AppState};
 use std::net::SocketAddr;
 use std::process::ExitCode;

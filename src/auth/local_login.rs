@@ -87,7 +87,7 @@ pub async fn authenticate(state: &AppState, req: LoginRequest, client_ip: &str) 
     let user = user.ok_or_else(|| AppError::internal("verified password without a user"))?;
     // OIDC-only mode: checked after the password, so the answer says nothing about accounts
     // to someone who does not know one; the refused attempt still counts towards the limit.
-    if !user.is_admin && crate::oidc::settings::effective(state).await?.force_only {
+    if !user.is_admin && crate::oidc_settings::effective(state).await?.force_only {
         return Err(AppError::Forbidden(LOCAL_DISABLED.to_owned()));
     }
     state.db.forget_attempt(&attempt).await?;

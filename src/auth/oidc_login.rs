@@ -7,7 +7,7 @@ use crate::db::oidc_users::{Grants, SignInPlan, Target};
 use crate::db::{AuditEntry, AuditEvent, NewSession, NewUser, OidcSession, StoreError, User};
 use crate::error::AppError;
 use crate::oidc::flow::{Authenticated, Failure, Intent};
-use crate::oidc::settings::StoredSettings;
+use crate::oidc_settings::StoredSettings;
 use crate::AppState;
 use app::domain::{GroupMappingDto, DEFAULT_SESSION_HOURS, PERMISSIONS};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 
 use super::StoreError;
 use crate::clock::Millis;
-use crate::oidc::settings::StoredSettings;
+use crate::oidc_settings::model::StoredSettings;
 use sqlx::AnyConnection;
 
 /// Serialises invariant-sensitive changes: on PostgreSQL the row lock makes a concurrent

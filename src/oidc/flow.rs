@@ -5,10 +5,10 @@
 use super::id_token::{self, Expected, TokenFailure, Verified};
 use super::outbound::OutboundError;
 use super::provider::field;
-use super::settings::Effective;
 use crate::auth::session::{hash_token, SessionToken};
 use crate::db::pending_logins::{PendingLogin, LIFETIME_MS};
 use crate::error::AppError;
+use crate::oidc_settings::Effective;
 use crate::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -418,7 +418,7 @@ async fn fetch_userinfo(
         .ok_or(OutboundError::NotJson)?;
     let confidential = expected.client_secret.is_some();
     let signed = super::jws::verify(raw.trim(), &keys, expected.client_secret, |alg| {
-        super::test_connection::ASYMMETRIC_ALGS.contains(&alg) || (confidential && alg == "HS256")
+        id_token::alg_allowed(alg, confidential)
     })
     .map_err(|_| OutboundError::NotJson)?;
     let claims = signed.claims;

@@ -3,7 +3,6 @@
 //! algorithm allow-list (HS256 only for confidential clients), `azp`, the `iat` window from the
 //! pending login, `at_hash`, and telling an unknown key apart so the caller can refetch keys.
 
-use super::test_connection::ASYMMETRIC_ALGS;
 use crate::clock::Millis;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -80,7 +79,14 @@ fn part(raw: &str, index: usize) -> Option<Value> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment.trim_end_matches('=')).ok()?).ok()
 }
 
-fn allowed(alg: &str, confidential: bool) -> bool {
+/// ID-token algorithms accepted from any provider (never `none`): HS256 is keyed by the client
+/// secret, so only a confidential client may accept it. ID tokens, signed userinfo and Test
+/// Connection all ask this one rule.
+pub const ASYMMETRIC_ALGS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+pub fn alg_allowed(alg: &str, confidential: bool) -> bool {
     ASYMMETRIC_ALGS.contains(&alg) || (confidential && alg == "HS256")
 }
 
@@ -101,7 +107,7 @@ pub fn verify(raw: &str, jwks: &Value, expected: &Expected) -> Result<Verified, 
         .unwrap_or("none")
         .to_owned();
     let confidential = expected.client_secret.is_some();
-    if !allowed(&alg, confidential) {
+    if !alg_allowed(&alg, confidential) {
         return Err(TokenFailure::AlgNotAllowed);
     }
     let sub = payload

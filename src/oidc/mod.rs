@@ -1,14 +1,12 @@
-//! OpenID Connect: the settings admins save, the outbound HTTP policy for talking to the
-//! provider, Test Connection, and the values to paste into the provider.
+//! The OpenID Connect protocol as a client: the outbound HTTP policy, discovery and key
+//! caches, the authorization code flow, token and userinfo requests, ID-token and logout-token
+//! checks. Business rules (who an identity is in Grimmory) live in `auth`; the admins'
+//! settings in `oidc_settings`.
 
 pub mod flow;
-pub mod group_mappings;
 pub mod id_token;
 pub mod jws;
 pub mod logout_token;
 pub mod outbound;
 pub mod provider;
-pub mod reference;
-pub mod settings;
-pub mod test_connection;
 pub mod token_endpoint;

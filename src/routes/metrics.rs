@@ -34,7 +34,7 @@ pub async fn metrics(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("");
-            if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            if !bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
                 return Err(AppError::Unauthorized(
                     "Metrics need the bearer token set in GRIMMORY_METRICS_TOKEN.".to_owned(),
                 ));

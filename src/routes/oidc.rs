@@ -10,7 +10,7 @@ use crate::http::client::Client;
 use crate::http::input::QueryOf;
 use crate::http::session::{SessionCookie, SignedIn};
 use crate::oidc::flow::{self, CallbackQuery, Failure, Intent};
-use crate::oidc::{reference, settings};
+use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{safe_return_to, UserDto};
 use axum::extract::State;

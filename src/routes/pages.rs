@@ -5,7 +5,7 @@ use crate::db::{AuditFilter, User};
 use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::session::SignedIn;
-use crate::oidc::{reference, settings};
+use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{PageContext, PageData};
 use axum::extract::{Request, State};

@@ -4,7 +4,7 @@ use super::admin::Admin;
 use crate::error::AppResult;
 use crate::http::client::Client;
 use crate::http::input::{IdPath, Input};
-use crate::oidc::{group_mappings, reference, settings, test_connection};
+use crate::oidc_settings::{self as settings, group_mappings, reference, test_connection};
 use crate::AppState;
 use app::domain::{
     ConnectionTestResult, GroupMappingDto, OidcSettingsDto, ProviderReference, PublicSettings,
@@ -25,7 +25,7 @@ pub async fn put(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    input: Input<settings::SettingsPatch>,
+    input: Input<settings::patch::SettingsPatch>,
 ) -> AppResult<Json<OidcSettingsDto>> {
     Ok(Json(
         settings::save(&state, &actor, &client.ip_string(), input.value).await?,
@@ -36,7 +36,7 @@ pub async fn test(
     State(state): State<AppState>,
     Admin(actor): Admin,
     client: Client,
-    input: Input<settings::SettingsPatch>,
+    input: Input<settings::patch::SettingsPatch>,
 ) -> AppResult<Json<ConnectionTestResult>> {
     Ok(Json(
         test_connection::for_form(&state, &actor, &client, input.value).await?,

@@ -1,6 +1,6 @@
 //! The Provider Configuration Reference: the values to paste into the identity provider.
 
-use super::settings::StoredSettings;
+use super::StoredSettings;
 use crate::config::Config;
 use app::domain::ProviderReference;
 

@@ -1,16 +1,11 @@
 //! Test Connection (spec section 3): thirteen checks against the unsaved form, run on the
 //! server through the outbound policy. Never changes settings.
 
-use super::outbound::{Outbound, OutboundError};
+use crate::oidc::id_token::{alg_allowed, ASYMMETRIC_ALGS};
+use crate::oidc::outbound::{Outbound, OutboundError};
 use app::domain::{ConnectionCheck, ConnectionTestResult};
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::Value;
-
-/// ID-token algorithms accepted from any provider (never `none`); HS256 only for
-/// confidential clients, keyed by their secret.
-pub const ASYMMETRIC_ALGS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
 
 /// What to test: the provider fields of the form.
 pub struct Target {
@@ -191,9 +186,7 @@ pub async fn run(outbound: &Outbound, target: &Target) -> ConnectionTestResult {
         Some(algs) => {
             let shared: Vec<&String> = algs
                 .iter()
-                .filter(|a| {
-                    ASYMMETRIC_ALGS.contains(&a.as_str()) || (confidential && a.as_str() == "HS256")
-                })
+                .filter(|a| alg_allowed(a, confidential))
                 .collect();
             if !shared.is_empty() {
                 checks.add(
@@ -360,7 +353,7 @@ async fn probe_client(
         ("redirect_uri", target.redirect_uri.clone()),
         ("code_verifier", verifier),
     ];
-    let reply = match super::token_endpoint::post(
+    let reply = match crate::oidc::token_endpoint::post(
         outbound,
         doc,
         url,
@@ -418,9 +411,10 @@ pub async fn for_form(
     state: &crate::AppState,
     actor: &crate::db::User,
     client: &crate::http::client::Client,
-    patch: super::settings::SettingsPatch,
+    patch: super::patch::SettingsPatch,
 ) -> crate::error::AppResult<ConnectionTestResult> {
-    use super::settings::{apply, load, SecretPlan};
+    use super::load;
+    use super::patch::{apply, SecretPlan};
     let current = load(state).await?;
     let stored_secret = state.db.oidc_client_secret().await?;
     let mut fields = crate::validation::Fields::new();

@@ -1,0 +1,174 @@
+//! The OIDC settings feature: load and save the settings (with the sealed client secret),
+//! what is in force, the public view, Test Connection, the reference values to paste into the
+//! provider, and group mappings.
+
+pub mod group_mappings;
+pub mod model;
+pub mod patch;
+pub mod reference;
+pub mod test_connection;
+
+use crate::db::oidc::SecretChange;
+use crate::db::{AuditEntry, AuditEvent, User};
+use crate::error::{AppError, AppResult};
+use crate::validation::Fields;
+use crate::AppState;
+use app::domain::{OidcSettingsDto, PublicSettings};
+pub use model::{Effective, StoredSettings};
+use patch::{apply, changed_fields, Applied, SecretPlan, SettingsPatch};
+
+pub const NOT_ENABLED_FIRST: &str = "Cannot enable OIDC-only mode: OIDC must be enabled first";
+pub const NO_LOCAL_ADMIN: &str = "Cannot enable OIDC-only mode: no admin could sign in locally";
+
+pub async fn load(state: &AppState) -> AppResult<StoredSettings> {
+    Ok(match state.db.oidc_settings_json().await? {
+        Some(json) => serde_json::from_str(&json).map_err(AppError::internal)?,
+        None => StoredSettings::default(),
+    })
+}
+
+pub fn effective_of(state: &AppState, settings: StoredSettings) -> Effective {
+    let enabled =
+        !state.config.force_disable_oidc && settings.oidc_enabled && settings.configured();
+    Effective {
+        force_only: enabled && settings.oidc_force_only_mode,
+        enabled,
+        settings,
+    }
+}
+
+pub async fn effective(state: &AppState) -> AppResult<Effective> {
+    Ok(effective_of(state, load(state).await?))
+}
+
+pub async fn public(state: &AppState) -> AppResult<PublicSettings> {
+    let e = effective(state).await?;
+    Ok(PublicSettings {
+        oidc_enabled: e.enabled,
+        oidc_provider_name: if e.enabled {
+            e.settings.provider_name.clone()
+        } else {
+            String::new()
+        },
+        oidc_force_only_mode: e.force_only,
+        local_login_available: !e.force_only,
+    })
+}
+
+pub async fn get(state: &AppState) -> AppResult<OidcSettingsDto> {
+    let settings = load(state).await?;
+    let secret_set = state.db.oidc_client_secret().await?.is_some();
+    let linked = state.db.identities_at(&settings.issuer_uri).await?;
+    Ok(dto(
+        &settings,
+        secret_set,
+        state.config.force_disable_oidc,
+        linked,
+    ))
+}
+
+/// Validates and saves a patch; nothing is saved when any field is refused.
+pub async fn save(
+    state: &AppState,
+    actor: &User,
+    ip: &str,
+    patch: SettingsPatch,
+) -> AppResult<OidcSettingsDto> {
+    let current = load(state).await?;
+    let secret_stored = state.db.oidc_client_secret().await?.is_some();
+    let mut fields = Fields::new();
+    let Applied { settings, secret } = apply(&current, &patch, secret_stored, &mut fields);
+    if let Some(ids) = &patch.default_library_ids {
+        if let Some(id) = state.db.unknown_library_ids(ids).await?.first() {
+            fields.add("defaultLibraryIds", &format!("Unknown library: {id}."));
+        }
+    }
+    let turning_on_force_only = settings.oidc_force_only_mode && !current.oidc_force_only_mode;
+    if turning_on_force_only && state.db.admins_with_password().await? == 0 {
+        fields.add("oidcForceOnlyMode", NO_LOCAL_ADMIN);
+    }
+    fields.finish()?;
+    let changed = changed_fields(&current, &settings, &secret);
+    if changed.is_empty() {
+        return get(state).await;
+    }
+    let now = state.clock.now();
+    let mut audits = vec![AuditEntry::new(AuditEvent::OidcConfigChanged, now)
+        .actor(actor.id)
+        .ip(ip)
+        .detail("fields", changed)];
+    if settings.oidc_force_only_mode != current.oidc_force_only_mode {
+        audits.push(
+            AuditEntry::new(AuditEvent::OidcForceOnlyModeChanged, now)
+                .actor(actor.id)
+                .ip(ip)
+                .detail("enabled", settings.oidc_force_only_mode),
+        );
+    }
+    let move_links = (patch.move_links == Some(true)
+        && settings.issuer_uri != current.issuer_uri
+        && !current.issuer_uri.is_empty())
+    .then(|| (current.issuer_uri.clone(), settings.issuer_uri.clone()));
+    if let Some((from, to)) = &move_links {
+        audits.push(
+            AuditEntry::new(AuditEvent::OidcLinksMoved, now)
+                .actor(actor.id)
+                .ip(ip)
+                .detail("from", from.as_str())
+                .detail("to", to.as_str()),
+        );
+    }
+    let sealed = match &secret {
+        SecretPlan::Keep => SecretChange::Keep,
+        SecretPlan::Clear => SecretChange::Clear,
+        SecretPlan::Replace(plain) => SecretChange::Replace(state.secrets.seal(plain)),
+    };
+    let json = serde_json::to_string(&settings).map_err(AppError::internal)?;
+    // Another issuer or client: fetch its discovery and keys afresh.
+    state.providers.clear();
+    state
+        .db
+        .save_oidc_settings(
+            &json,
+            &sealed,
+            move_links.as_ref(),
+            now,
+            state.config.force_disable_oidc,
+            audits,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::db::StoreError::Invariant(_) if turning_on_force_only => {
+                AppError::field("oidcForceOnlyMode", NO_LOCAL_ADMIN)
+            }
+            other => other.into(),
+        })?;
+    get(state).await
+}
+
+fn dto(
+    s: &StoredSettings,
+    secret_set: bool,
+    force_disabled: bool,
+    linked_users: i64,
+) -> OidcSettingsDto {
+    OidcSettingsDto {
+        oidc_enabled: s.oidc_enabled,
+        provider_name: s.provider_name.clone(),
+        client_id: s.client_id.clone(),
+        client_secret_set: secret_set,
+        issuer_uri: s.issuer_uri.clone(),
+        scopes: s.scopes.clone(),
+        extra_auth_params: s.extra_auth_params.clone(),
+        session_duration_hours: s.session_duration_hours,
+        claim_mapping: s.claim_mapping.clone(),
+        auto_provisioning: s.auto_provisioning,
+        allow_local_account_linking: s.allow_local_account_linking,
+        default_permissions: s.default_permissions.clone(),
+        default_library_ids: s.default_library_ids.clone(),
+        group_sync_mode: s.group_sync_mode.clone(),
+        oidc_force_only_mode: s.oidc_force_only_mode,
+        force_disabled_by_env: force_disabled,
+        linked_users,
+    }
+}

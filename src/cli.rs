@@ -1,11 +1,11 @@
 //! Recovery commands that work directly on the configured database, with or without the
 //! server running: the way back in when nobody can sign in through the web UI.
 
-use crate::auth::password;
+use crate::admin::users::{self, CreateUserRequest, UpdateUserRequest};
+use crate::admin::Actor;
 use crate::clock::SystemClock;
 use crate::config::{Config, RawSettings};
-use crate::db::{AuditEntry, AuditEvent, NewUser, UserChanges};
-use crate::validation;
+use crate::error::AppError;
 use crate::AppState;
 use app::domain::PERMISSIONS;
 use clap::{Parser, Subcommand};
@@ -55,6 +55,8 @@ pub enum AdminCommand {
     },
 }
 
+/// Prompts for the new password twice, or reads one line from standard input; the service
+/// checks it like any other. Empty is refused here: to the service it means "no password".
 fn read_new_password() -> Result<String, String> {
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("New password: ")
@@ -73,14 +75,17 @@ fn read_new_password() -> Result<String, String> {
             .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     };
-    validation::new_password(Some(&password))
-        .map_err(|m| m.to_lowercase().trim_end_matches('.').to_owned())
+    if password.is_empty() {
+        return Err("the password must not be empty".to_owned());
+    }
+    Ok(password)
 }
 
-/// Runs one command and answers the line to print.
+/// Runs one command through the same services as the API, and answers the line to print.
 pub async fn run(config: Config, command: AdminCommand) -> Result<String, String> {
     let state = AppState::new(config, Arc::new(SystemClock)).await?;
-    let internal = |e: crate::error::AppError| e.body().message;
+    // The first problem, in the API's words (a field error names its field).
+    let refused = |e: AppError| e.body().message;
     match command {
         AdminCommand::ResetPassword { username } => {
             let user = state
@@ -89,27 +94,13 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<String, String
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no user named \"{username}\""))?;
-            let hash = password::hash(read_new_password()?)
-                .await
-                .map_err(internal)?;
-            let changes = UserChanges {
-                password_hash: Some(Some(hash)),
-                ..UserChanges::default()
+            let change = UpdateUserRequest {
+                password: Some(Some(read_new_password()?)),
+                ..UpdateUserRequest::default()
             };
-            let now = state.clock.now();
-            let audit = AuditEntry::new(AuditEvent::UserUpdated, now).detail("via", "cli");
-            state
-                .db
-                .update_user(
-                    user.id,
-                    &changes,
-                    now,
-                    state.config.force_disable_oidc,
-                    None,
-                    audit,
-                )
+            users::update(&state, Actor::Cli, None, user.id, change)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(refused)?;
             Ok(format!(
                 "The password of \"{username}\" was changed and their sessions ended."
             ))
@@ -120,28 +111,23 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<String, String
             email,
             name,
         } => {
-            let username = validation::username(Some(&username)).map_err(str::to_owned)?;
-            let email = validation::email(email.as_deref()).map_err(str::to_owned)?;
-            let name =
-                validation::display_name(name.as_deref(), &username).map_err(str::to_owned)?;
-            let hash = password::hash(read_new_password()?)
-                .await
-                .map_err(internal)?;
-            let new = NewUser {
-                username: username.clone(),
+            let request = CreateUserRequest {
+                username: Some(username.clone()),
                 email,
                 name,
-                password_hash: Some(hash),
-                is_admin: admin,
-                permissions: vec![admin; PERMISSIONS.len()],
+                password: Some(read_new_password()?),
+                is_admin: Some(admin),
+                permissions: Some(
+                    PERMISSIONS
+                        .iter()
+                        .map(|p| (p.key.to_owned(), admin))
+                        .collect(),
+                ),
+                library_ids: None,
             };
-            let now = state.clock.now();
-            let audit = AuditEntry::new(AuditEvent::UserCreated, now).detail("via", "cli");
-            state
-                .db
-                .create_user(&new, &[], now, audit)
+            users::create(&state, Actor::Cli, request)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(refused)?;
             let role = if admin { "admin" } else { "user" };
             Ok(format!("Created the {role} \"{username}\"."))
         }

@@ -1,3 +1,4 @@
+use super::Actor;
 use crate::auth::password;
 use crate::db::{AuditEntry, AuditEvent, NewUser, User, UserChanges};
 use crate::error::{AppError, AppResult};
@@ -78,12 +79,7 @@ pub async fn get(state: &AppState, id: i64) -> AppResult<UserDto> {
     dto_of(state, &existing(state, id).await?).await
 }
 
-pub async fn create(
-    state: &AppState,
-    actor: &User,
-    ip: &str,
-    req: CreateUserRequest,
-) -> AppResult<UserDto> {
+pub async fn create(state: &AppState, by: Actor<'_>, req: CreateUserRequest) -> AppResult<UserDto> {
     let mut fields = Fields::new();
     let names = validation::new_user_names(
         &mut fields,
@@ -115,9 +111,7 @@ pub async fn create(
         permissions,
     };
     let now = state.clock.now();
-    let audit = AuditEntry::new(AuditEvent::UserCreated, now)
-        .actor(actor.id)
-        .ip(ip);
+    let audit = by.audit(AuditEvent::UserCreated, now);
     let user = state.db.create_user(&new, &library_ids, now, audit).await?;
     dto_of(state, &user).await
 }
@@ -126,9 +120,8 @@ pub async fn create(
 /// change their own password (their other sessions end, like everyone's).
 pub async fn update(
     state: &AppState,
-    actor: &User,
+    by: Actor<'_>,
     actor_session: Option<&str>,
-    ip: &str,
     id: i64,
     req: UpdateUserRequest,
 ) -> AppResult<UserDto> {
@@ -176,9 +169,7 @@ pub async fn update(
         });
     }
     let now = state.clock.now();
-    let audit = AuditEntry::new(AuditEvent::UserUpdated, now)
-        .actor(actor.id)
-        .ip(ip);
+    let audit = by.audit(AuditEvent::UserUpdated, now);
     let user = state
         .db
         .update_user(
@@ -186,7 +177,7 @@ pub async fn update(
             &changes,
             now,
             state.config.force_disable_oidc,
-            actor_session.filter(|_| actor.id == id),
+            actor_session.filter(|_| by.user_id() == Some(id)),
             audit,
         )
         .await?;

@@ -1,6 +1,6 @@
 //! Admin-only API: users, libraries, the audit log.
 
-use crate::admin::{libraries, users};
+use crate::admin::{libraries, users, Actor};
 use crate::db::{AuditFilter, AuditRow, User};
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
@@ -48,7 +48,12 @@ pub async fn create_user(
     client: Client,
     input: Input<users::CreateUserRequest>,
 ) -> AppResult<(StatusCode, Json<UserDto>)> {
-    let user = users::create(&state, &actor, &client.ip_string(), input.value).await?;
+    let ip = client.ip_string();
+    let by = Actor::Admin {
+        user: &actor,
+        ip: &ip,
+    };
+    let user = users::create(&state, by, input.value).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -60,15 +65,12 @@ pub async fn update_user(
     IdPath(id): IdPath,
     input: Input<users::UpdateUserRequest>,
 ) -> AppResult<Json<UserDto>> {
-    let user = users::update(
-        &state,
-        &actor,
-        session.as_deref(),
-        &client.ip_string(),
-        id,
-        input.value,
-    )
-    .await?;
+    let ip = client.ip_string();
+    let by = Actor::Admin {
+        user: &actor,
+        ip: &ip,
+    };
+    let user = users::update(&state, by, session.as_deref(), id, input.value).await?;
     Ok(Json(user))
 }
 

@@ -288,17 +288,71 @@ pub struct PublicSettings {
     pub local_login_available: bool,
 }
 
-/// The login page's text for `?oidcError=<code>` (spec section 4).
-pub fn oidc_error_text(code: &str) -> &'static str {
-    match code {
-        "not_provisioned" => "Your account has not been set up yet. Contact your administrator to get access.",
-        "provider_unreachable" => "Could not reach the OIDC provider. Please try again later.",
-        "invalid_token" => "Invalid authentication token received. Please try again.",
-        "exchange_failed" => "Failed to complete OIDC login. Please try again or contact your administrator.",
-        "state_mismatch" => "OIDC authentication failed: security state mismatch. Please try again.",
-        "link_refused" => "An account with this username already exists and cannot be linked. Contact your administrator.",
-        "oidc_disabled" => "Sign-in with OIDC is not enabled.",
-        _ => "An unexpected OIDC error occurred. Please try again.",
+/// Why an OIDC sign-in failed, as the login page learns it from `?oidcError=<code>`: the
+/// code in the URL and the text the page shows for it (spec section 4), in one table. The
+/// audit log keeps the finer machine reason; the server maps each reason to one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OidcError {
+    NotProvisioned,
+    ProviderUnreachable,
+    InvalidToken,
+    ExchangeFailed,
+    StateMismatch,
+    LinkRefused,
+    OidcDisabled,
+    Unexpected,
+    /// The provider's own `error` code (e.g. `access_denied`), passed on as it came: shown
+    /// with the generic text, never followed anywhere.
+    Provider(String),
+}
+
+impl OidcError {
+    const KNOWN: [Self; 8] = [
+        Self::NotProvisioned,
+        Self::ProviderUnreachable,
+        Self::InvalidToken,
+        Self::ExchangeFailed,
+        Self::StateMismatch,
+        Self::LinkRefused,
+        Self::OidcDisabled,
+        Self::Unexpected,
+    ];
+
+    /// The value of `?oidcError=`.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::NotProvisioned => "not_provisioned",
+            Self::ProviderUnreachable => "provider_unreachable",
+            Self::InvalidToken => "invalid_token",
+            Self::ExchangeFailed => "exchange_failed",
+            Self::StateMismatch => "state_mismatch",
+            Self::LinkRefused => "link_refused",
+            Self::OidcDisabled => "oidc_disabled",
+            Self::Unexpected => "unexpected",
+            Self::Provider(code) => code,
+        }
+    }
+
+    /// Reads `?oidcError=`: any code that is not ours came from the provider.
+    pub fn from_code(code: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|known| known.code() == code)
+            .unwrap_or_else(|| Self::Provider(code.to_owned()))
+    }
+
+    /// What the login page says.
+    pub fn text(&self) -> &'static str {
+        match self {
+            Self::NotProvisioned => "Your account has not been set up yet. Contact your administrator to get access.",
+            Self::ProviderUnreachable => "Could not reach the OIDC provider. Please try again later.",
+            Self::InvalidToken => "Invalid authentication token received. Please try again.",
+            Self::ExchangeFailed => "Failed to complete OIDC login. Please try again or contact your administrator.",
+            Self::StateMismatch => "OIDC authentication failed: security state mismatch. Please try again.",
+            Self::LinkRefused => "An account with this username already exists and cannot be linked. Contact your administrator.",
+            Self::OidcDisabled => "Sign-in with OIDC is not enabled.",
+            Self::Unexpected | Self::Provider(_) => "An unexpected OIDC error occurred. Please try again.",
+        }
     }
 }
 
@@ -370,6 +424,17 @@ mod tests {
         assert_eq!(PERMISSIONS.len(), 26);
         let keys: std::collections::BTreeSet<_> = PERMISSIONS.iter().map(|p| p.key).collect();
         assert_eq!(keys.len(), 26);
+    }
+
+    #[test]
+    fn oidc_error_codes_read_back_and_unknown_ones_are_the_providers() {
+        for known in OidcError::KNOWN {
+            assert_eq!(OidcError::from_code(known.code()), known);
+        }
+        let theirs = OidcError::from_code("access_denied");
+        assert_eq!(theirs, OidcError::Provider("access_denied".to_owned()));
+        assert_eq!(theirs.code(), "access_denied");
+        assert_eq!(theirs.text(), OidcError::Unexpected.text());
     }
 
     #[test]

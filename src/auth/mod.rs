@@ -2,9 +2,9 @@
 //! the database; the HTTP layer in `routes` only translates.
 
 pub mod local_login;
-pub mod oidc_login;
 pub mod own_password;
 pub mod password;
 pub mod refresh;
 pub mod session;
 pub mod setup;
+pub mod sign_in;

@@ -4,7 +4,7 @@
 //! the new refresh token stored before it is used. A refused refresh token ends the session;
 //! network trouble does not.
 
-use super::oidc_login;
+use super::sign_in;
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::{AppError, AppResult};
 use crate::oidc::id_token::{self, Expected};
@@ -180,7 +180,7 @@ pub async fn refresh_session(state: &AppState, id_hash: &str) -> AppResult<Outco
         return Ok(Outcome::Skipped);
     }
     if let Some(claims) = fresh_claims {
-        oidc_login::resync(state, lease.user_id, &claims, s).await?;
+        sign_in::resync(state, lease.user_id, &claims, s).await?;
     }
     Ok(Outcome::Refreshed)
 }

@@ -15,38 +15,67 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
-/// Why a sign-in ended without a session: the code the login page shows, and the machine
-/// reason for the audit log.
+/// Why the provider's answer was not accepted. Each kind is a machine reason of the audit
+/// log (spec section 8); what the user is told is the sign-in's business
+/// (`auth::sign_in::Failure`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: String,
-    pub reason: String,
-    /// The mapped username, for the audit log of a refused sign-in.
-    pub username: Option<String>,
+pub enum Failure {
+    /// No pending sign-in for this `state` and browser, or it expired, or the provider
+    /// settings changed since it started.
+    StateMismatch,
+    /// The `iss` parameter differs from the pending issuer, or is missing although the
+    /// provider advertises it (RFC 9207).
+    IssParamMismatch,
+    /// Discovery, the keys or the token endpoint could not be reached.
+    ProviderUnreachable,
+    NoAuthorizationEndpoint,
+    BadAuthorizationEndpoint,
+    TooManyPendingLogins,
+    /// The provider answered with `error=<code>` (sanitised, never empty).
+    Provider(String),
+    MissingCode,
+    NoTokenEndpoint,
+    /// The token endpoint answered this HTTP status without an OAuth error.
+    TokenEndpointStatus(u16),
+    /// The token endpoint refused the client ID or secret.
+    InvalidClient,
+    /// Another OAuth error from the token endpoint (sanitised).
+    TokenError(String),
+    MissingIdToken,
+    Token(TokenFailure),
+    UserinfoSubMismatch,
+    /// Our own trouble (database, sealed secret): logged with a reference where it happened.
+    Internal,
 }
 
 impl Failure {
-    pub fn new(code: &str, reason: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            reason: reason.into(),
-            username: None,
+    /// The machine reason the audit log records.
+    pub fn reason(&self) -> Cow<'static, str> {
+        match self {
+            Self::StateMismatch => "state_mismatch".into(),
+            Self::IssParamMismatch => "iss_param_mismatch".into(),
+            Self::ProviderUnreachable => "provider_unreachable".into(),
+            Self::NoAuthorizationEndpoint => "no_authorization_endpoint".into(),
+            Self::BadAuthorizationEndpoint => "bad_authorization_endpoint".into(),
+            Self::TooManyPendingLogins => "too_many_pending_logins".into(),
+            Self::Provider(code) => format!("provider_error:{code}").into(),
+            Self::MissingCode => "missing_code".into(),
+            Self::NoTokenEndpoint => "no_token_endpoint".into(),
+            Self::TokenEndpointStatus(status) => format!("token_endpoint_http_{status}").into(),
+            Self::InvalidClient => "invalid_client".into(),
+            Self::TokenError(code) => format!("token_error:{code}").into(),
+            Self::MissingIdToken => "missing_id_token".into(),
+            Self::Token(f) => f.reason().into(),
+            Self::UserinfoSubMismatch => "userinfo_sub_mismatch".into(),
+            Self::Internal => "internal_error".into(),
         }
-    }
-
-    pub fn with_username(mut self, username: String) -> Self {
-        self.username = Some(username);
-        self
-    }
-
-    fn token(f: TokenFailure) -> Self {
-        Self::new("invalid_token", f.reason())
     }
 
     fn unreachable(e: &OutboundError) -> Self {
         tracing::warn!(error = %e, "identity provider unreachable");
-        Self::new("provider_unreachable", "provider_unreachable")
+        Self::ProviderUnreachable
     }
 }
 
@@ -54,7 +83,7 @@ impl From<AppError> for Failure {
     fn from(e: AppError) -> Self {
         // Logged with a reference; the user sees the generic text.
         e.body();
-        Self::new("unexpected", "internal_error")
+        Self::Internal
     }
 }
 
@@ -90,10 +119,9 @@ pub async fn start(
         .discovery(&state.outbound, &s.issuer_uri, now)
         .await
         .map_err(|e| Failure::unreachable(&e))?;
-    let endpoint = field(&discovery, "authorization_endpoint")
-        .ok_or_else(|| Failure::new("provider_unreachable", "no_authorization_endpoint"))?;
-    let mut url = url::Url::parse(endpoint)
-        .map_err(|_| Failure::new("provider_unreachable", "bad_authorization_endpoint"))?;
+    let endpoint =
+        field(&discovery, "authorization_endpoint").ok_or(Failure::NoAuthorizationEndpoint)?;
+    let mut url = url::Url::parse(endpoint).map_err(|_| Failure::BadAuthorizationEndpoint)?;
     let (state_value, nonce, verifier) = (
         random_token(),
         random_token(),
@@ -123,7 +151,7 @@ pub async fn start(
         .await
         .map_err(AppError::from)?
     {
-        return Err(Failure::new("unexpected", "too_many_pending_logins"));
+        return Err(Failure::TooManyPendingLogins);
     }
     {
         let mut q = url.query_pairs_mut();
@@ -186,12 +214,12 @@ pub async fn finish(
         .filter(|p| browser_id.is_some_and(|b| hash_token(b) == p.browser_hash))
         .filter(|p| now - p.created_at < LIFETIME_MS);
     let Some(pending) = owned else {
-        return Err((Failure::new("state_mismatch", "state_mismatch"), None));
+        return Err((Failure::StateMismatch, None));
     };
     let fail = |f: Failure| (f, Some(pending.clone()));
     // The settings may have changed since the sign-in started: never mix two providers.
     if pending.issuer != oidc.settings.issuer_uri || pending.client_id != oidc.settings.client_id {
-        return Err(fail(Failure::new("state_mismatch", "state_mismatch")));
+        return Err(fail(Failure::StateMismatch));
     }
     let discovery = state
         .providers
@@ -200,13 +228,11 @@ pub async fn finish(
         .map_err(|e| fail(Failure::unreachable(&e)))?;
     // RFC 9207: the iss parameter is checked on error responses too.
     match q.iss.as_deref() {
-        Some(iss) if iss != pending.issuer => {
-            return Err(fail(Failure::new("state_mismatch", "iss_param_mismatch")))
-        }
+        Some(iss) if iss != pending.issuer => return Err(fail(Failure::IssParamMismatch)),
         None if discovery.get("authorization_response_iss_parameter_supported")
             == Some(&Value::Bool(true)) =>
         {
-            return Err(fail(Failure::new("state_mismatch", "iss_param_mismatch")))
+            return Err(fail(Failure::IssParamMismatch))
         }
         _ => {}
     }
@@ -222,10 +248,10 @@ pub async fn finish(
         } else {
             code
         };
-        return Err(fail(Failure::new(&code, format!("provider_error:{code}"))));
+        return Err(fail(Failure::Provider(code)));
     }
     let Some(code) = q.code.filter(|c| !c.is_empty()) else {
-        return Err(fail(Failure::new("exchange_failed", "missing_code")));
+        return Err(fail(Failure::MissingCode));
     };
     let secret = match state.db.oidc_client_secret().await {
         Ok(Some(sealed)) => Some(
@@ -244,7 +270,7 @@ pub async fn finish(
         .get("id_token")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| fail(Failure::new("invalid_token", "missing_id_token")))?;
+        .ok_or_else(|| fail(Failure::MissingIdToken))?;
     let access_token = tokens
         .get("access_token")
         .and_then(Value::as_str)
@@ -270,7 +296,7 @@ pub async fn finish(
                 Ok(info) if info.get("sub").and_then(Value::as_str) == Some(token.sub.as_str()) => {
                     (Some(info), None)
                 }
-                Ok(_) => return Err(fail(Failure::new("invalid_token", "userinfo_sub_mismatch"))),
+                Ok(_) => return Err(fail(Failure::UserinfoSubMismatch)),
                 Err(e) => (None, Some(format!("userinfo unavailable: {e}"))),
             }
         }
@@ -306,7 +332,7 @@ async fn verify_with_rotation(
         .jwks(&state.outbound, issuer, now, false)
         .await
         .map_err(|e| Failure::unreachable(&e))?
-        .ok_or_else(|| Failure::new("provider_unreachable", "provider_unreachable"))?;
+        .ok_or(Failure::ProviderUnreachable)?;
     match id_token::verify(raw, &keys, expected) {
         Err(TokenFailure::UnknownKid) => {
             let fresh = state
@@ -315,11 +341,11 @@ async fn verify_with_rotation(
                 .await
                 .map_err(|e| Failure::unreachable(&e))?;
             match fresh {
-                Some(keys) => id_token::verify(raw, &keys, expected).map_err(Failure::token),
-                None => Err(Failure::token(TokenFailure::UnknownKid)),
+                Some(keys) => id_token::verify(raw, &keys, expected).map_err(Failure::Token),
+                None => Err(Failure::Token(TokenFailure::UnknownKid)),
             }
         }
-        other => other.map_err(Failure::token),
+        other => other.map_err(Failure::Token),
     }
 }
 
@@ -332,8 +358,7 @@ async fn exchange(
     code: &str,
     secret: Option<&str>,
 ) -> Result<Value, Failure> {
-    let endpoint = field(discovery, "token_endpoint")
-        .ok_or_else(|| Failure::new("exchange_failed", "no_token_endpoint"))?;
+    let endpoint = field(discovery, "token_endpoint").ok_or(Failure::NoTokenEndpoint)?;
     let url =
         super::outbound::Outbound::check_url(endpoint).map_err(|e| Failure::unreachable(&e))?;
     let form = vec![
@@ -357,30 +382,19 @@ async fn exchange(
         return Ok(body);
     }
     if reply.status >= 500 {
-        return Err(Failure::new(
-            "provider_unreachable",
-            format!("token_endpoint_http_{}", reply.status),
-        ));
+        return Err(Failure::TokenEndpointStatus(reply.status));
     }
     match body.get("error").and_then(Value::as_str) {
-        Some("invalid_client" | "unauthorized_client") => {
-            Err(Failure::new("exchange_failed", "invalid_client"))
-        }
+        Some("invalid_client" | "unauthorized_client") => Err(Failure::InvalidClient),
         Some(other) => {
             let other: String = other
                 .chars()
                 .filter(|c| c.is_ascii_graphic())
                 .take(64)
                 .collect();
-            Err(Failure::new(
-                "exchange_failed",
-                format!("token_error:{other}"),
-            ))
+            Err(Failure::TokenError(other))
         }
-        None => Err(Failure::new(
-            "exchange_failed",
-            format!("token_endpoint_http_{}", reply.status),
-        )),
+        None => Err(Failure::TokenEndpointStatus(reply.status)),
     }
 }
 

@@ -2,17 +2,17 @@
 //! own identity.
 
 use super::see_other;
-use crate::auth::oidc_login;
 use crate::auth::session::{read_cookie, session_cookie, SessionToken};
+use crate::auth::sign_in;
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
 use crate::http::input::QueryOf;
 use crate::http::session::{SessionCookie, SignedIn};
-use crate::oidc::flow::{self, CallbackQuery, Failure, Intent};
+use crate::oidc::flow::{CallbackQuery, Intent};
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
-use app::domain::{safe_return_to, UserDto};
+use app::domain::{safe_return_to, OidcError, UserDto};
 use axum::extract::State;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
@@ -47,24 +47,8 @@ fn browser_cookie(value: &str, secure: bool) -> String {
     )
 }
 
-fn login_error(code: &str) -> Response {
-    see_other(&format!("/login?oidcError={code}"))
-}
-
-async fn audit_failure(state: &AppState, ip: &str, failure: &Failure, user: Option<i64>) {
-    let mut entry = AuditEntry::new(AuditEvent::OidcLoginFailed, state.clock.now())
-        .ip(ip)
-        .detail("reason", failure.reason.as_str());
-    if let Some(username) = &failure.username {
-        entry = entry.detail("username", username.as_str());
-    }
-    if let Some(id) = user {
-        entry = entry.target(id);
-    }
-    if let Err(e) = state.db.audit(entry).await {
-        tracing::warn!(error = %e, "could not write the audit log");
-    }
-    tracing::info!(reason = failure.reason.as_str(), "OIDC sign-in failed");
+fn login_error(error: &OidcError) -> Response {
+    see_other(&format!("/login?oidcError={}", error.code()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,7 +68,7 @@ pub async fn authorize(
     let ip = client.ip_string();
     let oidc = settings::effective(&state).await?;
     if !oidc.enabled {
-        return Ok(login_error("oidc_disabled"));
+        return Ok(login_error(&OidcError::OidcDisabled));
     }
     let now = state.clock.now();
     let attempt = SessionToken::generate().hash();
@@ -137,7 +121,17 @@ pub async fn authorize(
         "{}/oauth2-callback",
         reference::public_base(&state.config, client.own_origin.as_deref())
     );
-    match flow::start(&state, &oidc, &browser, return_to, intent, &redirect_uri).await {
+    let started = sign_in::start(
+        &state,
+        &oidc,
+        &ip,
+        &browser,
+        return_to,
+        intent,
+        &redirect_uri,
+    )
+    .await;
+    match started {
         Ok(started) => {
             let mut res = axum::response::Redirect::to(&started.location).into_response();
             *res.status_mut() = axum::http::StatusCode::FOUND;
@@ -148,10 +142,7 @@ pub async fn authorize(
             }
             Ok(res)
         }
-        Err(failure) => {
-            audit_failure(&state, &ip, &failure, None).await;
-            Ok(login_error(&failure.code))
-        }
+        Err(failure) => Ok(login_error(&failure.page())),
     }
 }
 
@@ -162,54 +153,31 @@ pub async fn callback(
     client: Client,
     headers: HeaderMap,
     SessionCookie(previous): SessionCookie,
-    QueryOf(q): QueryOf<CallbackQuery>,
-) -> AppResult<Response> {
-    let ip = client.ip_string();
-    let oidc = settings::effective(&state).await?;
-    if !oidc.enabled {
-        let failure = Failure::new("oidc_disabled", "oidc_disabled");
-        audit_failure(&state, &ip, &failure, None).await;
-        return Ok(login_error(&failure.code));
-    }
-    let browser = browser_id(&headers);
-    let auth = match flow::finish(&state, &oidc, browser.as_deref(), q).await {
-        Ok(auth) => auth,
-        Err((failure, pending)) => {
-            audit_failure(&state, &ip, &failure, pending.and_then(|p| p.link_user_id)).await;
-            return Ok(login_error(&failure.code));
-        }
+    QueryOf(query): QueryOf<CallbackQuery>,
+) -> Response {
+    let (ip, browser) = (client.ip_string(), browser_id(&headers));
+    let request = sign_in::Callback {
+        query,
+        browser_id: browser.as_deref(),
+        previous_session: previous.as_deref(),
+        ip: &ip,
     };
-    match oidc_login::complete(&state, &auth, &oidc.settings, previous.as_deref(), &ip).await {
-        Ok(signed_in) => {
-            state.metrics.record_sign_in("oidc", "success");
-            let target = safe_return_to(&signed_in.return_to)
-                .unwrap_or("/")
-                .to_owned();
-            let secure = if state.config.secure_cookies() {
-                "; Secure"
-            } else {
-                ""
-            };
-            // A successful sign-in resets the count of automatic trips to the provider.
-            let reset = format!(
-                "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-                super::pages::ATTEMPTS_COOKIE
-            );
-            let cookies = axum::response::AppendHeaders([
-                (
-                    SET_COOKIE,
-                    session_cookie(&signed_in.token, state.config.secure_cookies()),
-                ),
-                (SET_COOKIE, reset),
-            ]);
-            Ok((cookies, see_other(&target)).into_response())
-        }
-        Err(failure) => {
-            state.metrics.record_sign_in("oidc", "failure");
-            audit_failure(&state, &ip, &failure, auth.pending.link_user_id).await;
-            Ok(login_error(&failure.code))
-        }
-    }
+    let signed_in = match sign_in::callback(&state, request).await {
+        Ok(signed_in) => signed_in,
+        Err(failure) => return login_error(&failure.page()),
+    };
+    let secure = state.config.secure_cookies();
+    // A successful sign-in resets the count of automatic trips to the provider.
+    let reset = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        super::pages::ATTEMPTS_COOKIE,
+        if secure { "; Secure" } else { "" }
+    );
+    let cookies = axum::response::AppendHeaders([
+        (SET_COOKIE, session_cookie(&signed_in.token, secure)),
+        (SET_COOKIE, reset),
+    ]);
+    (cookies, see_other(&signed_in.return_to)).into_response()
 }
 
 /// `DELETE /api/v1/auth/oidc-link`: a user unlinks their own identity (admin invariants hold).

@@ -1,5 +1,5 @@
 use crate::components::{navigate, post_json};
-use crate::domain::{login_notice, oidc_error_text, safe_return_to, PageContext, UserDto};
+use crate::domain::{login_notice, safe_return_to, OidcError, PageContext, UserDto};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -55,7 +55,7 @@ pub fn Login() -> impl IntoView {
             .or_else(|| {
                 query
                     .get("oidcError")
-                    .map(|code| oidc_error_text(&code).to_owned())
+                    .map(|code| OidcError::from_code(&code).text().to_owned())
             }),
     );
     let oidc_href = {

@@ -1,0 +1,93 @@
+//! The claims the settings map (spec section 4, step 6), read from the ID token and, where it
+//! lacks them, from userinfo.
+
+use crate::oidc_settings::StoredSettings;
+use serde_json::Value;
+
+/// The mapped claims of one sign-in or refresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// `None` when the claim is absent altogether (then group sync changes nothing).
+    pub groups: Option<Vec<String>>,
+}
+
+fn lookup<'a>(token: &'a Value, userinfo: Option<&'a Value>, claim: &str) -> Option<&'a Value> {
+    token
+        .get(claim)
+        .filter(|v| !v.is_null())
+        .or_else(|| userinfo.and_then(|u| u.get(claim)))
+        .filter(|v| !v.is_null())
+}
+
+/// The configured claim, else (only when the configured one is absent everywhere) the default.
+fn mapped<'a>(
+    token: &'a Value,
+    userinfo: Option<&'a Value>,
+    configured: &str,
+    default: &str,
+) -> Option<&'a Value> {
+    lookup(token, userinfo, configured).or_else(|| lookup(token, userinfo, default))
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The mapped claims from an ID token's claims and, where it lacks them, userinfo's.
+pub fn claims_of(token: &Value, userinfo: Option<&Value>, s: &StoredSettings) -> Claims {
+    let m = &s.claim_mapping;
+    let groups = mapped(token, userinfo, &m.groups, "groups").map(|v| match v {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        Value::String(one) => vec![one.clone()],
+        _ => Vec::new(),
+    });
+    Claims {
+        username: text(mapped(token, userinfo, &m.username, "preferred_username")),
+        email: text(mapped(token, userinfo, &m.email, "email")),
+        name: text(mapped(token, userinfo, &m.name, "name")),
+        groups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_configured_claim_comes_from_the_token_then_userinfo_then_the_default() {
+        let mut s = StoredSettings::default();
+        s.claim_mapping.username = "login".to_owned();
+        let token = json!({"preferred_username": "default", "email": null});
+        let userinfo = json!({"login": "configured", "email": "rita@example.org"});
+        let c = claims_of(&token, Some(&userinfo), &s);
+        assert_eq!(c.username.as_deref(), Some("configured"));
+        assert_eq!(c.email.as_deref(), Some("rita@example.org"));
+        let c = claims_of(&token, None, &s);
+        assert_eq!(c.username.as_deref(), Some("default"));
+        assert_eq!(c.email, None);
+        assert_eq!(c.name, None);
+    }
+
+    #[test]
+    fn groups_are_an_array_or_one_string_and_absent_is_not_empty() {
+        let s = StoredSettings::default();
+        let c = |token: Value| claims_of(&token, None, &s).groups;
+        assert_eq!(
+            c(json!({"groups": ["a", 1, "b"]})),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(c(json!({"groups": "a"})), Some(vec!["a".to_owned()]));
+        assert_eq!(c(json!({"groups": []})), Some(Vec::new()));
+        assert_eq!(c(json!({})), None);
+    }
+}

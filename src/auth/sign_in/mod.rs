@@ -1,0 +1,229 @@
+//! Signing in with OIDC, end to end (spec sections 4 and 5). The protocol (`oidc::flow`)
+//! proves who the provider says the user is; `decision` decides, without I/O, who that is
+//! here; the database applies it in one transaction; then the session starts. Every failure
+//! is audited and counted here, so the HTTP handlers only translate.
+
+mod claims;
+pub mod decision;
+mod facts;
+mod failure;
+pub mod group_sync;
+
+pub use claims::{claims_of, Claims};
+pub use failure::Failure;
+
+use super::session::SessionToken;
+use crate::db::{AuditEntry, AuditEvent, NewSession, OidcSession, StoreError};
+use crate::error::AppResult;
+use crate::oidc::flow::{self, Authenticated, CallbackQuery, Intent, Started};
+use crate::oidc_settings::{self as settings, Effective, StoredSettings};
+use crate::AppState;
+use app::domain::{safe_return_to, DEFAULT_SESSION_HOURS};
+use decision::Refusal;
+use group_sync::SyncMode;
+use serde_json::Value;
+
+/// What the provider's redirect back brought, and from whom.
+pub struct Callback<'a> {
+    pub query: CallbackQuery,
+    /// The per-browser id that owns pending sign-ins.
+    pub browser_id: Option<&'a str>,
+    /// The hash of the session this browser already has: it is replaced.
+    pub previous_session: Option<&'a str>,
+    pub ip: &'a str,
+}
+
+pub struct SignedIn {
+    pub token: SessionToken,
+    /// Where to send the browser: the sign-in's `returnTo` when safe, else `/`.
+    pub return_to: String,
+}
+
+/// Starts a sign-in (spec section 4, step 1) and answers where to send the browser; a
+/// failure is audited.
+pub async fn start(
+    state: &AppState,
+    oidc: &Effective,
+    ip: &str,
+    browser_id: &str,
+    return_to: &str,
+    intent: Intent,
+    redirect_uri: &str,
+) -> Result<Started, Failure> {
+    let failure = match flow::start(state, oidc, browser_id, return_to, intent, redirect_uri).await
+    {
+        Ok(started) => return Ok(started),
+        Err(f) => Failure::from(f),
+    };
+    audit_failure(state, ip, &failure, None).await;
+    Err(failure)
+}
+
+/// Finishes a sign-in at `/oauth2-callback` (spec section 4, steps 2 to 7): a new session,
+/// or a failure that is already audited and counted.
+pub async fn callback(state: &AppState, request: Callback<'_>) -> Result<SignedIn, Failure> {
+    let ip = request.ip;
+    match finish(state, request).await {
+        Ok(signed_in) => {
+            state.metrics.record_sign_in("oidc", "success");
+            Ok(signed_in)
+        }
+        Err((failure, user)) => {
+            state.metrics.record_sign_in("oidc", "failure");
+            audit_failure(state, ip, &failure, user).await;
+            Err(failure)
+        }
+    }
+}
+
+/// The callback's steps. A failure comes with the user who asked to link, when known, as
+/// the target of its audit entry.
+async fn finish(
+    state: &AppState,
+    request: Callback<'_>,
+) -> Result<SignedIn, (Failure, Option<i64>)> {
+    let oidc = settings::effective(state)
+        .await
+        .map_err(|e| (Failure::internal(e), None))?;
+    if !oidc.enabled {
+        return Err((Failure::OidcDisabled, None));
+    }
+    let auth = flow::finish(state, &oidc, request.browser_id, request.query)
+        .await
+        .map_err(|(f, pending)| (f.into(), pending.and_then(|p| p.link_user_id)))?;
+    let concerns = |f: Failure| (f, auth.pending.link_user_id);
+    let user_id = identify(state, &auth, &oidc.settings, request.ip)
+        .await
+        .map_err(concerns)?;
+    start_session(
+        state,
+        &auth,
+        &oidc.settings,
+        user_id,
+        request.previous_session,
+    )
+    .await
+    .map_err(|e| concerns(Failure::internal(e)))
+}
+
+/// Decides who the identity is and applies it. Decided once more when a concurrent first
+/// sign-in of the same identity won the race: then the link exists and is used.
+async fn identify(
+    state: &AppState,
+    auth: &Authenticated,
+    s: &StoredSettings,
+    ip: &str,
+) -> Result<i64, Failure> {
+    for _ in 0..2 {
+        let now = state.clock.now();
+        let facts = facts::load(&state.db, auth, s, ip)
+            .await
+            .map_err(Failure::internal)?;
+        let plan = decision::decide(&facts)?.into_plan(&facts, now);
+        match state
+            .db
+            .apply_sign_in(plan, now, state.config.force_disable_oidc)
+            .await
+        {
+            Ok(user) => return Ok(user.id),
+            Err(StoreError::Conflict("identity", _)) => continue,
+            // The username match changed since it was read and may no longer be claimed; or
+            // the new user's name is taken (a fallback name never claims an account).
+            Err(StoreError::Conflict("username", _)) => return Err(Refusal::LinkRefused.into()),
+            Err(e) => return Err(Failure::internal(e)),
+        }
+    }
+    Err(Failure::IdentityConflict)
+}
+
+async fn start_session(
+    state: &AppState,
+    auth: &Authenticated,
+    s: &StoredSettings,
+    user_id: i64,
+    previous: Option<&str>,
+) -> AppResult<SignedIn> {
+    let now = state.clock.now();
+    if let Some(old) = previous {
+        state.db.delete_session(old).await?;
+    }
+    let token = SessionToken::generate();
+    let hours = s.session_duration_hours.unwrap_or(DEFAULT_SESSION_HOURS);
+    let sid = auth.token.claims.get("sid").and_then(Value::as_str);
+    state
+        .db
+        .insert_session(&NewSession {
+            id_hash: &token.hash(),
+            user_id,
+            auth_method: "oidc",
+            now,
+            expires_at: now + hours * 3_600_000,
+            oidc: Some(OidcSession {
+                issuer: &auth.pending.issuer,
+                subject: &auth.token.sub,
+                sid,
+                id_token: &auth.id_token,
+                refresh_token_sealed: auth.refresh_token.as_deref().map(|t| state.secrets.seal(t)),
+                access_expires_at: auth.access_expires_at,
+            }),
+        })
+        .await?;
+    // Back-channel logout tokens are checked with the algorithm the provider signs ours with.
+    state
+        .db
+        .put_setting(
+            &format!("oidc_alg:{}", auth.pending.issuer),
+            &auth.token.alg,
+            now,
+        )
+        .await?;
+    Ok(SignedIn {
+        token,
+        return_to: safe_return_to(&auth.pending.return_to)
+            .unwrap_or("/")
+            .to_owned(),
+    })
+}
+
+async fn audit_failure(state: &AppState, ip: &str, failure: &Failure, user: Option<i64>) {
+    let mut entry = AuditEntry::new(AuditEvent::OidcLoginFailed, state.clock.now())
+        .ip(ip)
+        .detail("reason", failure.reason());
+    if let Some(username) = failure.username() {
+        entry = entry.detail("username", username);
+    }
+    if let Some(id) = user {
+        entry = entry.target(id);
+    }
+    if let Err(e) = state.db.audit(entry).await {
+        tracing::warn!(error = %e, "could not write the audit log");
+    }
+    tracing::info!(reason = %failure, "OIDC sign-in failed");
+}
+
+/// Applies the claims of a refreshed ID token to its user: email, display name and groups,
+/// under the same rules as at sign-in.
+pub async fn resync(
+    state: &AppState,
+    user_id: i64,
+    token_claims: &Value,
+    s: &StoredSettings,
+) -> AppResult<()> {
+    let Some(user) = state.db.user_by_id(user_id).await? else {
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let plan = decision::refresh_plan(
+        user_id,
+        &facts::grants_of(&state.db, &user).await?,
+        claims_of(token_claims, None, s),
+        &state.db.group_mappings().await?,
+        SyncMode::parse(&s.group_sync_mode),
+        now,
+    );
+    state
+        .db
+        .apply_sign_in(plan, now, state.config.force_disable_oidc)
+        .await?;
+    Ok(())
+}

@@ -21,10 +21,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub metrics: Arc<metrics::Metrics>,
     pub secrets: Arc<crypto::SecretBox>,
-    /// The one HTTP client for talking to identity providers.
-    pub outbound: oidc::outbound::Outbound,
-    /// Discovery documents and keys per issuer.
-    pub providers: Arc<oidc::provider::ProviderCache>,
+    /// The one client of the identity provider (its HTTP policy and caches).
+    pub oidc: Arc<oidc::client::OidcClient>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -72,14 +70,13 @@ impl AppState {
         Ok(Self {
             db,
             config: Arc::new(config),
+            oidc: Arc::new(oidc::client::OidcClient::new(clock.clone())),
             clock,
             setup_token,
             dummy_hash: Arc::from(dummy_hash),
             leptos,
             metrics: Arc::default(),
             secrets,
-            outbound: oidc::outbound::Outbound::new(),
-            providers: Arc::default(),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Authentication: passwords, sessions, local sign-in and first-run setup. Plain Rust over
 //! the database; the HTTP layer in `routes` only translates.
 
+pub mod backchannel;
 pub mod local_login;
 pub mod own_password;
 pub mod password;

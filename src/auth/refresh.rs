@@ -7,9 +7,7 @@
 use super::sign_in;
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::{AppError, AppResult};
-use crate::oidc::id_token::{self, Expected};
-use crate::oidc::provider::field;
-use crate::oidc::token_endpoint;
+use crate::oidc::refresh::{RefreshError, RefreshGrant};
 use crate::oidc_settings as settings;
 use crate::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -78,84 +76,29 @@ pub async fn refresh_session(state: &AppState, id_hash: &str) -> AppResult<Outco
         .secrets
         .open(&lease.refresh_sealed)
         .map_err(AppError::internal)?;
-    let secret = match state.db.oidc_client_secret().await? {
-        Some(sealed) => Some(state.secrets.open(&sealed).map_err(AppError::internal)?),
-        None => None,
+    let secret = sign_in::client_secret(state).await?;
+    let grant = RefreshGrant {
+        issuer: &s.issuer_uri,
+        client_id: &s.client_id,
+        client_secret: secret.as_deref(),
+        refresh_token: &refresh_token,
     };
-    let Ok(discovery) = state
-        .providers
-        .discovery(&state.outbound, &s.issuer_uri, now)
-        .await
-    else {
-        return keep().await;
-    };
-    let Some(endpoint) = field(&discovery, "token_endpoint")
-        .and_then(|e| crate::oidc::outbound::Outbound::check_url(e).ok())
-    else {
-        return keep().await;
-    };
-    let form = vec![
-        ("grant_type", "refresh_token".to_owned()),
-        ("refresh_token", refresh_token.clone()),
-    ];
-    let Ok(reply) = token_endpoint::post(
-        &state.outbound,
-        &discovery,
-        endpoint,
-        &s.client_id,
-        secret.as_deref(),
-        form,
-    )
-    .await
-    else {
-        return keep().await;
-    };
-    let body = reply.json().unwrap_or(Value::Null);
-    if reply.status != 200 {
-        let invalid_grant = body.get("error").and_then(Value::as_str) == Some("invalid_grant");
-        // A refresh of this session that succeeded meanwhile used the old token up: not a
-        // revocation.
-        let overtaken = state.db.refresh_version(id_hash).await? != Some(lease.version);
-        if invalid_grant && !overtaken {
+    let refreshed = match state.oidc.refresh(&grant).await {
+        Ok(r) => r,
+        Err(RefreshError::Unavailable) => return keep().await,
+        Err(RefreshError::InvalidGrant) => {
+            // A refresh of this session that succeeded meanwhile used the old token up: not
+            // a revocation.
+            if state.db.refresh_version(id_hash).await? != Some(lease.version) {
+                return keep().await;
+            }
             return end(state, id_hash, lease.user_id, "invalid_grant").await;
         }
-        return keep().await;
-    }
-    // Providers may send no new refresh token or ID token: keep what we had.
-    let new_refresh = body
-        .get("refresh_token")
-        .and_then(Value::as_str)
-        .unwrap_or(&refresh_token)
-        .to_owned();
-    let access_token = body.get("access_token").and_then(Value::as_str);
-    let access_expires_at = body
-        .get("expires_in")
-        .and_then(Value::as_i64)
-        .map(|secs| now + secs * 1000);
+        Err(RefreshError::Token(f)) => return end(state, id_hash, lease.user_id, f.reason()).await,
+    };
     let mut id_token = lease.id_token.clone();
     let mut fresh_claims = None;
-    if let Some(raw) = body.get("id_token").and_then(Value::as_str) {
-        let keys = match state
-            .providers
-            .jwks(&state.outbound, &s.issuer_uri, now, false)
-            .await
-        {
-            Ok(Some(keys)) => keys,
-            _ => return keep().await,
-        };
-        let expected = Expected {
-            issuer: &s.issuer_uri,
-            client_id: &s.client_id,
-            client_secret: secret.as_deref(),
-            nonce: None,
-            not_issued_before: now - 10 * 60_000,
-            now,
-            access_token,
-        };
-        let verified = match id_token::verify(raw, &keys, &expected) {
-            Ok(v) => v,
-            Err(f) => return end(state, id_hash, lease.user_id, f.reason()).await,
-        };
+    if let Some((raw, verified)) = refreshed.id_token {
         if verified.sub != lease.subject {
             return end(state, id_hash, lease.user_id, "refreshed_sub_mismatch").await;
         }
@@ -163,9 +106,11 @@ pub async fn refresh_session(state: &AppState, id_hash: &str) -> AppResult<Outco
         if nonce.is_some() && nonce.map(str::to_owned) != nonce_of(&lease.id_token) {
             return end(state, id_hash, lease.user_id, "nonce_mismatch").await;
         }
-        id_token = raw.to_owned();
+        id_token = raw;
         fresh_claims = Some(verified.claims);
     }
+    let new_refresh = refreshed.refresh_token.unwrap_or(refresh_token);
+    let access_expires_at = refreshed.access_expires_at;
     let stored = state
         .db
         .store_refresh(

@@ -1,15 +1,13 @@
-//! The authorization code flow with PKCE, on the server (spec section 4): starting a sign-in
-//! and finishing it up to a validated identity. Who that identity is in Grimmory is decided
-//! in `auth::oidc_login`.
+//! The authorization code flow with PKCE (spec section 4), as the protocol sees it: the
+//! authorization request, and the provider's redirect back up to a validated identity (code
+//! exchange, ID-token checks, userinfo); and RP-initiated logout. Keeping the pending sign-in
+//! and deciding who the identity is in Grimmory are `auth::sign_in`'s business.
 
+use super::client::{random_value, IdTokenError, OidcClient};
 use super::id_token::{self, Expected, TokenFailure, Verified};
-use super::outbound::OutboundError;
+use super::outbound::{Outbound, OutboundError};
 use super::provider::field;
-use crate::auth::session::{hash_token, SessionToken};
-use crate::db::pending_logins::{PendingLogin, LIFETIME_MS};
-use crate::error::AppError;
-use crate::oidc_settings::Effective;
-use crate::AppState;
+use crate::clock::Millis;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
@@ -23,7 +21,7 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// No pending sign-in for this `state` and browser, or it expired, or the provider
-    /// settings changed since it started.
+    /// settings changed since it started (found by the sign-in, which keeps them).
     StateMismatch,
     /// The `iss` parameter differs from the pending issuer, or is missing although the
     /// provider advertises it (RFC 9207).
@@ -32,7 +30,6 @@ pub enum Failure {
     ProviderUnreachable,
     NoAuthorizationEndpoint,
     BadAuthorizationEndpoint,
-    TooManyPendingLogins,
     /// The provider answered with `error=<code>` (sanitised, never empty).
     Provider(String),
     MissingCode,
@@ -46,8 +43,6 @@ pub enum Failure {
     MissingIdToken,
     Token(TokenFailure),
     UserinfoSubMismatch,
-    /// Our own trouble (database, sealed secret): logged with a reference where it happened.
-    Internal,
 }
 
 impl Failure {
@@ -59,7 +54,6 @@ impl Failure {
             Self::ProviderUnreachable => "provider_unreachable".into(),
             Self::NoAuthorizationEndpoint => "no_authorization_endpoint".into(),
             Self::BadAuthorizationEndpoint => "bad_authorization_endpoint".into(),
-            Self::TooManyPendingLogins => "too_many_pending_logins".into(),
             Self::Provider(code) => format!("provider_error:{code}").into(),
             Self::MissingCode => "missing_code".into(),
             Self::NoTokenEndpoint => "no_token_endpoint".into(),
@@ -69,7 +63,6 @@ impl Failure {
             Self::MissingIdToken => "missing_id_token".into(),
             Self::Token(f) => f.reason().into(),
             Self::UserinfoSubMismatch => "userinfo_sub_mismatch".into(),
-            Self::Internal => "internal_error".into(),
         }
     }
 
@@ -79,97 +72,37 @@ impl Failure {
     }
 }
 
-impl From<AppError> for Failure {
-    fn from(e: AppError) -> Self {
-        // Logged with a reference; the user sees the generic text.
-        e.body();
-        Self::Internal
-    }
-}
-
-/// What to do with the identity once it is proven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Intent {
-    Login,
-    /// Link it to this signed-in user (from /profile).
-    Link(i64),
-}
-
-pub struct Started {
-    pub location: String,
-}
-
-fn random_token() -> String {
-    SessionToken::generate().as_cookie_value().to_owned()
-}
-
-/// Creates the pending sign-in and answers where to send the browser.
-pub async fn start(
-    state: &AppState,
-    oidc: &Effective,
-    browser_id: &str,
-    return_to: &str,
-    intent: Intent,
-    redirect_uri: &str,
-) -> Result<Started, Failure> {
-    let s = &oidc.settings;
-    let now = state.clock.now();
-    let discovery = state
-        .providers
-        .discovery(&state.outbound, &s.issuer_uri, now)
-        .await
-        .map_err(|e| Failure::unreachable(&e))?;
-    let endpoint =
-        field(&discovery, "authorization_endpoint").ok_or(Failure::NoAuthorizationEndpoint)?;
-    let mut url = url::Url::parse(endpoint).map_err(|_| Failure::BadAuthorizationEndpoint)?;
-    let (state_value, nonce, verifier) = (
-        random_token(),
-        random_token(),
-        random_token() + &random_token(),
-    );
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let (intent_name, link_user_id) = match intent {
-        Intent::Login => ("login", None),
-        Intent::Link(id) => ("link", Some(id)),
-    };
-    let pending = PendingLogin {
-        state_hash: hash_token(&state_value),
-        browser_hash: hash_token(browser_id),
-        nonce: nonce.clone(),
-        pkce_verifier: verifier,
-        issuer: s.issuer_uri.clone(),
-        client_id: s.client_id.clone(),
-        redirect_uri: redirect_uri.to_owned(),
-        return_to: return_to.to_owned(),
-        intent: intent_name.to_owned(),
-        link_user_id,
-        created_at: now,
-    };
-    if !state
-        .db
-        .insert_pending_login(&pending, now)
-        .await
-        .map_err(AppError::from)?
-    {
-        return Err(Failure::TooManyPendingLogins);
-    }
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &s.client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", &s.effective_scopes())
-            .append_pair("state", &state_value)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
-        for (k, v) in s.extra_params() {
-            q.append_pair(&k, &v);
+impl From<IdTokenError> for Failure {
+    fn from(e: IdTokenError) -> Self {
+        match e {
+            IdTokenError::Unreachable(e) => Self::unreachable(&e),
+            IdTokenError::NoKeys => Self::ProviderUnreachable,
+            IdTokenError::Token(f) => Self::Token(f),
         }
     }
-    Ok(Started {
-        location: url.to_string(),
-    })
+}
+
+/// The authorization request's parameters (OIDC Core 3.1.2.1).
+pub struct AuthorizationRequest<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a str,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub pkce_verifier: &'a str,
+    /// The admin's extra parameters; never one of the above (the settings refuse those).
+    pub extra_params: &'a [(String, String)],
+}
+
+/// A PKCE verifier: 512 random bits, URL-safe (RFC 7636 asks for 43 to 128 characters).
+pub fn new_pkce_verifier() -> String {
+    random_value() + &random_value()
+}
+
+/// The S256 challenge of a verifier.
+fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,304 +113,268 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
+/// What the redemption of a code needs from the sign-in that started it.
+pub struct CodeFlow<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    /// Present for a confidential client.
+    pub client_secret: Option<&'a str>,
+    pub redirect_uri: &'a str,
+    pub pkce_verifier: &'a str,
+    pub nonce: &'a str,
+    /// When the sign-in started: an ID token issued before it is refused.
+    pub started_at: Millis,
+}
+
 /// A proven identity, with what the provider gave along.
-pub struct Authenticated {
-    pub pending: PendingLogin,
+pub struct Proven {
     pub token: Verified,
     pub id_token: String,
     pub refresh_token: Option<String>,
     /// When the provider's access token goes stale.
-    pub access_expires_at: Option<crate::clock::Millis>,
+    pub access_expires_at: Option<Millis>,
     pub userinfo: Option<Value>,
     /// Set when userinfo could not be used and the ID token's claims alone were.
     pub userinfo_warning: Option<String>,
 }
 
-/// Consumes the pending sign-in named by `state` and, when this browser owns it, finishes the
-/// flow: code exchange, ID-token validation, userinfo.
-pub async fn finish(
-    state: &AppState,
-    oidc: &Effective,
-    browser_id: Option<&str>,
-    q: CallbackQuery,
-) -> Result<Authenticated, (Failure, Option<PendingLogin>)> {
-    let now = state.clock.now();
-    let pending = match q.state.as_deref() {
-        Some(s) if !s.is_empty() => state
-            .db
-            .take_pending_login(&hash_token(s))
+/// Where RP-initiated logout sends the browser, and what it says there.
+pub struct EndSession<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub id_token: &'a str,
+    pub post_logout_redirect_uri: &'a str,
+}
+
+impl OidcClient {
+    /// The provider's authorization URL for this request, with the PKCE S256 challenge.
+    pub async fn authorization_url(
+        &self,
+        req: &AuthorizationRequest<'_>,
+    ) -> Result<String, Failure> {
+        let discovery = self
+            .discovery(req.issuer)
             .await
-            .map_err(|e| (Failure::from(AppError::from(e)), None))?,
-        _ => None,
-    };
-    let owned = pending
-        .filter(|p| browser_id.is_some_and(|b| hash_token(b) == p.browser_hash))
-        .filter(|p| now - p.created_at < LIFETIME_MS);
-    let Some(pending) = owned else {
-        return Err((Failure::StateMismatch, None));
-    };
-    let fail = |f: Failure| (f, Some(pending.clone()));
-    // The settings may have changed since the sign-in started: never mix two providers.
-    if pending.issuer != oidc.settings.issuer_uri || pending.client_id != oidc.settings.client_id {
-        return Err(fail(Failure::StateMismatch));
-    }
-    let discovery = state
-        .providers
-        .discovery(&state.outbound, &pending.issuer, now)
-        .await
-        .map_err(|e| fail(Failure::unreachable(&e)))?;
-    // RFC 9207: the iss parameter is checked on error responses too.
-    match q.iss.as_deref() {
-        Some(iss) if iss != pending.issuer => return Err(fail(Failure::IssParamMismatch)),
-        None if discovery.get("authorization_response_iss_parameter_supported")
-            == Some(&Value::Bool(true)) =>
+            .map_err(|e| Failure::unreachable(&e))?;
+        let endpoint =
+            field(&discovery, "authorization_endpoint").ok_or(Failure::NoAuthorizationEndpoint)?;
+        let mut url = url::Url::parse(endpoint).map_err(|_| Failure::BadAuthorizationEndpoint)?;
         {
-            return Err(fail(Failure::IssParamMismatch))
-        }
-        _ => {}
-    }
-    if let Some(error) = q.error.as_deref() {
-        // The provider's own error code, shown on the login page and never followed anywhere.
-        let code: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        let code = if code.is_empty() {
-            "provider_error".to_owned()
-        } else {
-            code
-        };
-        return Err(fail(Failure::Provider(code)));
-    }
-    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
-        return Err(fail(Failure::MissingCode));
-    };
-    let secret = match state.db.oidc_client_secret().await {
-        Ok(Some(sealed)) => Some(
-            state
-                .secrets
-                .open(&sealed)
-                .map_err(|e| fail(AppError::internal(e).into()))?,
-        ),
-        Ok(None) => None,
-        Err(e) => return Err(fail(AppError::from(e).into())),
-    };
-    let tokens = exchange(state, &discovery, &pending, &code, secret.as_deref())
-        .await
-        .map_err(fail)?;
-    let id_token = tokens
-        .get("id_token")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| fail(Failure::MissingIdToken))?;
-    let access_token = tokens
-        .get("access_token")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let expected = Expected {
-        issuer: &pending.issuer,
-        client_id: &pending.client_id,
-        client_secret: secret.as_deref(),
-        nonce: Some(&pending.nonce),
-        not_issued_before: pending.created_at,
-        now,
-        access_token: access_token.as_deref(),
-    };
-    let token = verify_with_rotation(state, &pending.issuer, &id_token, &expected)
-        .await
-        .map_err(fail)?;
-    let (userinfo, userinfo_warning) = match (
-        field(&discovery, "userinfo_endpoint"),
-        access_token.as_deref(),
-    ) {
-        (Some(endpoint), Some(access)) => {
-            match fetch_userinfo(state, endpoint, access, &expected).await {
-                Ok(info) if info.get("sub").and_then(Value::as_str) == Some(token.sub.as_str()) => {
-                    (Some(info), None)
-                }
-                Ok(_) => return Err(fail(Failure::UserinfoSubMismatch)),
-                Err(e) => (None, Some(format!("userinfo unavailable: {e}"))),
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", req.client_id)
+                .append_pair("redirect_uri", req.redirect_uri)
+                .append_pair("scope", req.scopes)
+                .append_pair("state", req.state)
+                .append_pair("nonce", req.nonce)
+                .append_pair("code_challenge", &pkce_challenge(req.pkce_verifier))
+                .append_pair("code_challenge_method", "S256");
+            for (k, v) in req.extra_params {
+                q.append_pair(k, v);
             }
         }
-        _ => (None, None),
-    };
-    Ok(Authenticated {
-        pending,
-        token,
-        id_token,
-        refresh_token: tokens
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        access_expires_at: tokens
-            .get("expires_in")
-            .and_then(Value::as_i64)
-            .map(|s| now + s * 1000),
-        userinfo,
-        userinfo_warning,
-    })
-}
+        Ok(url.to_string())
+    }
 
-/// Validates, fetching the keys once more when the token names one we do not know.
-async fn verify_with_rotation(
-    state: &AppState,
-    issuer: &str,
-    raw: &str,
-    expected: &Expected<'_>,
-) -> Result<Verified, Failure> {
-    let now = expected.now;
-    let keys = state
-        .providers
-        .jwks(&state.outbound, issuer, now, false)
-        .await
-        .map_err(|e| Failure::unreachable(&e))?
-        .ok_or(Failure::ProviderUnreachable)?;
-    match id_token::verify(raw, &keys, expected) {
-        Err(TokenFailure::UnknownKid) => {
-            let fresh = state
-                .providers
-                .jwks(&state.outbound, issuer, now, true)
-                .await
-                .map_err(|e| Failure::unreachable(&e))?;
-            match fresh {
-                Some(keys) => id_token::verify(raw, &keys, expected).map_err(Failure::Token),
-                None => Err(Failure::Token(TokenFailure::UnknownKid)),
+    /// Finishes the flow from the provider's redirect back, whose `state` the sign-in has
+    /// already matched to `flow`: the `iss` parameter, the provider's error, the code
+    /// exchange, the ID token's checks and userinfo.
+    pub async fn redeem(&self, flow: &CodeFlow<'_>, q: CallbackQuery) -> Result<Proven, Failure> {
+        let now = self.now();
+        let discovery = self
+            .discovery(flow.issuer)
+            .await
+            .map_err(|e| Failure::unreachable(&e))?;
+        // RFC 9207: the iss parameter is checked on error responses too.
+        match q.iss.as_deref() {
+            Some(iss) if iss != flow.issuer => return Err(Failure::IssParamMismatch),
+            None if discovery.get("authorization_response_iss_parameter_supported")
+                == Some(&Value::Bool(true)) =>
+            {
+                return Err(Failure::IssParamMismatch)
             }
+            _ => {}
         }
-        other => other.map_err(Failure::Token),
-    }
-}
-
-/// The token request: code, redirect URI and PKCE verifier, with the client authentication
-/// the provider advertises (basic first) when there is a secret.
-async fn exchange(
-    state: &AppState,
-    discovery: &Value,
-    pending: &PendingLogin,
-    code: &str,
-    secret: Option<&str>,
-) -> Result<Value, Failure> {
-    let endpoint = field(discovery, "token_endpoint").ok_or(Failure::NoTokenEndpoint)?;
-    let url =
-        super::outbound::Outbound::check_url(endpoint).map_err(|e| Failure::unreachable(&e))?;
-    let form = vec![
-        ("grant_type", "authorization_code".to_owned()),
-        ("code", code.to_owned()),
-        ("redirect_uri", pending.redirect_uri.clone()),
-        ("code_verifier", pending.pkce_verifier.clone()),
-    ];
-    let reply = super::token_endpoint::post(
-        &state.outbound,
-        discovery,
-        url,
-        &pending.client_id,
-        secret,
-        form,
-    )
-    .await
-    .map_err(|e| Failure::unreachable(&e))?;
-    let body = reply.json().unwrap_or(Value::Null);
-    if reply.status == 200 && body.is_object() {
-        return Ok(body);
-    }
-    if reply.status >= 500 {
-        return Err(Failure::TokenEndpointStatus(reply.status));
-    }
-    match body.get("error").and_then(Value::as_str) {
-        Some("invalid_client" | "unauthorized_client") => Err(Failure::InvalidClient),
-        Some(other) => {
-            let other: String = other
+        if let Some(error) = q.error.as_deref() {
+            // The provider's own error code, shown on the login page and never followed anywhere.
+            let code: String = error
                 .chars()
-                .filter(|c| c.is_ascii_graphic())
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .take(64)
                 .collect();
-            Err(Failure::TokenError(other))
+            let code = if code.is_empty() {
+                "provider_error".to_owned()
+            } else {
+                code
+            };
+            return Err(Failure::Provider(code));
         }
-        None => Err(Failure::TokenEndpointStatus(reply.status)),
+        let Some(code) = q.code.filter(|c| !c.is_empty()) else {
+            return Err(Failure::MissingCode);
+        };
+        let tokens = self.exchange(&discovery, flow, &code).await?;
+        let id_token = tokens
+            .get("id_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(Failure::MissingIdToken)?;
+        let access_token = tokens
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let expected = Expected {
+            issuer: flow.issuer,
+            client_id: flow.client_id,
+            client_secret: flow.client_secret,
+            nonce: Some(flow.nonce),
+            not_issued_before: flow.started_at,
+            now,
+            access_token: access_token.as_deref(),
+        };
+        let token = self.verify_id_token(&id_token, &expected).await?;
+        let (userinfo, userinfo_warning) = match (
+            field(&discovery, "userinfo_endpoint"),
+            access_token.as_deref(),
+        ) {
+            (Some(endpoint), Some(access)) => {
+                match self.userinfo(endpoint, access, &expected).await {
+                    Ok(info)
+                        if info.get("sub").and_then(Value::as_str) == Some(token.sub.as_str()) =>
+                    {
+                        (Some(info), None)
+                    }
+                    Ok(_) => return Err(Failure::UserinfoSubMismatch),
+                    Err(e) => (None, Some(format!("userinfo unavailable: {e}"))),
+                }
+            }
+            _ => (None, None),
+        };
+        Ok(Proven {
+            token,
+            id_token,
+            refresh_token: tokens
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            access_expires_at: tokens
+                .get("expires_in")
+                .and_then(Value::as_i64)
+                .map(|s| now + s * 1000),
+            userinfo,
+            userinfo_warning,
+        })
     }
-}
 
-/// Userinfo as JSON, or as a JWT (OIDC Core 5.3.2) checked like the ID token's signature:
-/// the provider's keys (or the client secret for HS256), and `iss`/`aud` when present.
-async fn fetch_userinfo(
-    state: &AppState,
-    endpoint: &str,
-    access_token: &str,
-    expected: &Expected<'_>,
-) -> Result<Value, OutboundError> {
-    let url = super::outbound::Outbound::check_url(endpoint)?;
-    let request = state
-        .outbound
-        .client()
-        .get(url)
-        .bearer_auth(access_token)
-        .header("accept", "application/json, application/jwt");
-    let reply = state.outbound.send(request).await?;
-    if reply.status != 200 {
-        return Err(OutboundError::Status(reply.status));
+    /// The token request: code, redirect URI and PKCE verifier, with the client authentication
+    /// the provider advertises (basic first) when there is a secret.
+    async fn exchange(
+        &self,
+        discovery: &Value,
+        flow: &CodeFlow<'_>,
+        code: &str,
+    ) -> Result<Value, Failure> {
+        let endpoint = field(discovery, "token_endpoint").ok_or(Failure::NoTokenEndpoint)?;
+        let url = Outbound::check_url(endpoint).map_err(|e| Failure::unreachable(&e))?;
+        let form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", flow.redirect_uri.to_owned()),
+            ("code_verifier", flow.pkce_verifier.to_owned()),
+        ];
+        let reply = super::token_endpoint::post(
+            self.outbound(),
+            discovery,
+            url,
+            flow.client_id,
+            flow.client_secret,
+            form,
+        )
+        .await
+        .map_err(|e| Failure::unreachable(&e))?;
+        let body = reply.json().unwrap_or(Value::Null);
+        if reply.status == 200 && body.is_object() {
+            return Ok(body);
+        }
+        if reply.status >= 500 {
+            return Err(Failure::TokenEndpointStatus(reply.status));
+        }
+        match body.get("error").and_then(Value::as_str) {
+            Some("invalid_client" | "unauthorized_client") => Err(Failure::InvalidClient),
+            Some(other) => {
+                let other: String = other
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic())
+                    .take(64)
+                    .collect();
+                Err(Failure::TokenError(other))
+            }
+            None => Err(Failure::TokenEndpointStatus(reply.status)),
+        }
     }
-    if let Ok(v) = reply.json() {
-        return if v.is_object() {
-            Ok(v)
+
+    /// Userinfo as JSON, or as a JWT (OIDC Core 5.3.2) checked like the ID token's signature:
+    /// the provider's keys (or the client secret for HS256), and `iss`/`aud` when present.
+    async fn userinfo(
+        &self,
+        endpoint: &str,
+        access_token: &str,
+        expected: &Expected<'_>,
+    ) -> Result<Value, OutboundError> {
+        let url = Outbound::check_url(endpoint)?;
+        let request = self
+            .outbound()
+            .client()
+            .get(url)
+            .bearer_auth(access_token)
+            .header("accept", "application/json, application/jwt");
+        let reply = self.outbound().send(request).await?;
+        if reply.status != 200 {
+            return Err(OutboundError::Status(reply.status));
+        }
+        if let Ok(v) = reply.json() {
+            return if v.is_object() {
+                Ok(v)
+            } else {
+                Err(OutboundError::NotJson)
+            };
+        }
+        let raw = String::from_utf8(reply.body).map_err(|_| OutboundError::NotJson)?;
+        let keys = self
+            .jwks(expected.issuer, false)
+            .await?
+            .ok_or(OutboundError::NotJson)?;
+        let confidential = expected.client_secret.is_some();
+        let signed = super::jws::verify(raw.trim(), &keys, expected.client_secret, |alg| {
+            id_token::alg_allowed(alg, confidential)
+        })
+        .map_err(|_| OutboundError::NotJson)?;
+        let claims = signed.claims;
+        let iss_ok = claims
+            .get("iss")
+            .is_none_or(|i| i.as_str() == Some(expected.issuer));
+        let aud_ok = match claims.get("aud") {
+            None => true,
+            Some(Value::String(a)) => a == expected.client_id,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(expected.client_id)),
+            Some(_) => false,
+        };
+        if iss_ok && aud_ok && claims.is_object() {
+            Ok(claims)
         } else {
             Err(OutboundError::NotJson)
-        };
+        }
     }
-    let raw = String::from_utf8(reply.body).map_err(|_| OutboundError::NotJson)?;
-    let keys = state
-        .providers
-        .jwks(&state.outbound, expected.issuer, expected.now, false)
-        .await?
-        .ok_or(OutboundError::NotJson)?;
-    let confidential = expected.client_secret.is_some();
-    let signed = super::jws::verify(raw.trim(), &keys, expected.client_secret, |alg| {
-        id_token::alg_allowed(alg, confidential)
-    })
-    .map_err(|_| OutboundError::NotJson)?;
-    let claims = signed.claims;
-    let iss_ok = claims
-        .get("iss")
-        .is_none_or(|i| i.as_str() == Some(expected.issuer));
-    let aud_ok = match claims.get("aud") {
-        None => true,
-        Some(Value::String(a)) => a == expected.client_id,
-        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(expected.client_id)),
-        Some(_) => false,
-    };
-    if iss_ok && aud_ok && claims.is_object() {
-        Ok(claims)
-    } else {
-        Err(OutboundError::NotJson)
-    }
-}
 
-/// Where to send the browser after the local session ended: the provider's end-session
-/// endpoint (RP-initiated logout) when it has one and the session came from it, with
-/// `id_token_hint`, `client_id`, the registered post-logout URI and a `state`.
-pub async fn end_session_url(
-    state: &AppState,
-    oidc: &Effective,
-    issuer: &str,
-    id_token: &str,
-    public_base: &str,
-) -> Option<String> {
-    if !oidc.enabled || issuer != oidc.settings.issuer_uri {
-        return None;
+    /// The provider's end-session URL (RP-initiated logout), when it has one: with
+    /// `id_token_hint`, `client_id`, the registered post-logout URI and a `state`.
+    pub async fn end_session_url(&self, end: &EndSession<'_>) -> Option<String> {
+        let discovery = self.discovery(end.issuer).await.ok()?;
+        let mut url = url::Url::parse(field(&discovery, "end_session_endpoint")?).ok()?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", end.id_token)
+            .append_pair("client_id", end.client_id)
+            .append_pair("post_logout_redirect_uri", end.post_logout_redirect_uri)
+            .append_pair("state", &random_value());
+        Some(url.to_string())
     }
-    let discovery = state
-        .providers
-        .discovery(&state.outbound, issuer, state.clock.now())
-        .await
-        .ok()?;
-    let mut url = url::Url::parse(field(&discovery, "end_session_endpoint")?).ok()?;
-    url.query_pairs_mut()
-        .append_pair("id_token_hint", id_token)
-        .append_pair("client_id", &oidc.settings.client_id)
-        .append_pair(
-            "post_logout_redirect_uri",
-            &format!("{public_base}/login?signedOut=1"),
-        )
-        .append_pair("state", &random_token());
-    Some(url.to_string())
 }

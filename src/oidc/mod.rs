@@ -3,10 +3,12 @@
 //! checks. Business rules (who an identity is in Grimmory) live in `auth`; the admins'
 //! settings in `oidc_settings`.
 
+pub mod client;
 pub mod flow;
 pub mod id_token;
 pub mod jws;
 pub mod logout_token;
 pub mod outbound;
 pub mod provider;
+pub mod refresh;
 pub mod token_endpoint;

@@ -125,7 +125,7 @@ pub async fn save(
     };
     let json = serde_json::to_string(&settings).map_err(AppError::internal)?;
     // Another issuer or client: fetch its discovery and keys afresh.
-    state.providers.clear();
+    state.oidc.forget_providers();
     state
         .db
         .save_oidc_settings(

@@ -454,7 +454,7 @@ pub async fn for_form(
             super::reference::public_base(&state.config, client.own_origin.as_deref())
         ),
     };
-    let result = run(&state.outbound, &target).await;
+    let result = run(state.oidc.outbound(), &target).await;
     state
         .db
         .audit(

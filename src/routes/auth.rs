@@ -2,12 +2,12 @@ use super::see_other;
 use crate::auth::local_login::{self, start_session, LoginRequest};
 use crate::auth::own_password::{self, ChangePasswordRequest};
 use crate::auth::session::{clear_session_cookie, session_cookie};
+use crate::auth::sign_in;
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::input::Input;
 use crate::http::session::{SessionCookie, SignedIn};
-use crate::oidc::flow;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{safe_return_to, LogoutResponse, UserDto};
@@ -120,7 +120,8 @@ pub async fn logout(
         if let (Some(issuer), Some(id_token)) = (ended.oidc_issuer, ended.id_token) {
             let oidc = settings::effective(&state).await?;
             let base = reference::public_base(&state.config, client.own_origin.as_deref());
-            if let Some(url) = flow::end_session_url(&state, &oidc, &issuer, &id_token, &base).await
+            if let Some(url) =
+                sign_in::end_session_url(&state, &oidc, &issuer, &id_token, &base).await
             {
                 logout_url = url;
             }

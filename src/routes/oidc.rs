@@ -2,14 +2,16 @@
 //! own identity.
 
 use super::see_other;
+use crate::auth::backchannel;
 use crate::auth::session::{read_cookie, session_cookie, SessionToken};
 use crate::auth::sign_in;
+use crate::auth::sign_in::Intent;
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
 use crate::http::input::QueryOf;
 use crate::http::session::{SessionCookie, SignedIn};
-use crate::oidc::flow::{CallbackQuery, Intent};
+use crate::oidc::flow::CallbackQuery;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{safe_return_to, OidcError, UserDto};
@@ -210,7 +212,11 @@ pub async fn backchannel_logout(
     client: Client,
     body: axum::body::Body,
 ) -> Response {
-    match backchannel(&state, &client, body).await {
+    let ended = match logout_token(body).await {
+        Ok(token) => backchannel::end_sessions(&state, &client.ip_string(), &token).await,
+        Err(why) => Err(why),
+    };
+    match ended {
         Ok(()) => (axum::http::StatusCode::OK, Json(serde_json::json!({}))).into_response(),
         Err(why) => {
             tracing::info!(reason = why, "back-channel logout refused");
@@ -223,92 +229,16 @@ pub async fn backchannel_logout(
     }
 }
 
-async fn backchannel(
-    state: &AppState,
-    client: &Client,
-    body: axum::body::Body,
-) -> Result<(), &'static str> {
-    use crate::oidc::logout_token;
-    let oidc = settings::effective(state).await.map_err(|_| "settings")?;
-    if !oidc.enabled {
-        return Err("OIDC is off");
-    }
+/// The form's one `logout_token`, from a body of at most 64 KiB.
+async fn logout_token(body: axum::body::Body) -> Result<String, &'static str> {
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| "body over 64 KiB")?;
     let form: Vec<(String, String)> =
         serde_urlencoded::from_bytes(&bytes).map_err(|_| "not a form")?;
-    let mut tokens = form.iter().filter(|(k, _)| k == "logout_token");
-    let (Some((_, token)), None) = (tokens.next(), tokens.next()) else {
-        return Err("exactly one logout_token expected");
-    };
-    let s = &oidc.settings;
-    let now = state.clock.now();
-    let alg = state
-        .db
-        .setting(&format!("oidc_alg:{}", s.issuer_uri))
-        .await
-        .map_err(|_| "settings")?
-        .unwrap_or_else(|| "RS256".to_owned());
-    let secret = match state
-        .db
-        .oidc_client_secret()
-        .await
-        .map_err(|_| "settings")?
-    {
-        Some(sealed) => Some(state.secrets.open(&sealed).map_err(|_| "secret")?),
-        None => None,
-    };
-    let expected = logout_token::Expected {
-        issuer: &s.issuer_uri,
-        client_id: &s.client_id,
-        client_secret: secret.as_deref(),
-        alg: &alg,
-        now,
-    };
-    let keys = state
-        .providers
-        .jwks(&state.outbound, &s.issuer_uri, now, false)
-        .await
-        .map_err(|_| "keys unreachable")?
-        .ok_or("no keys")?;
-    let request = match logout_token::verify(token, &keys, &expected) {
-        Err("bad signature") => {
-            // Perhaps a rotated key: look once more (rate-limited by the cache).
-            match state
-                .providers
-                .jwks(&state.outbound, &s.issuer_uri, now, true)
-                .await
-            {
-                Ok(Some(fresh)) => logout_token::verify(token, &fresh, &expected)?,
-                _ => return Err("bad signature"),
-            }
-        }
-        other => other?,
-    };
-    if !state
-        .db
-        .remember_logout_jti(&s.issuer_uri, &request.jti, request.keep_until, now)
-        .await
-        .map_err(|_| "database")?
-    {
-        return Err("jti replayed");
+    let mut tokens = form.into_iter().filter(|(k, _)| k == "logout_token");
+    match (tokens.next(), tokens.next()) {
+        (Some((_, token)), None) => Ok(token),
+        _ => Err("exactly one logout_token expected"),
     }
-    let ended = state
-        .db
-        .end_provider_sessions(
-            &s.issuer_uri,
-            request.sid.as_deref(),
-            request.sub.as_deref(),
-        )
-        .await
-        .map_err(|_| "database")?;
-    let mut entry = AuditEntry::new(AuditEvent::BackchannelLogout, now)
-        .ip(&client.ip_string())
-        .detail("sessionsEnded", ended.len());
-    if let Some(user) = ended.first() {
-        entry = entry.target(*user);
-    }
-    state.db.audit(entry).await.map_err(|_| "database")?;
-    Ok(())
 }

@@ -294,7 +294,7 @@ async fn good_tokens_sign_in(engine: Engine) {
     );
     flow.idp
         .set(|b| b.jwks = json!({"keys": [rsa_jwk(0, "only")]}));
-    flow.app.state.providers.clear();
+    flow.app.state.oidc.forget_providers();
     let nokid = flow
         .sign_in(|f, nonce| rs256(&f.claims(nonce, "sub-nokid", "nora"), None, 0))
         .await;
@@ -639,7 +639,7 @@ async fn state_and_callback_rules(engine: Engine) {
     );
     // The provider down: local sign-in still works.
     flow.idp.set(|b| b.redirect_discovery = true);
-    flow.app.state.providers.clear();
+    flow.app.state.oidc.forget_providers();
     let r = flow
         .app
         .send(

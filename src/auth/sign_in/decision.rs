@@ -6,10 +6,10 @@
 
 use super::claims::Claims;
 use super::group_sync::{self, Sync, SyncMode};
+use super::Intent;
 use crate::clock::Millis;
 use crate::db::oidc_users::{Grants, SignInPlan, Target};
 use crate::db::{AuditEntry, AuditEvent, NewUser};
-use crate::oidc::flow::Intent;
 use crate::validation;
 use app::domain::{GroupMappingDto, PERMISSIONS};
 use std::collections::BTreeSet;

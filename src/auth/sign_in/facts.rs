@@ -3,9 +3,9 @@
 use super::claims::claims_of;
 use super::decision::{username_to_match, Account, Facts, Policy};
 use super::group_sync::SyncMode;
+use super::{Authenticated, Intent};
 use crate::db::oidc_users::Grants;
 use crate::db::{Db, User};
-use crate::oidc::flow::{Authenticated, Intent};
 use crate::oidc_settings::StoredSettings;
 
 pub fn policy(s: &StoredSettings) -> Policy {
@@ -57,8 +57,8 @@ pub async fn load(
     s: &StoredSettings,
     ip: &str,
 ) -> Result<Facts, sqlx::Error> {
-    let (issuer, subject) = (&auth.pending.issuer, &auth.token.sub);
-    let claims = claims_of(&auth.token.claims, auth.userinfo.as_ref(), s);
+    let (issuer, subject) = (&auth.pending.issuer, &auth.proven.token.sub);
+    let claims = claims_of(&auth.proven.token.claims, auth.proven.userinfo.as_ref(), s);
     let intent = match auth.pending.link_user_id {
         Some(id) if auth.pending.intent == "link" => Intent::Link(id),
         _ => Intent::Login,
@@ -101,6 +101,6 @@ pub async fn load(
         libraries,
         policy: policy(s),
         ip: ip.to_owned(),
-        userinfo_warning: auth.userinfo_warning.clone(),
+        userinfo_warning: auth.proven.userinfo_warning.clone(),
     })
 }

@@ -19,6 +19,8 @@ pub enum Failure {
     Refused(Refusal),
     /// Two first sign-ins of one identity kept colliding.
     IdentityConflict,
+    /// The server holds as many pending sign-ins as it keeps.
+    TooManyPendingLogins,
     /// Our own trouble: logged with a reference where it happened.
     Internal,
 }
@@ -38,6 +40,7 @@ impl Failure {
             Self::Refused(Refusal::LinkRefused) => "link_refused".into(),
             Self::Refused(Refusal::NotProvisioned { .. }) => "not_provisioned".into(),
             Self::IdentityConflict => "identity_conflict".into(),
+            Self::TooManyPendingLogins => "too_many_pending_logins".into(),
             Self::Internal => "internal_error".into(),
         }
     }
@@ -57,7 +60,9 @@ impl Failure {
             Self::OidcDisabled => OidcError::OidcDisabled,
             Self::Refused(Refusal::LinkRefused) => OidcError::LinkRefused,
             Self::Refused(Refusal::NotProvisioned { .. }) => OidcError::NotProvisioned,
-            Self::IdentityConflict | Self::Internal => OidcError::Unexpected,
+            Self::IdentityConflict | Self::TooManyPendingLogins | Self::Internal => {
+                OidcError::Unexpected
+            }
             Self::Protocol(f) => match f {
                 F::StateMismatch | F::IssParamMismatch => OidcError::StateMismatch,
                 F::ProviderUnreachable
@@ -72,7 +77,6 @@ impl Failure {
                 | F::TokenError(_) => OidcError::ExchangeFailed,
                 F::MissingIdToken | F::Token(_) | F::UserinfoSubMismatch => OidcError::InvalidToken,
                 F::Provider(code) => OidcError::Provider(code.clone()),
-                F::TooManyPendingLogins | F::Internal => OidcError::Unexpected,
             },
         }
     }
@@ -130,7 +134,7 @@ mod tests {
                 "provider_unreachable",
             ),
             (
-                F::TooManyPendingLogins.into(),
+                Failure::TooManyPendingLogins,
                 "too_many_pending_logins",
                 "unexpected",
             ),
@@ -176,7 +180,6 @@ mod tests {
                 "userinfo_sub_mismatch",
                 "invalid_token",
             ),
-            (F::Internal.into(), "internal_error", "unexpected"),
             (Refusal::LinkRefused.into(), "link_refused", "link_refused"),
             (
                 Refusal::NotProvisioned {

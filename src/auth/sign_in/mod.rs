@@ -8,14 +8,17 @@ pub mod decision;
 mod facts;
 mod failure;
 pub mod group_sync;
+mod pending;
 
 pub use claims::{claims_of, Claims};
 pub use failure::Failure;
+pub use pending::{Intent, Started};
 
 use super::session::SessionToken;
+use crate::db::pending_logins::PendingLogin;
 use crate::db::{AuditEntry, AuditEvent, NewSession, OidcSession, StoreError};
-use crate::error::AppResult;
-use crate::oidc::flow::{self, Authenticated, CallbackQuery, Intent, Started};
+use crate::error::{AppError, AppResult};
+use crate::oidc::flow::{CallbackQuery, EndSession, Proven};
 use crate::oidc_settings::{self as settings, Effective, StoredSettings};
 use crate::AppState;
 use app::domain::{safe_return_to, DEFAULT_SESSION_HOURS};
@@ -31,6 +34,12 @@ pub struct Callback<'a> {
     /// The hash of the session this browser already has: it is replaced.
     pub previous_session: Option<&'a str>,
     pub ip: &'a str,
+}
+
+/// A proven identity and the sign-in it finishes.
+pub struct Authenticated {
+    pub pending: PendingLogin,
+    pub proven: Proven,
 }
 
 pub struct SignedIn {
@@ -50,11 +59,11 @@ pub async fn start(
     intent: Intent,
     redirect_uri: &str,
 ) -> Result<Started, Failure> {
-    let failure = match flow::start(state, oidc, browser_id, return_to, intent, redirect_uri).await
-    {
-        Ok(started) => return Ok(started),
-        Err(f) => Failure::from(f),
-    };
+    let failure =
+        match pending::begin(state, oidc, browser_id, return_to, intent, redirect_uri).await {
+            Ok(started) => return Ok(started),
+            Err(f) => f,
+        };
     audit_failure(state, ip, &failure, None).await;
     Err(failure)
 }
@@ -88,10 +97,28 @@ async fn finish(
     if !oidc.enabled {
         return Err((Failure::OidcDisabled, None));
     }
-    let auth = flow::finish(state, &oidc, request.browser_id, request.query)
+    let pending = pending::take(
+        state,
+        &oidc,
+        request.browser_id,
+        request.query.state.as_deref(),
+    )
+    .await
+    .map_err(|(f, pending)| (f, pending.and_then(|p| p.link_user_id)))?;
+    let link_user_id = pending.link_user_id;
+    let concerns = |f: Failure| (f, link_user_id);
+    let secret = client_secret(state)
         .await
-        .map_err(|(f, pending)| (f.into(), pending.and_then(|p| p.link_user_id)))?;
-    let concerns = |f: Failure| (f, auth.pending.link_user_id);
+        .map_err(|e| concerns(Failure::internal(e)))?;
+    let proven = state
+        .oidc
+        .redeem(
+            &pending::code_flow(&pending, secret.as_deref()),
+            request.query,
+        )
+        .await
+        .map_err(|f| concerns(f.into()))?;
+    let auth = Authenticated { pending, proven };
     let user_id = identify(state, &auth, &oidc.settings, request.ip)
         .await
         .map_err(concerns)?;
@@ -108,6 +135,39 @@ async fn finish(
 
 /// Decides who the identity is and applies it. Decided once more when a concurrent first
 /// sign-in of the same identity won the race: then the link exists and is used.
+/// The client secret, opened, when one is stored (a confidential client).
+pub async fn client_secret(state: &AppState) -> AppResult<Option<String>> {
+    match state.db.oidc_client_secret().await? {
+        Some(sealed) => Ok(Some(
+            state.secrets.open(&sealed).map_err(AppError::internal)?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Where to send the browser after its local session ended: the provider's end-session page
+/// (RP-initiated logout) when the session came from the provider in force and it has one.
+pub async fn end_session_url(
+    state: &AppState,
+    oidc: &Effective,
+    issuer: &str,
+    id_token: &str,
+    public_base: &str,
+) -> Option<String> {
+    if !oidc.enabled || issuer != oidc.settings.issuer_uri {
+        return None;
+    }
+    state
+        .oidc
+        .end_session_url(&EndSession {
+            issuer,
+            client_id: &oidc.settings.client_id,
+            id_token,
+            post_logout_redirect_uri: &format!("{public_base}/login?signedOut=1"),
+        })
+        .await
+}
+
 async fn identify(
     state: &AppState,
     auth: &Authenticated,
@@ -149,7 +209,7 @@ async fn start_session(
     }
     let token = SessionToken::generate();
     let hours = s.session_duration_hours.unwrap_or(DEFAULT_SESSION_HOURS);
-    let sid = auth.token.claims.get("sid").and_then(Value::as_str);
+    let sid = auth.proven.token.claims.get("sid").and_then(Value::as_str);
     state
         .db
         .insert_session(&NewSession {
@@ -160,11 +220,15 @@ async fn start_session(
             expires_at: now + hours * 3_600_000,
             oidc: Some(OidcSession {
                 issuer: &auth.pending.issuer,
-                subject: &auth.token.sub,
+                subject: &auth.proven.token.sub,
                 sid,
-                id_token: &auth.id_token,
-                refresh_token_sealed: auth.refresh_token.as_deref().map(|t| state.secrets.seal(t)),
-                access_expires_at: auth.access_expires_at,
+                id_token: &auth.proven.id_token,
+                refresh_token_sealed: auth
+                    .proven
+                    .refresh_token
+                    .as_deref()
+                    .map(|t| state.secrets.seal(t)),
+                access_expires_at: auth.proven.access_expires_at,
             }),
         })
         .await?;
@@ -173,7 +237,7 @@ async fn start_session(
         .db
         .put_setting(
             &format!("oidc_alg:{}", auth.pending.issuer),
-            &auth.token.alg,
+            &auth.proven.token.alg,
             now,
         )
         .await?;

@@ -1,0 +1,61 @@
+//! Back-channel logout (spec section 7): the provider says a user's session there ended, and
+//! every session it started here ends too, on every replica (they read the database).
+
+use crate::db::{AuditEntry, AuditEvent};
+use crate::oidc::logout_token::{Expected, Refusal};
+use crate::oidc_settings as settings;
+use crate::AppState;
+
+/// Checks the logout token and ends the sessions it names. A refusal says why, for the server
+/// log only: the provider gets one answer for every failure.
+pub async fn end_sessions(state: &AppState, ip: &str, token: &str) -> Result<(), Refusal> {
+    let oidc = settings::effective(state).await.map_err(|_| "settings")?;
+    if !oidc.enabled {
+        return Err("OIDC is off");
+    }
+    let s = &oidc.settings;
+    let now = state.clock.now();
+    // Only the algorithm the provider signs our ID tokens with (RS256 before the first).
+    let alg = state
+        .db
+        .setting(&format!("oidc_alg:{}", s.issuer_uri))
+        .await
+        .map_err(|_| "settings")?
+        .unwrap_or_else(|| "RS256".to_owned());
+    let secret = super::sign_in::client_secret(state)
+        .await
+        .map_err(|_| "secret")?;
+    let expected = Expected {
+        issuer: &s.issuer_uri,
+        client_id: &s.client_id,
+        client_secret: secret.as_deref(),
+        alg: &alg,
+        now,
+    };
+    let request = state.oidc.verify_logout_token(token, &expected).await?;
+    if !state
+        .db
+        .remember_logout_jti(&s.issuer_uri, &request.jti, request.keep_until, now)
+        .await
+        .map_err(|_| "database")?
+    {
+        return Err("jti replayed");
+    }
+    let ended = state
+        .db
+        .end_provider_sessions(
+            &s.issuer_uri,
+            request.sid.as_deref(),
+            request.sub.as_deref(),
+        )
+        .await
+        .map_err(|_| "database")?;
+    let mut entry = AuditEntry::new(AuditEvent::BackchannelLogout, now)
+        .ip(ip)
+        .detail("sessionsEnded", ended.len());
+    if let Some(user) = ended.first() {
+        entry = entry.target(*user);
+    }
+    state.db.audit(entry).await.map_err(|_| "database")?;
+    Ok(())
+}

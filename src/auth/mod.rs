@@ -2,7 +2,9 @@
 //! the database; the HTTP layer in `routes` only translates.
 
 pub mod local_login;
+pub mod logout;
 pub mod oidc_login;
+pub mod own_identity;
 pub mod own_password;
 pub mod password;
 pub mod refresh;

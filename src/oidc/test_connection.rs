@@ -418,7 +418,7 @@ pub async fn for_form(
     state: &crate::AppState,
     actor: &crate::db::User,
     client: &crate::http::client::Client,
-    patch: super::settings::SettingsPatch,
+    patch: app::domain::SettingsPatch,
 ) -> crate::error::AppResult<ConnectionTestResult> {
     use super::settings::{apply, load, SecretPlan};
     let current = load(state).await?;

@@ -1,13 +1,13 @@
 //! Recovery commands that work directly on the configured database, with or without the
 //! server running: the way back in when nobody can sign in through the web UI.
 
-use crate::admin::users::{self, CreateUserRequest, UpdateUserRequest};
+use crate::admin::users;
 use crate::admin::Actor;
 use crate::clock::SystemClock;
 use crate::config::{Config, RawSettings};
 use crate::error::AppError;
 use crate::AppState;
-use app::domain::PERMISSIONS;
+use app::domain::{CreateUserRequest, UpdateUserRequest, PERMISSIONS};
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;

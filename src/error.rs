@@ -62,15 +62,7 @@ impl AppError {
     pub fn body(&self) -> ErrorBody {
         let status = self.status().as_u16();
         match self {
-            Self::Validation(errors) => ErrorBody {
-                status,
-                message: errors
-                    .first()
-                    .map(|e| e.message.clone())
-                    .unwrap_or_else(|| "Invalid input.".to_owned()),
-                errors: errors.clone(),
-                reference: None,
-            },
+            Self::Validation(errors) => ErrorBody::invalid(errors.clone()),
             Self::BadRequest(m)
             | Self::Unauthorized(m)
             | Self::Forbidden(m)

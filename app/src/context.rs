@@ -50,7 +50,7 @@ pub fn watch_session(ctx: &PageContext) {
     if ctx.user.is_some() {
         use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
-        let Ok(source) = web_sys::EventSource::new("/api/v1/auth/events") else {
+        let Ok(source) = web_sys::EventSource::new(crate::api::paths::SESSION_EVENTS) else {
             return;
         };
         let on_revoked = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {

@@ -108,8 +108,141 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+}
+
+/// An answer with nothing to say but success: `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Done {}
+
+// Request bodies (Appendix A). The REST handlers and the server functions deserialize these
+// same types, so each shape is written once. An absent field and `null` both mean "not
+// given", except where `explicit_null` tells them apart (and then `None` is not sent).
+
+/// For `#[serde(deserialize_with)]`: tells an explicit `null` (`Some(None)`, "remove it")
+/// from an absent field (`None`, "keep it").
+pub fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupRequest {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub setup_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: Option<String>,
+    pub new_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateUserRequest {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Absent or empty: the account signs in only through OIDC.
+    pub password: Option<String>,
+    pub is_admin: Option<bool>,
+    pub permissions: Option<BTreeMap<String, bool>>,
+    pub library_ids: Option<Vec<i64>>,
+}
+
+/// Any subset of a user's editable fields; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateUserRequest {
+    #[serde(
+        default,
+        deserialize_with = "explicit_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email: Option<Option<String>>,
+    pub name: Option<String>,
+    pub is_admin: Option<bool>,
+    pub permissions: Option<BTreeMap<String, bool>>,
+    pub library_ids: Option<Vec<i64>>,
+    /// A string sets a new password, `null` removes it, absent or empty keeps it.
+    #[serde(
+        default,
+        deserialize_with = "explicit_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LibraryRequest {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MappingRequest {
+    pub group_claim: Option<String>,
+    pub description: Option<String>,
+    pub is_admin: Option<bool>,
+    pub permissions: Option<Vec<String>>,
+    pub library_ids: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimMappingPatch {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Option<String>,
+}
+
+/// Any subset of the settings (Appendix A). Read-only fields sent back are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsPatch {
+    pub oidc_enabled: Option<bool>,
+    pub provider_name: Option<String>,
+    pub client_id: Option<String>,
+    /// Write-only: absent keeps the stored secret, a string replaces it ("" removes it).
+    pub client_secret: Option<String>,
+    pub clear_client_secret: Option<bool>,
+    pub issuer_uri: Option<String>,
+    pub scopes: Option<String>,
+    pub extra_auth_params: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "explicit_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub session_duration_hours: Option<Option<i64>>,
+    pub claim_mapping: Option<ClaimMappingPatch>,
+    pub auto_provisioning: Option<bool>,
+    pub allow_local_account_linking: Option<bool>,
+    pub default_permissions: Option<Vec<String>>,
+    pub default_library_ids: Option<Vec<i64>>,
+    pub group_sync_mode: Option<String>,
+    pub oidc_force_only_mode: Option<bool>,
+    /// Write-only: when the issuer changes, move the identity links of the old issuer to the
+    /// new one (the same provider at a new address), instead of orphaning them.
+    pub move_links: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,24 +263,91 @@ pub struct LogoutResponse {
 #[serde(rename_all = "camelCase")]
 pub struct PageContext {
     pub user: Option<UserDto>,
-    /// Whether setup must ask for the one-time setup token (server bound to a non-loopback address).
-    pub setup_token_required: bool,
     /// What the page at hand shows, loaded by the server for that page only.
     #[serde(default)]
     pub data: PageData,
 }
 
-/// Per-page data; empty lists where a page does not need them.
+/// What one page shows: one variant per page of the table (`crate::page`), plus the 403 and
+/// 404 pages, which show nothing loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "page", rename_all = "camelCase")]
+pub enum PageData {
+    Dashboard(DashboardData),
+    Login(LoginData),
+    Setup(SetupData),
+    Profile(ProfileData),
+    Users(UsersData),
+    Libraries(LibrariesData),
+    Audit(AuditData),
+    /// Boxed: by far the largest.
+    OidcSettings(Box<OidcSettingsData>),
+    /// An admin page, opened by someone else.
+    Forbidden,
+    /// No page: what is rendered without the server having loaded one.
+    #[default]
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PageData {
+pub struct DashboardData {
+    /// The user's libraries (admins: all).
     pub libraries: Vec<LibraryDto>,
-    pub users: Vec<UserDto>,
-    pub audit: Vec<AuditEntryDto>,
-    pub oidc_settings: Option<OidcSettingsDto>,
-    pub group_mappings: Vec<GroupMappingDto>,
-    pub reference: Option<ProviderReference>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginData {
     pub public_settings: PublicSettings,
+    /// For a signed-in admin: the reason code of the last failed OIDC sign-in.
+    pub last_oidc_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupData {
+    /// Whether setup must ask for the one-time setup token (server bound to a non-loopback
+    /// address).
+    pub setup_token_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileData {
+    /// Whether OIDC sign-in is in force, so an identity can be linked.
+    pub oidc_enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersData {
+    pub users: Vec<UserDto>,
+    pub libraries: Vec<LibraryDto>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LibrariesData {
+    pub libraries: Vec<LibraryDto>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditData {
+    /// The entries the query's filters select, newest first.
+    pub entries: Vec<AuditEntryDto>,
+    /// Every user, to name actors and targets and to filter by.
+    pub users: Vec<UserDto>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcSettingsData {
+    pub settings: OidcSettingsDto,
+    pub reference: ProviderReference,
+    pub group_mappings: Vec<GroupMappingDto>,
+    pub libraries: Vec<LibraryDto>,
 }
 
 /// Every audit event name (spec section 8), for filters.

@@ -1,20 +1,25 @@
 //! The Leptos UI: pages rendered on the server and hydrated in the browser. It never talks
 //! to the database or the identity provider: the server hands it what a page needs, and the
-//! browser calls the JSON API.
+//! browser calls the server through typed server functions (`api`).
 
 // Deep view trees (the OIDC Settings page) are typed as one nested type.
 #![recursion_limit = "256"]
 
+pub mod api;
 pub mod domain;
+pub mod page;
 
 mod components;
 mod context;
 mod pages;
 
+use leptos::children::ToChildren;
 use leptos::prelude::*;
+use leptos::tachys::view::iterators::StaticVec;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::components::{Router, Routes, RoutesProps};
+use leptos_router::NestedRoute;
+use page::Page;
 
 /// The HTML document around the app; rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -50,16 +55,24 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/grimmory.css"/>
         <Title text="Grimmory"/>
         <Router>
-            <Routes fallback=|| view! { <pages::NotFound/> }>
-                <Route path=path!("/") view=pages::Dashboard/>
-                <Route path=path!("/login") view=pages::Login/>
-                <Route path=path!("/setup") view=pages::Setup/>
-                <Route path=path!("/profile") view=pages::Profile/>
-                <Route path=path!("/admin/users") view=pages::Users/>
-                <Route path=path!("/admin/libraries") view=pages::Libraries/>
-                <Route path=path!("/admin/audit") view=pages::Audit/>
-                <Route path=path!("/settings/oidc") view=pages::OidcSettings/>
-            </Routes>
+            <PageRoutes/>
         </Router>
     }
+}
+
+/// One route per page of the table, each showing the page the server loaded. Built without
+/// `view!`, which takes a `{block}` child for something to render, not for route definitions.
+#[component]
+fn PageRoutes() -> impl IntoView {
+    let routes: StaticVec<_> = Page::ALL
+        .iter()
+        .map(|page| NestedRoute::new(page.route(), pages::Loaded))
+        .collect::<Vec<_>>()
+        .into();
+    Routes(
+        RoutesProps::builder()
+            .fallback(|| view! { <pages::NotFound/> })
+            .children(ToChildren::to_children(move || routes))
+            .build(),
+    )
 }

@@ -1,13 +1,7 @@
 use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
-use app::domain::LibraryDto;
-use serde::Deserialize;
-
-#[derive(Debug, Default, Deserialize)]
-pub struct LibraryRequest {
-    pub name: Option<String>,
-}
+use app::domain::{LibraryDto, LibraryRequest};
 
 fn valid_name(req: &LibraryRequest) -> AppResult<String> {
     let name = req.name.as_deref().map(str::trim).unwrap_or("");

@@ -4,37 +4,8 @@ use crate::db::{AuditEntry, AuditEvent, NewUser, User, UserChanges};
 use crate::error::{AppError, AppResult};
 use crate::validation::{self, Fields};
 use crate::AppState;
-use app::domain::{OidcLinkDto, UserDto, PERMISSIONS};
-use serde::Deserialize;
+use app::domain::{CreateUserRequest, OidcLinkDto, UpdateUserRequest, UserDto, PERMISSIONS};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateUserRequest {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    /// Absent or empty: the account signs in only through OIDC.
-    pub password: Option<String>,
-    pub is_admin: Option<bool>,
-    pub permissions: Option<BTreeMap<String, bool>>,
-    pub library_ids: Option<Vec<i64>>,
-}
-
-/// Any subset of a user's editable fields; absent fields stay as they are.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateUserRequest {
-    #[serde(default, deserialize_with = "crate::http::input::explicit_null")]
-    pub email: Option<Option<String>>,
-    pub name: Option<String>,
-    pub is_admin: Option<bool>,
-    pub permissions: Option<BTreeMap<String, bool>>,
-    pub library_ids: Option<Vec<i64>>,
-    /// A string sets a new password, `null` removes it, absent or empty keeps it.
-    #[serde(default, deserialize_with = "crate::http::input::explicit_null")]
-    pub password: Option<Option<String>>,
-}
 
 /// The 26 flags from a `{name: bool}` map over `base`; unknown names are refused.
 fn permission_flags(map: &BTreeMap<String, bool>, base: &[bool], fields: &mut Fields) -> Vec<bool> {

@@ -5,7 +5,7 @@ use super::session::{SessionToken, LOCAL_SESSION_MS};
 use crate::db::{AuditEntry, AuditEvent, NewSession, User};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
-use serde::Deserialize;
+use app::domain::{LoginRequest, UserDto};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
 pub const LOCAL_DISABLED: &str = "Local login is disabled. Use OIDC to sign in.";
@@ -13,13 +13,6 @@ pub const TOO_MANY_ATTEMPTS: &str = "Too many failed login attempts. Please try 
 pub(super) const WINDOW_MS: i64 = 15 * 60_000;
 pub(super) const MAX_PER_IP_AND_USER: i64 = 5;
 pub(super) const MAX_PER_IP: i64 = 20;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoginRequest {
-    pub username: Option<String>,
-    pub password: Option<String>,
-}
 
 /// The rate-limit buckets a password check for `username` from `ip` counts in. A username
 /// that could never exist is bucketed as one, so junk cannot bloat the table.
@@ -96,6 +89,30 @@ pub async fn authenticate(state: &AppState, req: LoginRequest, client_ip: &str) 
         .clear_hits(&failure_buckets(client_ip, username)[1])
         .await?;
     Ok(user)
+}
+
+/// Signs in with a password: checks the credentials and starts a fresh session (ending
+/// `previous`, this browser's old one). Every attempt counts in the metrics. The REST
+/// handler and the UI's server function both come here.
+pub async fn sign_in(
+    state: &AppState,
+    credentials: LoginRequest,
+    previous: Option<&str>,
+    client_ip: &str,
+) -> AppResult<(UserDto, SessionToken)> {
+    let result = async {
+        let user = authenticate(state, credentials, client_ip).await?;
+        let token = start_session(state, &user, previous, client_ip).await?;
+        Ok((state.db.user_dto(&user).await?, token))
+    }
+    .await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(AppError::TooManyRequests(_)) => "rate_limited",
+        Err(_) => "failure",
+    };
+    state.metrics.record_sign_in("local", outcome);
+    result
 }
 
 /// Starts a session for `user`, ending `previous` (this browser's old session) so every

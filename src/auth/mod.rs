@@ -3,6 +3,8 @@
 
 pub mod backchannel;
 pub mod local_login;
+pub mod logout;
+pub mod own_identity;
 pub mod own_password;
 pub mod password;
 pub mod refresh;

@@ -6,15 +6,7 @@ use crate::db::{AuditEntry, AuditEvent, User, UserChanges};
 use crate::error::{AppError, AppResult};
 use crate::validation::{self, Fields};
 use crate::AppState;
-use app::domain::FieldError;
-use serde::Deserialize;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangePasswordRequest {
-    pub current_password: Option<String>,
-    pub new_password: Option<String>,
-}
+use app::domain::{ChangePasswordRequest, FieldError};
 
 /// Checks the current password (counted like a sign-in attempt), stores the new one and ends
 /// the user's other sessions.

@@ -1,26 +1,17 @@
 //! First-run setup: creates the one LOCAL admin with every permission.
 
+use super::local_login::start_session;
 use super::password;
+use super::session::SessionToken;
 use crate::db::{NewUser, User};
 use crate::error::{AppError, AppResult};
 use crate::validation::{self, Fields};
 use crate::AppState;
-use app::domain::PERMISSIONS;
+use app::domain::{SetupRequest, UserDto, PERMISSIONS};
 use rand::RngCore;
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 pub const SETUP_CLOSED: &str = "Setup is disabled after the first user is created.";
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SetupRequest {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub password: Option<String>,
-    pub setup_token: Option<String>,
-}
 
 /// A one-time token printed in the log at start, so that a server reachable from the network
 /// cannot be claimed by whoever finds it first.
@@ -49,6 +40,19 @@ fn host_may_set_up(state: &AppState, own_origin: Option<&str>) -> bool {
                 || host == "127.0.0.1"
                 || host == "[::1]"
         })
+}
+
+/// Creates the first admin and signs them in with a fresh session (ending `previous`).
+pub async fn complete(
+    state: &AppState,
+    req: SetupRequest,
+    client_ip: &str,
+    own_origin: Option<&str>,
+    previous: Option<&str>,
+) -> AppResult<(UserDto, SessionToken)> {
+    let user = run(state, req, client_ip, own_origin).await?;
+    let token = start_session(state, &user, previous, client_ip).await?;
+    Ok((state.db.user_dto(&user).await?, token))
 }
 
 pub async fn run(

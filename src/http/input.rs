@@ -1,25 +1,19 @@
 //! Request bodies as JSON (the API) or as an HTML form post (pages without JavaScript). The
-//! handler learns which, so it can answer JSON or a 303 redirect.
+//! handler learns which, so it can answer JSON or a 303 redirect. JSON is read as the server
+//! functions read it (`app::api::json_object`), with the same messages.
 
 use crate::error::AppError;
+use app::api::{json_object, object_into};
 use app::domain::FieldError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 
 pub struct Input<T> {
     pub value: T,
     /// True for `application/x-www-form-urlencoded`: answer with a redirect, not JSON.
     pub form: bool,
-}
-
-fn body_error(message: &str) -> AppError {
-    AppError::Validation(vec![FieldError {
-        field: "body".to_owned(),
-        message: message.to_owned(),
-    }])
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
@@ -36,22 +30,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
             .await
             .map_err(|_| AppError::BadRequest("The request body could not be read.".to_owned()))?;
         if content_type.starts_with("application/x-www-form-urlencoded") {
-            let value = serde_urlencoded::from_bytes(&bytes)
-                .map_err(|_| body_error("The form could not be read."))?;
+            let value = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+                AppError::Validation(vec![FieldError {
+                    field: "body".to_owned(),
+                    message: "The form could not be read.".to_owned(),
+                }])
+            })?;
             return Ok(Self { value, form: true });
         }
-        if !content_type.is_empty() && !content_type.starts_with("application/json") {
-            return Err(body_error(
-                "Send the body as JSON (Content-Type: application/json).",
-            ));
-        }
-        let json: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|_| body_error("The request body is not valid JSON."))?;
-        if !json.is_object() {
-            return Err(body_error("The request body must be a JSON object."));
-        }
-        let value = serde_json::from_value(json)
-            .map_err(|e| body_error(&format!("A field has the wrong type: {e}.")))?;
+        let value = json_object(&content_type, &bytes)
+            .and_then(object_into)
+            .map_err(|e| AppError::Validation(vec![e]))?;
         Ok(Self { value, form: false })
     }
 }
@@ -90,14 +79,4 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
             .map(QueryOf)
             .map_err(|_| AppError::BadRequest("The query string could not be read.".to_owned()))
     }
-}
-
-/// For `#[serde(deserialize_with)]`: tells an explicit `null` (`Some(None)`, "remove it")
-/// from an absent field (`None`, "keep it").
-pub fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }

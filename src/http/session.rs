@@ -7,6 +7,7 @@ use crate::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::COOKIE;
 use axum::http::request::Parts;
+use axum::http::Extensions;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -78,15 +79,21 @@ async fn lookup(state: &AppState, hash: &str) -> Result<Option<(User, SessionRec
         .map(|user| (user, session)))
 }
 
+impl SignedIn {
+    /// The signed-in user `resolve` found for a request, from its extensions.
+    pub fn from_extensions(extensions: &Extensions) -> Result<Self, AppError> {
+        extensions
+            .get::<SignedIn>()
+            .cloned()
+            .ok_or_else(|| AppError::Unauthorized("You are not signed in.".to_owned()))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        parts
-            .extensions
-            .get::<SignedIn>()
-            .cloned()
-            .ok_or_else(|| AppError::Unauthorized("You are not signed in.".to_owned()))
+        Self::from_extensions(&parts.extensions)
     }
 }
 

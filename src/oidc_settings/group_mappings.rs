@@ -4,18 +4,7 @@ use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::{AppError, AppResult};
 use crate::validation::Fields;
 use crate::AppState;
-use app::domain::{GroupMappingDto, PERMISSIONS};
-use serde::Deserialize;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MappingRequest {
-    pub group_claim: Option<String>,
-    pub description: Option<String>,
-    pub is_admin: Option<bool>,
-    pub permissions: Option<Vec<String>>,
-    pub library_ids: Option<Vec<i64>>,
-}
+use app::domain::{GroupMappingDto, MappingRequest, PERMISSIONS};
 
 async fn validate(state: &AppState, req: MappingRequest) -> AppResult<GroupMappingDto> {
     let mut fields = Fields::new();

@@ -13,9 +13,10 @@ use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::{AppError, AppResult};
 use crate::validation::Fields;
 use crate::AppState;
+use app::domain::SettingsPatch;
 use app::domain::{OidcSettingsDto, PublicSettings};
 pub use model::{Effective, StoredSettings};
-use patch::{apply, changed_fields, Applied, SecretPlan, SettingsPatch};
+use patch::{apply, changed_fields, Applied, SecretPlan};
 
 pub const NOT_ENABLED_FIRST: &str = "Cannot enable OIDC-only mode: OIDC must be enabled first";
 pub const NO_LOCAL_ADMIN: &str = "Cannot enable OIDC-only mode: no admin could sign in locally";

@@ -4,46 +4,9 @@
 use super::model::{parse_params, StoredSettings};
 use super::NOT_ENABLED_FIRST;
 use crate::validation::Fields;
-use app::domain::{ClaimMapping, GROUP_SYNC_MODES, PERMISSIONS};
-use serde::Deserialize;
+use app::domain::{ClaimMapping, SettingsPatch, GROUP_SYNC_MODES, PERMISSIONS};
 use std::net::IpAddr;
 use url::Url;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClaimMappingPatch {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub groups: Option<String>,
-}
-
-/// Any subset of the settings (Appendix A). Read-only fields sent back are ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SettingsPatch {
-    pub oidc_enabled: Option<bool>,
-    pub provider_name: Option<String>,
-    pub client_id: Option<String>,
-    /// Write-only: absent keeps the stored secret, a string replaces it ("" removes it).
-    pub client_secret: Option<String>,
-    pub clear_client_secret: Option<bool>,
-    pub issuer_uri: Option<String>,
-    pub scopes: Option<String>,
-    pub extra_auth_params: Option<String>,
-    #[serde(default, deserialize_with = "crate::http::input::explicit_null")]
-    pub session_duration_hours: Option<Option<i64>>,
-    pub claim_mapping: Option<ClaimMappingPatch>,
-    pub auto_provisioning: Option<bool>,
-    pub allow_local_account_linking: Option<bool>,
-    pub default_permissions: Option<Vec<String>>,
-    pub default_library_ids: Option<Vec<i64>>,
-    pub group_sync_mode: Option<String>,
-    pub oidc_force_only_mode: Option<bool>,
-    /// Write-only: when the issuer changes, move the identity links of the old issuer to the
-    /// new one (the same provider at a new address), instead of orphaning them.
-    pub move_links: Option<bool>,
-}
 
 /// What the secret should become, before sealing.
 #[derive(Debug, Clone, PartialEq, Eq)]

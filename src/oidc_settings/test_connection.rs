@@ -411,7 +411,7 @@ pub async fn for_form(
     state: &crate::AppState,
     actor: &crate::db::User,
     client: &crate::http::client::Client,
-    patch: super::patch::SettingsPatch,
+    patch: app::domain::SettingsPatch,
 ) -> crate::error::AppResult<ConnectionTestResult> {
     use super::load;
     use super::patch::{apply, SecretPlan};

@@ -1,32 +1,39 @@
-//! Admin-only API: users, libraries, the audit log.
+//! Admin-only API reads: users, libraries, the audit log. Changes are server functions
+//! (`app::api`, served by `server_fns`).
 
-use crate::admin::{libraries, users, Actor};
+use crate::admin::users;
 use crate::db::{AuditFilter, AuditRow, User};
 use crate::error::{AppError, AppResult};
-use crate::http::client::Client;
-use crate::http::input::{IdPath, Input, QueryOf};
-use crate::http::session::{SessionCookie, SignedIn};
+use crate::http::input::{IdPath, QueryOf};
+use crate::http::session::SignedIn;
 use crate::AppState;
 use app::domain::{LibraryDto, UserDto};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::Extensions;
 use axum::Json;
 use serde::Deserialize;
 
 /// A signed-in admin; anyone else gets 401 or 403.
 pub struct Admin(pub User);
 
-impl<S: Send + Sync> FromRequestParts<S> for Admin {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let SignedIn { user } = SignedIn::from_request_parts(parts, state).await?;
+impl Admin {
+    /// The signed-in admin of a request, from its extensions.
+    pub fn from_extensions(extensions: &Extensions) -> AppResult<Self> {
+        let SignedIn { user } = SignedIn::from_extensions(extensions)?;
         if user.is_admin {
             Ok(Self(user))
         } else {
             Err(AppError::Forbidden("Only admins can do this.".to_owned()))
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        Self::from_extensions(&parts.extensions)
     }
 }
 
@@ -42,96 +49,11 @@ pub async fn get_user(
     Ok(Json(users::get(&state, id).await?))
 }
 
-pub async fn create_user(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    client: Client,
-    input: Input<users::CreateUserRequest>,
-) -> AppResult<(StatusCode, Json<UserDto>)> {
-    let ip = client.ip_string();
-    let by = Actor::Admin {
-        user: &actor,
-        ip: &ip,
-    };
-    let user = users::create(&state, by, input.value).await?;
-    Ok((StatusCode::CREATED, Json(user)))
-}
-
-pub async fn update_user(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    client: Client,
-    SessionCookie(session): SessionCookie,
-    IdPath(id): IdPath,
-    input: Input<users::UpdateUserRequest>,
-) -> AppResult<Json<UserDto>> {
-    let ip = client.ip_string();
-    let by = Actor::Admin {
-        user: &actor,
-        ip: &ip,
-    };
-    let user = users::update(&state, by, session.as_deref(), id, input.value).await?;
-    Ok(Json(user))
-}
-
-pub async fn delete_user(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    client: Client,
-    IdPath(id): IdPath,
-) -> AppResult<Json<serde_json::Value>> {
-    users::delete(&state, &actor, &client.ip_string(), id).await?;
-    Ok(Json(serde_json::json!({})))
-}
-
-pub async fn unlink_user(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    client: Client,
-    IdPath(id): IdPath,
-) -> AppResult<Json<UserDto>> {
-    Ok(Json(
-        users::unlink(&state, &actor, &client.ip_string(), id).await?,
-    ))
-}
-
 pub async fn list_libraries(
     State(state): State<AppState>,
     _: Admin,
 ) -> AppResult<Json<Vec<LibraryDto>>> {
     Ok(Json(state.db.libraries().await?))
-}
-
-pub async fn create_library(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    client: Client,
-    input: Input<libraries::LibraryRequest>,
-) -> AppResult<(StatusCode, Json<LibraryDto>)> {
-    let library = libraries::create(&state, &actor, &client.ip_string(), input.value).await?;
-    Ok((StatusCode::CREATED, Json(library)))
-}
-
-pub async fn update_library(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    client: Client,
-    IdPath(id): IdPath,
-    input: Input<libraries::LibraryRequest>,
-) -> AppResult<Json<LibraryDto>> {
-    Ok(Json(
-        libraries::rename(&state, &actor, &client.ip_string(), id, input.value).await?,
-    ))
-}
-
-pub async fn delete_library(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    client: Client,
-    IdPath(id): IdPath,
-) -> AppResult<Json<serde_json::Value>> {
-    libraries::delete(&state, &actor, &client.ip_string(), id).await?;
-    Ok(Json(serde_json::json!({})))
 }
 
 #[derive(Debug, Default, Deserialize)]

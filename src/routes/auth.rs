@@ -1,16 +1,13 @@
 use super::see_other;
-use crate::auth::local_login::{self, start_session, LoginRequest};
-use crate::auth::own_password::{self, ChangePasswordRequest};
+use crate::auth::local_login;
+use crate::auth::logout;
 use crate::auth::session::{clear_session_cookie, session_cookie};
-use crate::auth::sign_in;
-use crate::db::{AuditEntry, AuditEvent};
 use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::input::Input;
 use crate::http::session::{SessionCookie, SignedIn};
-use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
-use app::domain::{safe_return_to, LogoutResponse, UserDto};
+use app::domain::{safe_return_to, LoginRequest, LogoutResponse, UserDto};
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
 use axum::http::HeaderMap;
@@ -33,7 +30,6 @@ pub async fn login(
     SessionCookie(previous): SessionCookie,
     input: Input<LoginForm>,
 ) -> Response {
-    let ip = client.ip_string();
     let LoginForm {
         username,
         password,
@@ -44,18 +40,13 @@ pub async fn login(
         password,
     };
     let username = username.unwrap_or_default();
-    let result = async {
-        let user = local_login::authenticate(&state, credentials, &ip).await?;
-        let token = start_session(&state, &user, previous.as_deref(), &ip).await?;
-        Ok::<_, AppError>((state.db.user_dto(&user).await?, token))
-    }
+    let result = local_login::sign_in(
+        &state,
+        credentials,
+        previous.as_deref(),
+        &client.ip_string(),
+    )
     .await;
-    let outcome = match &result {
-        Ok(_) => "success",
-        Err(AppError::TooManyRequests(_)) => "rate_limited",
-        Err(_) => "failure",
-    };
-    state.metrics.record_sign_in("local", outcome);
     match result {
         Ok((user, token)) => {
             let cookie = [(
@@ -94,39 +85,20 @@ pub async fn login(
     }
 }
 
-/// Ends the local session first, whether or not it is still live, then tells the browser
-/// where to go: the provider's end-session page for an OIDC session, else the login page.
+/// Ends the session, then sends the browser on: a redirect for a form post, else JSON.
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
     SessionCookie(hash): SessionCookie,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let ended = match hash {
-        Some(hash) => state.db.end_session(&hash).await?,
-        None => None,
-    };
-    let mut logout_url = "/login?signedOut=1".to_owned();
-    if let Some(ended) = ended {
-        state
-            .db
-            .audit(
-                AuditEntry::new(AuditEvent::Logout, state.clock.now())
-                    .actor(ended.user_id)
-                    .target(ended.user_id)
-                    .ip(&client.ip_string()),
-            )
-            .await?;
-        if let (Some(issuer), Some(id_token)) = (ended.oidc_issuer, ended.id_token) {
-            let oidc = settings::effective(&state).await?;
-            let base = reference::public_base(&state.config, client.own_origin.as_deref());
-            if let Some(url) =
-                sign_in::end_session_url(&state, &oidc, &issuer, &id_token, &base).await
-            {
-                logout_url = url;
-            }
-        }
-    }
+    let logout_url = logout::sign_out(
+        &state,
+        hash.as_deref(),
+        &client.ip_string(),
+        client.own_origin.as_deref(),
+    )
+    .await?;
     let cookie = [(
         SET_COOKIE,
         clear_session_cookie(state.config.secure_cookies()),
@@ -147,16 +119,4 @@ pub async fn me(
     SignedIn { user }: SignedIn,
 ) -> Result<Json<UserDto>, AppError> {
     Ok(Json(state.db.user_dto(&user).await?))
-}
-
-pub async fn change_password(
-    State(state): State<AppState>,
-    client: Client,
-    SignedIn { user }: SignedIn,
-    SessionCookie(hash): SessionCookie,
-    input: Input<ChangePasswordRequest>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    let hash = hash.unwrap_or_default();
-    own_password::change(&state, &user, &hash, &client.ip_string(), input.value).await?;
-    Ok(Json(serde_json::json!({})))
 }

@@ -1,5 +1,6 @@
-//! The router: the JSON API of Appendix A, the server-rendered pages, and the middleware
-//! every request passes through.
+//! The router: the JSON API of Appendix A (REST handlers for reads, form posts and the OIDC
+//! redirects; server functions for every change), the server-rendered pages, and the
+//! middleware every request passes through.
 
 mod admin;
 mod auth;
@@ -8,71 +9,46 @@ mod health;
 mod metrics;
 mod oidc;
 pub(crate) mod pages;
+mod server_fns;
 mod settings;
 mod setup;
 
 use crate::error::AppError;
 use crate::http::{client, csrf, headers, session};
 use crate::AppState;
+use app::api::paths;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
 pub fn build_router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/setup/status", get(setup::status))
-        .route("/api/v1/setup", post(setup::create))
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/auth/logout", post(auth::logout))
+        .route(paths::SETUP, post(setup::create))
+        .route(paths::LOGIN, post(auth::login))
+        .route(paths::LOGOUT, post(auth::logout))
         .route("/api/v1/auth/me", get(auth::me))
-        .route("/api/v1/auth/events", get(events::session_events))
-        .route("/api/v1/auth/password", post(auth::change_password))
-        .route("/api/v1/auth/oidc/authorize", get(oidc::authorize))
-        .route("/api/v1/auth/oidc-link", delete(oidc::unlink_own))
+        .route(paths::SESSION_EVENTS, get(events::session_events))
+        .route(paths::OIDC_AUTHORIZE, get(oidc::authorize))
         .route(
             "/api/v1/auth/oidc/backchannel-logout",
             post(oidc::backchannel_logout),
         )
-        .route(
-            "/api/v1/admin/users",
-            get(admin::list_users).post(admin::create_user),
-        )
-        .route(
-            "/api/v1/admin/users/{id}",
-            get(admin::get_user)
-                .put(admin::update_user)
-                .delete(admin::delete_user),
-        )
-        .route(
-            "/api/v1/admin/users/{id}/oidc-link",
-            delete(admin::unlink_user),
-        )
-        .route(
-            "/api/v1/admin/libraries",
-            get(admin::list_libraries).post(admin::create_library),
-        )
-        .route(
-            "/api/v1/admin/libraries/{id}",
-            axum::routing::put(admin::update_library).delete(admin::delete_library),
-        )
+        .route("/api/v1/admin/users", get(admin::list_users))
+        .route("/api/v1/admin/users/{id}", get(admin::get_user))
+        .route("/api/v1/admin/libraries", get(admin::list_libraries))
         .route("/api/v1/admin/audit", get(admin::audit))
         .route("/api/v1/public-settings", get(settings::public))
-        .route(
-            "/api/v1/settings/oidc",
-            get(settings::get).put(settings::put),
-        )
-        .route("/api/v1/settings/oidc/test", post(settings::test))
+        .route("/api/v1/settings/oidc", get(settings::get))
         .route("/api/v1/settings/oidc/reference", get(settings::reference))
         .route(
             "/api/v1/admin/oidc-group-mappings",
-            get(settings::list_mappings).post(settings::create_mapping),
+            get(settings::list_mappings),
         )
-        .route(
-            "/api/v1/admin/oidc-group-mappings/{id}",
-            axum::routing::put(settings::update_mapping).delete(settings::delete_mapping),
-        )
+        // Every change, and the UI's own calls: server functions on their paths.
+        .merge(server_fns::router())
         .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .route("/oauth2-callback", get(oidc::callback))

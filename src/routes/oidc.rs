@@ -1,12 +1,12 @@
-//! The OIDC sign-in endpoints: authorize (start), the callback (finish), and unlinking one's
-//! own identity.
+//! The OIDC sign-in endpoints: authorize (start), the callback (finish), and back-channel
+//! logout.
 
 use super::see_other;
 use crate::auth::backchannel;
 use crate::auth::session::{read_cookie, session_cookie, SessionToken};
 use crate::auth::sign_in;
 use crate::auth::sign_in::Intent;
-use crate::db::{AuditEntry, AuditEvent};
+
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
 use crate::http::input::QueryOf;
@@ -14,7 +14,7 @@ use crate::http::session::{SessionCookie, SignedIn};
 use crate::oidc::flow::CallbackQuery;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
-use app::domain::{safe_return_to, OidcError, UserDto};
+use app::domain::{safe_return_to, OidcError};
 use axum::extract::State;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
@@ -180,29 +180,6 @@ pub async fn callback(
         (SET_COOKIE, reset),
     ]);
     (cookies, see_other(&signed_in.return_to)).into_response()
-}
-
-/// `DELETE /api/v1/auth/oidc-link`: a user unlinks their own identity (admin invariants hold).
-pub async fn unlink_own(
-    State(state): State<AppState>,
-    client: Client,
-    SignedIn { user }: SignedIn,
-) -> AppResult<Json<UserDto>> {
-    let now = state.clock.now();
-    let audit = AuditEntry::new(AuditEvent::OidcAccountUnlinked, now)
-        .actor(user.id)
-        .ip(&client.ip_string());
-    state
-        .db
-        .unlink_oidc(user.id, now, state.config.force_disable_oidc, audit)
-        .await
-        .map_err(|e| match e {
-            crate::db::StoreError::NotFound => {
-                AppError::NotFound("Your account has no linked OIDC identity.".to_owned())
-            }
-            other => other.into(),
-        })?;
-    Ok(Json(state.db.user_dto(&user).await?))
 }
 
 /// `POST /api/v1/auth/oidc/backchannel-logout`: the provider ends sessions. Authenticated by

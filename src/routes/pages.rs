@@ -7,18 +7,24 @@ use crate::http::client::Client;
 use crate::http::session::SignedIn;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
-use app::domain::{PageContext, PageData};
+use app::domain::{
+    AuditData, DashboardData, LibrariesData, LoginData, OidcSettingsData, PageContext, PageData,
+    ProfileData, SetupData, UsersData,
+};
+use app::page::{Access, Page};
 use axum::extract::{Request, State};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
-use leptos_axum::{generate_route_list, LeptosRoutes};
-
-/// Pages anyone may open; the rest need a session.
-const PUBLIC_PAGES: &[&str] = &["/login", "/setup"];
+use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let routes = generate_route_list(app::App);
+    // Leptos would also mount every server function; `server_fns` mounts them instead, with
+    // the backend they need, beside the REST handlers.
+    let server_fns = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_owned())
+        .collect();
+    let routes = generate_route_list_with_exclusions(app::App, Some(server_fns));
     let options = state.leptos.clone();
     Router::new()
         .leptos_routes(state, routes, move || app::shell(options.clone()))
@@ -26,15 +32,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// Until setup is done every page goes to /setup; after it, /setup goes to /login. Pages that
-/// need a session send strangers to /login, remembering where they were going.
+/// need a session send strangers to /login, remembering where they were going. Paths that are
+/// no page of the table pass through.
 async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(page) = Page::at(req.uri().path()) else {
+        return next.run(req).await;
+    };
     // Owned copies: a borrowed `Request` cannot be held across an await (its body is not Sync).
     let signed_in = req.extensions().get::<SignedIn>().cloned();
     let own_origin = req
         .extensions()
         .get::<Client>()
         .and_then(|c| c.own_origin.clone());
-    let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let target = req
         .uri()
@@ -46,7 +55,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let outcome = async {
         if let Some(redirect) = oidc_only_redirect(
             &state,
-            &path,
+            page,
             query.as_deref(),
             signed_in.is_some(),
             attempts,
@@ -55,16 +64,24 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
         {
             return Ok(Err(redirect));
         }
-        match decide(&state, &path, &target, signed_in.is_some()).await? {
+        match decide(&state, page, &target, signed_in.is_some()).await? {
             Some(location) => Ok(Err(Redirect::to(&location).into_response())),
-            None => Ok(Ok(page_context(
-                &state,
-                signed_in,
-                &path,
-                query.as_deref(),
-                own_origin.as_deref(),
-            )
-            .await?)),
+            None => {
+                let user = signed_in.map(|SignedIn { user }| user);
+                let data = page_data(
+                    &state,
+                    page,
+                    user.as_ref(),
+                    query.as_deref(),
+                    own_origin.as_deref(),
+                )
+                .await?;
+                let user = match &user {
+                    Some(user) => Some(state.db.user_dto(user).await?),
+                    None => None,
+                };
+                Ok(Ok(PageContext { user, data }))
+            }
         }
     }
     .await;
@@ -98,12 +115,12 @@ fn auto_attempts(headers: &axum::http::HeaderMap) -> u32 {
 /// not loop. A cookie counts the trips; after three it stops (the page then says so).
 async fn oidc_only_redirect(
     state: &AppState,
-    path: &str,
+    page: Page,
     query: Option<&str>,
     signed_in: bool,
     attempts: u32,
 ) -> Result<Option<Response>, AppError> {
-    if path != "/login" || signed_in || attempts >= MAX_AUTO_ATTEMPTS {
+    if page != Page::Login || signed_in || attempts >= MAX_AUTO_ATTEMPTS {
         return Ok(None);
     }
     let pairs: Vec<(String, String)> =
@@ -122,7 +139,7 @@ async fn oidc_only_redirect(
     if !settings::effective(state).await?.force_only || !state.db.setup_completed().await? {
         return Ok(None);
     }
-    let mut location = "/api/v1/auth/oidc/authorize".to_owned();
+    let mut location = app::api::paths::OIDC_AUTHORIZE.to_owned();
     if let Some((_, r)) = pairs.iter().find(|(k, _)| k == "returnTo") {
         if let Some(safe) = app::domain::safe_return_to(r) {
             location.push_str("?returnTo=");
@@ -151,104 +168,106 @@ async fn oidc_only_redirect(
 
 async fn decide(
     state: &AppState,
-    path: &str,
+    page: Page,
     target: &str,
     signed_in: bool,
 ) -> Result<Option<String>, AppError> {
     let setup_done = state.db.setup_completed().await?;
     Ok(if !setup_done {
-        (path != "/setup").then(|| "/setup".to_owned())
-    } else if path == "/setup" {
-        Some("/login".to_owned())
-    } else if path == "/login" && signed_in && !target.contains("oidcError=") {
+        (page != Page::Setup).then(|| Page::Setup.path().to_owned())
+    } else if page == Page::Setup {
+        Some(Page::Login.path().to_owned())
+    } else if page == Page::Login && signed_in && !target.contains("oidcError=") {
         // A signed-in user whose OIDC linking failed lands here with the error: show it.
-        Some("/".to_owned())
-    } else if !signed_in && !PUBLIC_PAGES.contains(&path) {
+        Some(Page::Dashboard.path().to_owned())
+    } else if !signed_in && page.access() != Access::Public {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("returnTo", target)
             .finish();
-        Some(format!("/login?{query}"))
+        Some(format!("{}?{query}", Page::Login.path()))
     } else {
         None
     })
 }
 
-async fn page_context(
-    state: &AppState,
-    signed_in: Option<SignedIn>,
-    path: &str,
-    query: Option<&str>,
-    own_origin: Option<&str>,
-) -> Result<PageContext, AppError> {
-    let Some(SignedIn { user }) = signed_in else {
-        let public_settings = if path == "/login" {
-            settings::public(state).await?
-        } else {
-            Default::default()
-        };
-        return Ok(PageContext {
-            user: None,
-            setup_token_required: state.setup_token.is_some(),
-            data: PageData {
-                public_settings,
-                ..PageData::default()
-            },
-        });
-    };
-    Ok(PageContext {
-        user: Some(state.db.user_dto(&user).await?),
-        setup_token_required: false,
-        data: page_data(state, &user, path, query, own_origin).await?,
-    })
-}
-
-/// Loads what the page at `path` shows; admin data only for admins (others get the 403 page).
+/// Loads what `page` shows, by the page table: admin pages only for admins (others get the
+/// 403 page), and a page needing a session only with one (the guard made sure of it).
 async fn page_data(
     state: &AppState,
-    user: &User,
-    path: &str,
+    page: Page,
+    user: Option<&User>,
     query: Option<&str>,
     own_origin: Option<&str>,
 ) -> Result<PageData, AppError> {
-    let mut data = PageData::default();
-    match path {
-        "/" => data.libraries = state.db.libraries_of(user.id, user.is_admin).await?,
-        "/admin/users" if user.is_admin => {
-            data.users = state.db.user_dtos().await?;
-            data.libraries = state.db.libraries().await?;
+    let signed_in = || user.ok_or_else(|| AppError::Unauthorized("You are not signed in.".into()));
+    if page.access() == Access::Admin && !signed_in()?.is_admin {
+        return Ok(PageData::Forbidden);
+    }
+    Ok(match page {
+        Page::Dashboard => {
+            let user = signed_in()?;
+            PageData::Dashboard(DashboardData {
+                libraries: state.db.libraries_of(user.id, user.is_admin).await?,
+            })
         }
-        "/admin/libraries" if user.is_admin => data.libraries = state.db.libraries().await?,
-        "/profile" => data.public_settings = settings::public(state).await?,
-        // Admins see why the last OIDC sign-in failed, from the audit log.
-        "/login" => {
-            data.public_settings = settings::public(state).await?;
-            if user.is_admin {
-                let last_failure = AuditFilter {
-                    event: Some("OIDC_LOGIN_FAILED".to_owned()),
-                    limit: 1,
-                    ..AuditFilter::default()
-                };
-                data.audit = state.db.audit_entries(&last_failure).await?;
-            }
-        }
-        "/settings/oidc" if user.is_admin => {
-            let stored = settings::load(state).await?;
-            data.reference = Some(reference::build(&state.config, own_origin, &stored));
-            data.oidc_settings = Some(settings::get(state).await?);
-            data.group_mappings = state.db.group_mappings().await?;
-            data.libraries = state.db.libraries().await?;
-        }
-        "/admin/audit" if user.is_admin => {
+        Page::Login => PageData::Login(LoginData {
+            public_settings: settings::public(state).await?,
+            // Admins see why the last OIDC sign-in failed, from the audit log.
+            last_oidc_failure: match user {
+                Some(user) if user.is_admin => last_oidc_failure(state).await?,
+                _ => None,
+            },
+        }),
+        Page::Setup => PageData::Setup(SetupData {
+            setup_token_required: state.setup_token.is_some(),
+        }),
+        Page::Profile => PageData::Profile(ProfileData {
+            oidc_enabled: settings::public(state).await?.oidc_enabled,
+        }),
+        Page::Users => PageData::Users(UsersData {
+            users: state.db.user_dtos().await?,
+            libraries: state.db.libraries().await?,
+        }),
+        Page::Libraries => PageData::Libraries(LibrariesData {
+            libraries: state.db.libraries().await?,
+        }),
+        Page::Audit => {
             // A hand-edited bad filter shows the newest entries rather than an error page.
             let q: AuditQuery = serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
             let filter = audit_filter(&q).unwrap_or(AuditFilter {
                 limit: 50,
                 ..AuditFilter::default()
             });
-            data.audit = state.db.audit_entries(&filter).await?;
-            data.users = state.db.user_dtos().await?;
+            PageData::Audit(AuditData {
+                entries: state.db.audit_entries(&filter).await?,
+                users: state.db.user_dtos().await?,
+            })
         }
-        _ => {}
-    }
-    Ok(data)
+        Page::OidcSettings => {
+            let stored = settings::load(state).await?;
+            PageData::OidcSettings(Box::new(OidcSettingsData {
+                reference: reference::build(&state.config, own_origin, &stored),
+                settings: settings::get(state).await?,
+                group_mappings: state.db.group_mappings().await?,
+                libraries: state.db.libraries().await?,
+            }))
+        }
+    })
+}
+
+/// The reason code of the last failed OIDC sign-in.
+async fn last_oidc_failure(state: &AppState) -> Result<Option<String>, AppError> {
+    let last_failure = AuditFilter {
+        event: Some("OIDC_LOGIN_FAILED".to_owned()),
+        limit: 1,
+        ..AuditFilter::default()
+    };
+    Ok(state
+        .db
+        .audit_entries(&last_failure)
+        .await?
+        .first()
+        .and_then(|e| e.details.get("reason"))
+        .and_then(|r| r.as_str())
+        .map(str::to_owned))
 }

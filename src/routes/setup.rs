@@ -1,13 +1,12 @@
 use super::see_other;
-use crate::auth::local_login::start_session;
 use crate::auth::session::session_cookie;
-use crate::auth::setup::{self, SetupRequest};
+use crate::auth::setup;
 use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::input::Input;
 use crate::http::session::SessionCookie;
 use crate::AppState;
-use app::domain::SetupStatus;
+use app::domain::{SetupRequest, SetupStatus};
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::StatusCode;
@@ -27,12 +26,13 @@ pub async fn create(
     SessionCookie(previous): SessionCookie,
     input: Input<SetupRequest>,
 ) -> Response {
-    let ip = client.ip_string();
-    let result = async {
-        let user = setup::run(&state, input.value, &ip, client.own_origin.as_deref()).await?;
-        let token = start_session(&state, &user, previous.as_deref(), &ip).await?;
-        Ok::<_, AppError>((state.db.user_dto(&user).await?, token))
-    }
+    let result = setup::complete(
+        &state,
+        input.value,
+        &client.ip_string(),
+        client.own_origin.as_deref(),
+        previous.as_deref(),
+    )
     .await;
     match (result, input.form) {
         (Ok((user, token)), form) => {

@@ -17,6 +17,7 @@ mod real_idp;
 mod refresh;
 mod replicas;
 mod security;
+mod server_fns;
 mod sessions;
 mod setup;
 mod signer;

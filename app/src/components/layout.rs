@@ -1,5 +1,6 @@
-use super::{navigate, post_json};
-use crate::domain::{LogoutResponse, PageContext};
+use super::navigate;
+use crate::api::{self, paths};
+use crate::domain::PageContext;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
@@ -38,44 +39,37 @@ fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
     view! { <a href=href rel="external">{label}</a> }
 }
 
-/// Shows `children` to admins; everyone else gets a clear 403 page.
+/// What non-admins see of an admin page: a clear 403, not a blank screen.
 #[component]
-pub fn AdminOnly(children: ChildrenFn) -> impl IntoView {
-    let ctx = expect_context::<PageContext>();
-    if ctx.user.as_ref().is_some_and(|u| u.is_admin) {
-        children().into_any()
-    } else {
-        #[cfg(feature = "ssr")]
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::FORBIDDEN);
-        }
-        view! {
-            <section class="card forbidden" data-testid="forbidden">
-                <h1>"403 — Admins only"</h1>
-                <p>"This page is for administrators. Ask an admin if you need access."</p>
-                <p><a href="/" rel="external">"Back to your libraries"</a></p>
-            </section>
-        }
-        .into_any()
+pub fn Forbidden() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::FORBIDDEN);
+    }
+    view! {
+        <section class="card forbidden" data-testid="forbidden">
+            <h1>"403 — Admins only"</h1>
+            <p>"This page is for administrators. Ask an admin if you need access."</p>
+            <p><a href="/" rel="external">"Back to your libraries"</a></p>
+        </section>
     }
 }
 
-/// A form post that works without JavaScript; hydrated, it asks the API where to go next.
+/// A form post that works without JavaScript; hydrated, it asks the server where to go next.
 #[component]
 fn SignOut() -> impl IntoView {
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         leptos::task::spawn_local(async {
-            let target =
-                post_json::<_, LogoutResponse>("/api/v1/auth/logout", &serde_json::json!({}))
-                    .await
-                    .map(|r| r.logout_url)
-                    .unwrap_or_else(|_| "/login?signedOut=1".to_owned());
+            let target = api::auth::logout()
+                .await
+                .map(|r| r.logout_url)
+                .unwrap_or_else(|_| "/login?signedOut=1".to_owned());
             navigate(&target);
         });
     };
     view! {
-        <form method="post" action="/api/v1/auth/logout" class="signout" on:submit=on_submit>
+        <form method="post" action=paths::LOGOUT class="signout" on:submit=on_submit>
             <button type="submit" class="link-button">"Sign out"</button>
         </form>
     }

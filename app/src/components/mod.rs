@@ -3,8 +3,8 @@
 mod browser;
 mod layout;
 
-pub use browser::{confirm, copy_to_clipboard, navigate, post_json, send_json};
-pub use layout::{AdminOnly, Layout};
+pub use browser::{confirm, copy_to_clipboard, navigate};
+pub use layout::{Forbidden, Layout};
 
 use crate::domain::{ErrorBody, FieldError};
 use leptos::prelude::*;

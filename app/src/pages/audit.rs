@@ -1,28 +1,25 @@
-use crate::components::{AdminOnly, Layout};
-use crate::domain::{PageContext, AUDIT_EVENTS};
+use crate::components::Layout;
+use crate::domain::{AuditData, AUDIT_EVENTS};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 /// `/admin/audit`: newest first, filtered by event and user. The filters are a plain GET form
 /// and the server loads the entries, so the page works without JavaScript.
 #[component]
-pub fn Audit() -> impl IntoView {
+pub fn Audit(data: AuditData) -> impl IntoView {
     view! {
         <Layout>
-            <AdminOnly>
-                <AuditPanel/>
-            </AdminOnly>
+            <AuditPanel data/>
         </Layout>
     }
 }
 
 #[component]
-fn AuditPanel() -> impl IntoView {
-    let ctx = expect_context::<PageContext>();
+fn AuditPanel(data: AuditData) -> impl IntoView {
     let query = use_query_map().get_untracked();
     let event = query.get("event").unwrap_or_default();
     let user = query.get("user").unwrap_or_default();
-    let users = ctx.data.users.clone();
+    let AuditData { entries, users } = data;
     let name_of = {
         let users = users.clone();
         move |id: Option<i64>| {
@@ -36,7 +33,6 @@ fn AuditPanel() -> impl IntoView {
             .unwrap_or_else(|| "—".to_owned())
         }
     };
-    let entries = ctx.data.audit.clone();
     let older = entries.last().map(|e| {
         let mut q = format!("?before={}", e.id);
         if !event.is_empty() {

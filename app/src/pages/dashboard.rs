@@ -1,12 +1,12 @@
 use crate::components::Layout;
-use crate::domain::PageContext;
+use crate::domain::{DashboardData, PageContext};
 use leptos::prelude::*;
 
 /// `/`: who is signed in and the libraries they can open (admins: all).
 #[component]
-pub fn Dashboard() -> impl IntoView {
+pub fn Dashboard(data: DashboardData) -> impl IntoView {
     let ctx = expect_context::<PageContext>();
-    let libraries = ctx.data.libraries.clone();
+    let libraries = data.libraries;
     let body = ctx.user.map(|user| {
         view! {
             <h1 data-testid="greeting">"Welcome, " {user.name.clone()}</h1>

@@ -1,14 +1,17 @@
 //! The Group Mapping card of the OIDC Settings page.
 
-use crate::components::{
-    confirm, send_json, FieldMessage, LibraryChecks, PermissionChecks, Status,
+use crate::api::group_mappings::{
+    create_group_mapping, delete_group_mapping, update_group_mapping,
 };
+use crate::api::oidc_settings::save_oidc_settings;
+use crate::components::{confirm, FieldMessage, LibraryChecks, PermissionChecks, Status};
 use crate::domain::{
-    FieldError, GroupMappingDto, LibraryDto, OidcSettingsDto, GROUP_SYNC_MODES, PERMISSIONS,
+    FieldError, GroupMappingDto, LibraryDto, MappingRequest, OidcSettingsDto, SettingsPatch,
+    GROUP_SYNC_MODES, PERMISSIONS,
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use serde_json::json;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Dialog {
@@ -28,14 +31,12 @@ pub fn GroupMappingCard(
     let dialog = RwSignal::new(Dialog::Closed);
     let library_names = libraries.clone();
     let set_mode = move |mode: String| {
+        let patch = SettingsPatch {
+            group_sync_mode: Some(mode),
+            ..SettingsPatch::default()
+        };
         leptos::task::spawn_local(async move {
-            match send_json::<_, OidcSettingsDto>(
-                "PUT",
-                "/api/v1/settings/oidc",
-                Some(&json!({ "groupSyncMode": mode })),
-            )
-            .await
-            {
+            match save_oidc_settings(patch).await {
                 Ok(s) => {
                     saved.set(s);
                     status.set(Some(Status::Ok("Group sync mode saved.".to_owned())));
@@ -49,13 +50,7 @@ pub fn GroupMappingCard(
             return;
         }
         leptos::task::spawn_local(async move {
-            match send_json::<(), serde_json::Value>(
-                "DELETE",
-                &format!("/api/v1/admin/oidc-group-mappings/{}", m.id),
-                None,
-            )
-            .await
-            {
+            match delete_group_mapping(m.id).await {
                 Ok(_) => {
                     mappings.update(|l| l.retain(|x| x.id != m.id));
                     status.set(Some(Status::Ok(format!(
@@ -164,13 +159,13 @@ fn MappingForm(
             .unwrap_or_default(),
     );
     let is_admin = RwSignal::new(mapping.as_ref().is_some_and(|m| m.is_admin));
-    let permissions = RwSignal::new(
+    let permissions: RwSignal<BTreeSet<String>> = RwSignal::new(
         mapping
             .as_ref()
             .map(|m| m.permissions.iter().cloned().collect())
             .unwrap_or_default(),
     );
-    let chosen = RwSignal::new(
+    let chosen: RwSignal<BTreeSet<i64>> = RwSignal::new(
         mapping
             .as_ref()
             .map(|m| m.library_ids.iter().copied().collect())
@@ -180,19 +175,19 @@ fn MappingForm(
     let message = RwSignal::new(None::<String>);
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let body = json!({
-            "groupClaim": claim.get_untracked(),
-            "description": description.get_untracked(),
-            "isAdmin": is_admin.get_untracked(),
-            "permissions": permissions.get_untracked(),
-            "libraryIds": chosen.get_untracked(),
-        });
-        let (method, url) = match id {
-            Some(id) => ("PUT", format!("/api/v1/admin/oidc-group-mappings/{id}")),
-            None => ("POST", "/api/v1/admin/oidc-group-mappings".to_owned()),
+        let mapping = MappingRequest {
+            group_claim: Some(claim.get_untracked()),
+            description: Some(description.get_untracked()),
+            is_admin: Some(is_admin.get_untracked()),
+            permissions: Some(permissions.get_untracked().into_iter().collect()),
+            library_ids: Some(chosen.get_untracked().into_iter().collect()),
         };
         leptos::task::spawn_local(async move {
-            match send_json::<_, GroupMappingDto>(method, &url, Some(&body)).await {
+            let answer = match id {
+                Some(id) => update_group_mapping(id, mapping).await,
+                None => create_group_mapping(mapping).await,
+            };
+            match answer {
                 Ok(m) => on_saved.run(m),
                 Err(e) => {
                     message.set(e.errors.is_empty().then_some(e.message));

@@ -1,35 +1,33 @@
-use crate::components::{
-    confirm, post_json, send_json, AdminOnly, FieldMessage, Layout, Status, StatusLine,
-};
-use crate::domain::{FieldError, LibraryDto, PageContext};
+use crate::api::libraries::{create_library, delete_library, rename_library};
+use crate::components::{confirm, FieldMessage, Layout, Status, StatusLine};
+use crate::domain::{FieldError, LibrariesData, LibraryDto, LibraryRequest};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 /// `/admin/libraries`: create, rename and delete libraries.
 #[component]
-pub fn Libraries() -> impl IntoView {
+pub fn Libraries(data: LibrariesData) -> impl IntoView {
     view! {
         <Layout>
-            <AdminOnly>
-                <LibrariesPanel/>
-            </AdminOnly>
+            <LibrariesPanel data/>
         </Layout>
     }
 }
 
 #[component]
-fn LibrariesPanel() -> impl IntoView {
-    let ctx = expect_context::<PageContext>();
-    let libraries = RwSignal::new(ctx.data.libraries.clone());
+fn LibrariesPanel(data: LibrariesData) -> impl IntoView {
+    let libraries = RwSignal::new(data.libraries);
     let status = RwSignal::new(None::<Status>);
     let new_name = RwSignal::new(String::new());
     let errors = RwSignal::new(Vec::<FieldError>::new());
 
     let create = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let body = serde_json::json!({ "name": new_name.get_untracked() });
+        let library = LibraryRequest {
+            name: Some(new_name.get_untracked()),
+        };
         leptos::task::spawn_local(async move {
-            match post_json::<_, LibraryDto>("/api/v1/admin/libraries", &body).await {
+            match create_library(library).await {
                 Ok(lib) => {
                     status.set(Some(Status::Ok(format!("Created {}.", lib.name))));
                     libraries.update(|l| l.push(lib));
@@ -76,15 +74,11 @@ fn LibraryRow(
     let name = RwSignal::new(lib.name.clone());
     let rename = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let body = serde_json::json!({ "name": name.get_untracked() });
+        let library = LibraryRequest {
+            name: Some(name.get_untracked()),
+        };
         leptos::task::spawn_local(async move {
-            match send_json::<_, LibraryDto>(
-                "PUT",
-                &format!("/api/v1/admin/libraries/{id}"),
-                Some(&body),
-            )
-            .await
-            {
+            match rename_library(id, library).await {
                 Ok(updated) => {
                     status.set(Some(Status::Ok(format!("Renamed to {}.", updated.name))));
                     libraries.update(|l| {
@@ -111,13 +105,7 @@ fn LibraryRow(
         }
         let original = original.clone();
         leptos::task::spawn_local(async move {
-            match send_json::<(), serde_json::Value>(
-                "DELETE",
-                &format!("/api/v1/admin/libraries/{id}"),
-                None,
-            )
-            .await
-            {
+            match delete_library(id).await {
                 Ok(_) => {
                     status.set(Some(Status::Ok(format!("Deleted {original}."))));
                     libraries.update(|l| l.retain(|x| x.id != id));

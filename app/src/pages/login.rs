@@ -1,5 +1,8 @@
-use crate::components::{navigate, post_json};
-use crate::domain::{login_notice, safe_return_to, OidcError, PageContext, UserDto};
+use crate::api::{self, paths};
+use crate::components::navigate;
+use crate::domain::{
+    login_notice, safe_return_to, LoginData, LoginRequest, OidcError, PageContext,
+};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -7,21 +10,14 @@ use leptos_router::hooks::use_query_map;
 /// "Welcome Back": the username and password form. It posts as a plain form without
 /// JavaScript (the server answers with redirects) and through the JSON API when hydrated.
 #[component]
-pub fn Login() -> impl IntoView {
+pub fn Login(data: LoginData) -> impl IntoView {
     let query = use_query_map().get_untracked();
     let page = expect_context::<PageContext>();
-    let public = page.data.public_settings.clone();
+    let public = data.public_settings;
     let admin_reason = query
         .get("oidcError")
         .filter(|_| page.user.as_ref().is_some_and(|u| u.is_admin))
-        .and_then(|_| {
-            page.data
-                .audit
-                .first()
-                .and_then(|e| e.details.get("reason"))
-                .and_then(|r| r.as_str())
-                .map(str::to_owned)
-        });
+        .and(data.last_oidc_failure);
     let return_to = query
         .get("returnTo")
         .filter(|r| safe_return_to(r).is_some());
@@ -59,7 +55,7 @@ pub fn Login() -> impl IntoView {
             }),
     );
     let oidc_href = {
-        let mut href = "/api/v1/auth/oidc/authorize".to_owned();
+        let mut href = paths::OIDC_AUTHORIZE.to_owned();
         if let Some(r) = &return_to {
             href.push_str("?returnTo=");
             href.push_str(&url_encode(r));
@@ -77,10 +73,13 @@ pub fn Login() -> impl IntoView {
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         pending.set(true);
-        let body = serde_json::json!({ "username": username.get_untracked(), "password": password.get_untracked() });
+        let credentials = LoginRequest {
+            username: Some(username.get_untracked()),
+            password: Some(password.get_untracked()),
+        };
         let target = target.clone();
         leptos::task::spawn_local(async move {
-            match post_json::<_, UserDto>("/api/v1/auth/login", &body).await {
+            match api::auth::login(credentials).await {
                 Ok(_) => navigate(&target),
                 Err(e) => {
                     error.set(Some(e.message));
@@ -105,7 +104,7 @@ pub fn Login() -> impl IntoView {
                         "Unable to reach the identity provider. Please contact your administrator."
                     </p>
                 })}
-                <form method="post" action="/api/v1/auth/login" on:submit=on_submit class:hidden=!show_form>
+                <form method="post" action=paths::LOGIN on:submit=on_submit class:hidden=!show_form>
                     <label>
                         "Username"
                         <input

@@ -1,33 +1,26 @@
 //! `/settings/oidc`: the OIDC Settings page (spec section 3).
 
 use super::group_mappings::GroupMappingCard;
+use crate::api::oidc_settings::{save_oidc_settings, test_oidc_connection};
 use crate::components::{
-    copy_to_clipboard, send_json, AdminOnly, FieldMessage, Layout, LibraryChecks, PermissionChecks,
-    Status, StatusLine, Toggle,
+    copy_to_clipboard, FieldMessage, Layout, LibraryChecks, PermissionChecks, Status, StatusLine,
+    Toggle,
 };
 use crate::domain::{
-    ConnectionTestResult, ErrorBody, FieldError, OidcSettingsDto, PageContext, ProviderReference,
-    DEFAULT_SCOPES, DEFAULT_SESSION_HOURS,
+    ClaimMappingPatch, ConnectionTestResult, FieldError, OidcSettingsData, OidcSettingsDto,
+    ProviderReference, SettingsPatch, DEFAULT_SCOPES, DEFAULT_SESSION_HOURS,
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 #[component]
-pub fn OidcSettings() -> impl IntoView {
+pub fn OidcSettings(data: OidcSettingsData) -> impl IntoView {
     view! {
         <Layout>
-            <AdminOnly>
-                <SettingsPage/>
-            </AdminOnly>
+            <SettingsPage data/>
         </Layout>
     }
-}
-
-/// Saves any subset of the settings.
-async fn save(patch: Value) -> Result<OidcSettingsDto, ErrorBody> {
-    send_json("PUT", "/api/v1/settings/oidc", Some(&patch)).await
 }
 
 /// Shared by the cards: the saved settings and the page's status line.
@@ -39,9 +32,9 @@ struct Page {
 
 impl Page {
     /// Saves a toggle at once and says so.
-    fn save_now(self, patch: Value, done: &'static str) {
+    fn save_now(self, patch: SettingsPatch, done: &'static str) {
         leptos::task::spawn_local(async move {
-            match save(patch).await {
+            match save_oidc_settings(patch).await {
                 Ok(s) => {
                     self.saved.set(s);
                     self.status.set(Some(Status::Ok(done.to_owned())));
@@ -58,18 +51,17 @@ impl Page {
 }
 
 #[component]
-fn SettingsPage() -> impl IntoView {
-    let ctx = expect_context::<PageContext>();
-    let Some(initial) = ctx.data.oidc_settings.clone() else {
-        return view! { <p class="error">"The settings could not be loaded."</p> }.into_any();
-    };
+fn SettingsPage(data: OidcSettingsData) -> impl IntoView {
+    let OidcSettingsData {
+        settings: initial,
+        reference,
+        group_mappings: mappings,
+        libraries,
+    } = data;
     let page = Page {
         saved: RwSignal::new(initial.clone()),
         status: RwSignal::new(None),
     };
-    let reference = ctx.data.reference.clone().unwrap_or_default();
-    let libraries = ctx.data.libraries.clone();
-    let mappings = ctx.data.group_mappings.clone();
     view! {
         <div class="page-head">
             <div>
@@ -92,7 +84,6 @@ fn SettingsPage() -> impl IntoView {
         {view! { <ProvisioningCard page libraries=libraries.clone()/> }.into_any()}
         {view! { <GroupMappingCard saved=page.saved status=page.status mappings libraries/> }.into_any()}
     }
-    .into_any()
 }
 
 #[component]
@@ -125,7 +116,8 @@ fn LoginMethods(page: Page) -> impl IntoView {
                     disabled
                     testid="oidc-enabled"
                     on_change=Callback::new(move |on: bool| {
-                        page.save_now(json!({ "oidcEnabled": on }), if on { "OIDC login enabled." } else { "OIDC login disabled." })
+                        let patch = SettingsPatch { oidc_enabled: Some(on), ..SettingsPatch::default() };
+                        page.save_now(patch, if on { "OIDC login enabled." } else { "OIDC login disabled." })
                     })
                 />
                 {move || (!configured()).then(|| view! { <p class="hint">"Configure settings below to enable."</p> })}
@@ -159,12 +151,12 @@ fn ProviderCard(page: Page) -> impl IntoView {
     let busy = RwSignal::new(false);
 
     // The form as the API takes it; `None` when a field is wrong before asking the server.
-    let body = move || -> Option<Value> {
+    let body = move || -> Option<SettingsPatch> {
         let hours_text = hours.get_untracked();
         let hours_value = match hours_text.trim() {
-            "" => Value::Null,
+            "" => None,
             h => match h.parse::<i64>() {
-                Ok(n) => json!(n),
+                Ok(n) => Some(n),
                 Err(_) => {
                     errors.set(vec![FieldError {
                         field: "sessionDurationHours".to_owned(),
@@ -174,36 +166,34 @@ fn ProviderCard(page: Page) -> impl IntoView {
                 }
             },
         };
-        let mut body = json!({
-            "providerName": provider_name.get_untracked(),
-            "clientId": client_id.get_untracked(),
-            "issuerUri": issuer.get_untracked(),
-            "scopes": scopes.get_untracked(),
-            "sessionDurationHours": hours_value,
-            "extraAuthParams": extra.get_untracked(),
-            "claimMapping": {
-                "username": claim_username.get_untracked(),
-                "email": claim_email.get_untracked(),
-                "name": claim_name.get_untracked(),
-                "groups": claim_groups.get_untracked(),
-            },
-        });
-        if move_links.get_untracked() {
-            body["moveLinks"] = json!(true);
-        }
-        if clear_secret.get_untracked() {
-            body["clearClientSecret"] = json!(true);
-        } else if !client_secret.get_untracked().is_empty() {
-            body["clientSecret"] = json!(client_secret.get_untracked());
-        }
-        Some(body)
+        let secret = client_secret.get_untracked();
+        let clear = clear_secret.get_untracked();
+        Some(SettingsPatch {
+            provider_name: Some(provider_name.get_untracked()),
+            client_id: Some(client_id.get_untracked()),
+            issuer_uri: Some(issuer.get_untracked()),
+            scopes: Some(scopes.get_untracked()),
+            session_duration_hours: Some(hours_value),
+            extra_auth_params: Some(extra.get_untracked()),
+            claim_mapping: Some(ClaimMappingPatch {
+                username: Some(claim_username.get_untracked()),
+                email: Some(claim_email.get_untracked()),
+                name: Some(claim_name.get_untracked()),
+                groups: Some(claim_groups.get_untracked()),
+            }),
+            move_links: move_links.get_untracked().then_some(true),
+            // Untouched, the stored secret stays (it is never sent back to the browser).
+            clear_client_secret: clear.then_some(true),
+            client_secret: (!clear && !secret.is_empty()).then_some(secret),
+            ..SettingsPatch::default()
+        })
     };
     let on_save = move |ev: SubmitEvent| {
         ev.prevent_default();
         let Some(body) = body() else { return };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match save(body).await {
+            match save_oidc_settings(body).await {
                 Ok(s) => {
                     page.saved.set(s);
                     errors.set(Vec::new());
@@ -225,13 +215,7 @@ fn ProviderCard(page: Page) -> impl IntoView {
         busy.set(true);
         test.set(None);
         leptos::task::spawn_local(async move {
-            match send_json::<_, ConnectionTestResult>(
-                "POST",
-                "/api/v1/settings/oidc/test",
-                Some(&body),
-            )
-            .await
-            {
+            match test_oidc_connection(body).await {
                 Ok(result) => {
                     errors.set(Vec::new());
                     test.set(Some(result));
@@ -433,7 +417,8 @@ fn OidcOnlyCard(page: Page) -> impl IntoView {
                 disabled=Signal::derive(|| false)
                 testid="oidc-only"
                 on_change=Callback::new(move |v: bool| {
-                    page.save_now(json!({ "oidcForceOnlyMode": v }), if v { "OIDC-only mode enabled." } else { "OIDC-only mode disabled." })
+                    let patch = SettingsPatch { oidc_force_only_mode: Some(v), ..SettingsPatch::default() };
+                    page.save_now(patch, if v { "OIDC-only mode enabled." } else { "OIDC-only mode disabled." })
                 })
             />
             <p class="hint">
@@ -461,13 +446,12 @@ fn ProvisioningCard(page: Page, libraries: Vec<crate::domain::LibraryDto>) -> im
             .collect::<BTreeSet<i64>>(),
     );
     let save_defaults = move |_| {
-        page.save_now(
-            json!({
-                "defaultPermissions": permissions.get_untracked(),
-                "defaultLibraryIds": chosen.get_untracked(),
-            }),
-            "Provisioning defaults saved.",
-        )
+        let patch = SettingsPatch {
+            default_permissions: Some(permissions.get_untracked().into_iter().collect()),
+            default_library_ids: Some(chosen.get_untracked().into_iter().collect()),
+            ..SettingsPatch::default()
+        };
+        page.save_now(patch, "Provisioning defaults saved.")
     };
     view! {
         <section class="card">
@@ -478,7 +462,10 @@ fn ProvisioningCard(page: Page, libraries: Vec<crate::domain::LibraryDto>) -> im
                     checked=provisioning
                     disabled=Signal::derive(|| false)
                     testid="auto-provisioning"
-                    on_change=Callback::new(move |v: bool| page.save_now(json!({ "autoProvisioning": v }), "User provisioning saved."))
+                    on_change=Callback::new(move |v: bool| {
+                        let patch = SettingsPatch { auto_provisioning: Some(v), ..SettingsPatch::default() };
+                        page.save_now(patch, "User provisioning saved.")
+                    })
                 />
                 <p class="hint">"Creates an account at first sign-in for users the provider lets in."</p>
             </div>
@@ -488,7 +475,10 @@ fn ProvisioningCard(page: Page, libraries: Vec<crate::domain::LibraryDto>) -> im
                     checked=linking
                     disabled=Signal::derive(|| false)
                     testid="account-linking"
-                    on_change=Callback::new(move |v: bool| page.save_now(json!({ "allowLocalAccountLinking": v }), "Account linking saved."))
+                    on_change=Callback::new(move |v: bool| {
+                        let patch = SettingsPatch { allow_local_account_linking: Some(v), ..SettingsPatch::default() };
+                        page.save_now(patch, "Account linking saved.")
+                    })
                 />
                 <p class="hint">"Links a non-admin local account to the OIDC identity with the same username at first sign-in."</p>
                 {move || linking.get().then(|| view! {

@@ -1,15 +1,14 @@
-use crate::components::{
-    confirm, navigate, post_json, send_json, FieldMessage, Layout, Status, StatusLine,
-};
-use crate::domain::{FieldError, PageContext};
+use crate::api::{self, paths};
+use crate::components::{confirm, navigate, FieldMessage, Layout, Status, StatusLine};
+use crate::domain::{ChangePasswordRequest, FieldError, PageContext, ProfileData};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 /// `/profile`: the signed-in user's own details and password.
 #[component]
-pub fn Profile() -> impl IntoView {
+pub fn Profile(data: ProfileData) -> impl IntoView {
     let ctx = expect_context::<PageContext>();
-    let oidc_enabled = ctx.data.public_settings.oidc_enabled;
+    let oidc_enabled = data.oidc_enabled;
     let body = ctx.user.map(|user| {
         let link_status = RwSignal::new(None::<Status>);
         let unlink = move |_| {
@@ -17,7 +16,7 @@ pub fn Profile() -> impl IntoView {
                 return;
             }
             leptos::task::spawn_local(async move {
-                match send_json::<(), serde_json::Value>("DELETE", "/api/v1/auth/oidc-link", None).await {
+                match api::auth::unlink_own_identity().await {
                     Ok(_) => navigate("/profile"),
                     Err(e) => link_status.set(Some(Status::from_error(&e))),
                 }
@@ -29,9 +28,12 @@ pub fn Profile() -> impl IntoView {
         let status = RwSignal::new(None::<Status>);
         let change = move |ev: SubmitEvent| {
             ev.prevent_default();
-            let body = serde_json::json!({ "currentPassword": current.get_untracked(), "newPassword": new.get_untracked() });
+            let change = ChangePasswordRequest {
+                current_password: Some(current.get_untracked()),
+                new_password: Some(new.get_untracked()),
+            };
             leptos::task::spawn_local(async move {
-                match post_json::<_, serde_json::Value>("/api/v1/auth/password", &body).await {
+                match api::auth::change_password(change).await {
                     Ok(_) => {
                         errors.set(Vec::new());
                         current.set(String::new());
@@ -65,7 +67,7 @@ pub fn Profile() -> impl IntoView {
                     None => view! {
                         <p class="muted" data-testid="oidc-link">"Not linked to an OIDC identity."</p>
                         {oidc_enabled.then(|| view! {
-                            <a class="button" href="/api/v1/auth/oidc/authorize?intent=link&returnTo=%2Fprofile" rel="external">"Link OIDC account"</a>
+                            <a class="button" href=paths::LINK_OIDC_ACCOUNT rel="external">"Link OIDC account"</a>
                         })}
                     }.into_any(),
                 }}

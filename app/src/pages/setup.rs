@@ -1,14 +1,14 @@
-use crate::components::{navigate, post_json, FieldMessage};
-use crate::domain::{FieldError, PageContext, UserDto};
+use crate::api::{self, paths};
+use crate::components::{navigate, FieldMessage};
+use crate::domain::{FieldError, SetupData, SetupRequest};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 /// "Set Up Admin User": creates the first admin, then signs them in.
 #[component]
-pub fn Setup() -> impl IntoView {
-    let ctx = expect_context::<PageContext>();
-    let token_required = ctx.setup_token_required;
+pub fn Setup(data: SetupData) -> impl IntoView {
+    let token_required = data.setup_token_required;
     let failed_without_js = use_query_map().get_untracked().get("error").is_some();
     let username = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
@@ -24,15 +24,15 @@ pub fn Setup() -> impl IntoView {
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         pending.set(true);
-        let body = serde_json::json!({
-            "username": username.get_untracked(),
-            "email": email.get_untracked(),
-            "name": name.get_untracked(),
-            "password": password.get_untracked(),
-            "setupToken": setup_token.get_untracked(),
-        });
+        let admin = SetupRequest {
+            username: Some(username.get_untracked()),
+            email: Some(email.get_untracked()),
+            name: Some(name.get_untracked()),
+            password: Some(password.get_untracked()),
+            setup_token: Some(setup_token.get_untracked()),
+        };
         leptos::task::spawn_local(async move {
-            match post_json::<_, UserDto>("/api/v1/setup", &body).await {
+            match api::auth::setup(admin).await {
                 Ok(_) => navigate("/"),
                 Err(e) => {
                     message.set(e.errors.is_empty().then_some(e.message));
@@ -49,7 +49,7 @@ pub fn Setup() -> impl IntoView {
                 <h1>"Set Up Admin User"</h1>
                 <p class="subtitle">"Create the first account. It can manage users, libraries and sign-in settings."</p>
                 {move || message.get().map(|text| view! { <p class="error" role="alert">{text}</p> })}
-                <form method="post" action="/api/v1/setup" on:submit=on_submit>
+                <form method="post" action=paths::SETUP on:submit=on_submit>
                     <label>"Username" <input name="username" autocomplete="username" required bind:value=username/></label>
                     <FieldMessage errors field="username"/>
                     <label>"Email" <input name="email" type="email" autocomplete="email" bind:value=email/></label>

@@ -1,20 +1,21 @@
+use crate::api::users::{create_user, delete_user, unlink_user, update_user};
 use crate::components::{
-    confirm, send_json, AdminOnly, FieldMessage, Layout, LibraryChecks, PermissionChecks, Status,
-    StatusLine,
+    confirm, FieldMessage, Layout, LibraryChecks, PermissionChecks, Status, StatusLine,
 };
-use crate::domain::{FieldError, LibraryDto, PageContext, UserDto, PERMISSIONS};
+use crate::domain::{
+    CreateUserRequest, FieldError, LibraryDto, PageContext, UpdateUserRequest, UserDto, UsersData,
+    PERMISSIONS,
+};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `/admin/users`: every user, and creating, editing, unlinking and deleting them.
 #[component]
-pub fn Users() -> impl IntoView {
+pub fn Users(data: UsersData) -> impl IntoView {
     view! {
         <Layout>
-            <AdminOnly>
-                <UsersPanel/>
-            </AdminOnly>
+            <UsersPanel data/>
         </Layout>
     }
 }
@@ -28,11 +29,11 @@ enum Editing {
 }
 
 #[component]
-fn UsersPanel() -> impl IntoView {
+fn UsersPanel(data: UsersData) -> impl IntoView {
     let ctx = expect_context::<PageContext>();
     let me = ctx.user.as_ref().map(|u| u.id);
-    let users = RwSignal::new(ctx.data.users.clone());
-    let libraries = ctx.data.libraries.clone();
+    let users = RwSignal::new(data.users);
+    let libraries = data.libraries;
     let editing = RwSignal::new(Editing::Nobody);
     let status = RwSignal::new(None::<Status>);
 
@@ -51,8 +52,7 @@ fn UsersPanel() -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            let url = format!("/api/v1/admin/users/{}/oidc-link", user.id);
-            match send_json::<(), UserDto>("DELETE", &url, None).await {
+            match unlink_user(user.id).await {
                 Ok(updated) => saved.run(updated),
                 Err(e) => status.set(Some(Status::from_error(&e))),
             }
@@ -66,8 +66,7 @@ fn UsersPanel() -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            let url = format!("/api/v1/admin/users/{}", user.id);
-            match send_json::<(), serde_json::Value>("DELETE", &url, None).await {
+            match delete_user(user.id).await {
                 Ok(_) => {
                     users.update(|list| list.retain(|u| u.id != user.id));
                     status.set(Some(Status::Ok(format!("Deleted {}.", user.username))));
@@ -213,30 +212,49 @@ fn UserForm(
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         pending.set(true);
-        let mut body = serde_json::json!({
-            "name": name.get_untracked(),
-            "email": email.get_untracked(),
-            "isAdmin": is_admin.get_untracked(),
-            "permissions": PERMISSIONS
+        let name = Some(name.get_untracked());
+        let email = email.get_untracked();
+        let is_admin = Some(is_admin.get_untracked());
+        let permissions = Some(
+            PERMISSIONS
                 .iter()
-                .map(|p| (p.key, permissions.with_untracked(|set| set.contains(p.key))))
+                .map(|p| {
+                    let on = permissions.with_untracked(|set| set.contains(p.key));
+                    (p.key.to_owned(), on)
+                })
                 .collect::<BTreeMap<_, _>>(),
-            "libraryIds": chosen.get_untracked().into_iter().collect::<Vec<_>>(),
-        });
-        if editing_id.is_none() {
-            body["username"] = username.get_untracked().into();
-        }
-        if remove_password.get_untracked() {
-            body["password"] = serde_json::Value::Null;
-        } else {
-            body["password"] = password.get_untracked().into();
-        }
-        let (method, url) = match editing_id {
-            Some(id) => ("PUT", format!("/api/v1/admin/users/{id}")),
-            None => ("POST", "/api/v1/admin/users".to_owned()),
-        };
+        );
+        let library_ids = Some(chosen.get_untracked().into_iter().collect::<Vec<_>>());
+        // `None` removes the password; an empty one keeps it (editing) or makes none (new).
+        let password = (!remove_password.get_untracked()).then(|| password.get_untracked());
+        let username = username.get_untracked();
         leptos::task::spawn_local(async move {
-            match send_json::<_, UserDto>(method, &url, Some(&body)).await {
+            let answer = match editing_id {
+                Some(id) => {
+                    let changes = UpdateUserRequest {
+                        email: Some(Some(email)),
+                        name,
+                        is_admin,
+                        permissions,
+                        library_ids,
+                        password: Some(password),
+                    };
+                    update_user(id, changes).await
+                }
+                None => {
+                    let user = CreateUserRequest {
+                        username: Some(username),
+                        email: Some(email),
+                        name,
+                        password,
+                        is_admin,
+                        permissions,
+                        library_ids,
+                    };
+                    create_user(user).await
+                }
+            };
+            match answer {
                 Ok(user) => saved.run(user),
                 Err(e) => {
                     status.set(e.errors.is_empty().then(|| Status::from_error(&e)));

@@ -1,0 +1,17 @@
+//! The endpoints the UI reaches without a server function: form posts that must work before
+//! hydration, navigation to the identity provider, and the session event stream. The server
+//! mounts its handlers at these same constants.
+
+/// Sign-in form (username and password); answers a form post with a redirect.
+pub const LOGIN: &str = "/api/v1/auth/login";
+/// Sign-out form; answers a form post with a redirect.
+pub const LOGOUT: &str = "/api/v1/auth/logout";
+/// First-run setup form; answers a form post with a redirect.
+pub const SETUP: &str = "/api/v1/setup";
+/// Starts sign-in at the identity provider (a navigation, not a call).
+pub const OIDC_AUTHORIZE: &str = "/api/v1/auth/oidc/authorize";
+/// Starts the provider round trip that links the signed-in user to the identity that comes
+/// back, then returns to the profile page.
+pub const LINK_OIDC_ACCOUNT: &str = "/api/v1/auth/oidc/authorize?intent=link&returnTo=%2Fprofile";
+/// Server-sent events about the caller's session (it says when the session ends).
+pub const SESSION_EVENTS: &str = "/api/v1/auth/events";

@@ -2,6 +2,7 @@
 //! `main` serves.
 
 pub mod admin;
+pub mod api_types;
 pub mod auth;
 pub mod cli;
 pub mod clock;

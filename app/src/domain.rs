@@ -3,48 +3,47 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// One of the 26 permission flags: its JSON name, database column and UI label.
+/// One of the 26 permission flags: its JSON name and UI label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permission {
     pub key: &'static str,
-    pub column: &'static str,
     pub label: &'static str,
 }
 
 macro_rules! permissions {
-    ($($key:literal $column:literal $label:literal,)*) => {
+    ($($key:literal $label:literal,)*) => {
         /// Every permission flag, in the order the UI lists them.
-        pub const PERMISSIONS: &[Permission] = &[$(Permission { key: $key, column: $column, label: $label },)*];
+        pub const PERMISSIONS: &[Permission] = &[$(Permission { key: $key, label: $label },)*];
     };
 }
 
 permissions! {
-    "permissionUpload" "permission_upload" "Upload Books",
-    "permissionDownload" "permission_download" "Download Books",
-    "permissionDeleteBook" "permission_delete_book" "Delete Books",
-    "permissionManageLibrary" "permission_manage_library" "Manage Library",
-    "permissionEmailBook" "permission_email_book" "Email Books",
-    "permissionAccessBookdrop" "permission_access_bookdrop" "Access Bookdrop",
-    "permissionAccessLibraryStats" "permission_access_library_stats" "View Library Statistics",
-    "permissionAccessUserStats" "permission_access_user_stats" "View User Reading Statistics",
-    "permissionManageMetadataConfig" "permission_manage_metadata_config" "Manage Metadata Configuration",
-    "permissionManageGlobalPreferences" "permission_manage_global_preferences" "Manage Application Preferences",
-    "permissionAccessTaskManager" "permission_access_task_manager" "Access Task Manager",
-    "permissionManageIcons" "permission_manage_icons" "Manage Icons",
-    "permissionManageFonts" "permission_manage_fonts" "Manage Fonts",
-    "permissionEditMetadata" "permission_edit_metadata" "Edit Single Metadata",
-    "permissionBulkAutoFetchMetadata" "permission_bulk_auto_fetch_metadata" "Bulk Auto Fetch Metadata",
-    "permissionBulkCustomFetchMetadata" "permission_bulk_custom_fetch_metadata" "Bulk Custom Fetch Metadata",
-    "permissionBulkEditMetadata" "permission_bulk_edit_metadata" "Access Bulk Metadata Editor",
-    "permissionBulkRegenerateCover" "permission_bulk_regenerate_cover" "Bulk Regenerate Cover",
-    "permissionMoveOrganizeFiles" "permission_move_organize_files" "Move/Organize Files",
-    "permissionBulkLockUnlockMetadata" "permission_bulk_lock_unlock_metadata" "Bulk Lock/Unlock Metadata",
-    "permissionSyncKoreader" "permission_sync_koreader" "KOReader Sync",
-    "permissionSyncKobo" "permission_sync_kobo" "Kobo Sync",
-    "permissionAccessOpds" "permission_access_opds" "OPDS Feed Access",
-    "permissionBulkResetBookloreReadProgress" "permission_bulk_reset_booklore_read_progress" "Bulk Reset Grimmory Read Progress",
-    "permissionBulkResetKoReaderReadProgress" "permission_bulk_reset_ko_reader_read_progress" "Bulk Reset KoReader Read Progress",
-    "permissionBulkResetBookReadStatus" "permission_bulk_reset_book_read_status" "Bulk Reset Book Read Status",
+    "permissionUpload" "Upload Books",
+    "permissionDownload" "Download Books",
+    "permissionDeleteBook" "Delete Books",
+    "permissionManageLibrary" "Manage Library",
+    "permissionEmailBook" "Email Books",
+    "permissionAccessBookdrop" "Access Bookdrop",
+    "permissionAccessLibraryStats" "View Library Statistics",
+    "permissionAccessUserStats" "View User Reading Statistics",
+    "permissionManageMetadataConfig" "Manage Metadata Configuration",
+    "permissionManageGlobalPreferences" "Manage Application Preferences",
+    "permissionAccessTaskManager" "Access Task Manager",
+    "permissionManageIcons" "Manage Icons",
+    "permissionManageFonts" "Manage Fonts",
+    "permissionEditMetadata" "Edit Single Metadata",
+    "permissionBulkAutoFetchMetadata" "Bulk Auto Fetch Metadata",
+    "permissionBulkCustomFetchMetadata" "Bulk Custom Fetch Metadata",
+    "permissionBulkEditMetadata" "Access Bulk Metadata Editor",
+    "permissionBulkRegenerateCover" "Bulk Regenerate Cover",
+    "permissionMoveOrganizeFiles" "Move/Organize Files",
+    "permissionBulkLockUnlockMetadata" "Bulk Lock/Unlock Metadata",
+    "permissionSyncKoreader" "KOReader Sync",
+    "permissionSyncKobo" "Kobo Sync",
+    "permissionAccessOpds" "OPDS Feed Access",
+    "permissionBulkResetBookloreReadProgress" "Bulk Reset Grimmory Read Progress",
+    "permissionBulkResetKoReaderReadProgress" "Bulk Reset KoReader Read Progress",
+    "permissionBulkResetBookReadStatus" "Bulk Reset Book Read Status",
 }
 
 /// A user as the API shows it (Appendix A). `permissions` always holds all 26 flags.

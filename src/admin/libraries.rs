@@ -42,7 +42,8 @@ pub async fn create(
             state.clock.now(),
             entry(state, AuditEvent::LibraryCreated, actor, ip),
         )
-        .await?)
+        .await?
+        .into())
 }
 
 pub async fn rename(
@@ -60,7 +61,8 @@ pub async fn rename(
             &name,
             entry(state, AuditEvent::LibraryUpdated, actor, ip),
         )
-        .await?)
+        .await?
+        .into())
 }
 
 pub async fn delete(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<()> {

@@ -4,7 +4,7 @@ use crate::db::{AuditEntry, AuditEvent, NewUser, User, UserChanges};
 use crate::error::{AppError, AppResult};
 use crate::validation::{self, Fields};
 use crate::AppState;
-use app::domain::{CreateUserRequest, OidcLinkDto, UpdateUserRequest, UserDto, PERMISSIONS};
+use app::domain::{CreateUserRequest, UpdateUserRequest, UserDto, PERMISSIONS};
 use std::collections::BTreeMap;
 
 /// The 26 flags from a `{name: bool}` map over `base`; unknown names are refused.
@@ -35,7 +35,7 @@ async fn check_libraries(state: &AppState, ids: &[i64], fields: &mut Fields) -> 
 }
 
 async fn dto_of(state: &AppState, user: &User) -> AppResult<UserDto> {
-    Ok(state.db.user_dto(user).await?)
+    Ok(state.db.user_view(user).await?.into())
 }
 
 async fn existing(state: &AppState, id: i64) -> AppResult<User> {
@@ -178,7 +178,7 @@ pub async fn unlink(state: &AppState, actor: &User, ip: &str, id: i64) -> AppRes
     let audit = AuditEntry::new(AuditEvent::OidcAccountUnlinked, now)
         .actor(actor.id)
         .ip(ip);
-    let _: OidcLinkDto = state
+    state
         .db
         .unlink_oidc(id, now, state.config.force_disable_oidc, audit)
         .await

@@ -103,7 +103,7 @@ pub async fn sign_in(
     let result = async {
         let user = authenticate(state, credentials, client_ip).await?;
         let token = start_session(state, &user, previous, client_ip).await?;
-        Ok((state.db.user_dto(&user).await?, token))
+        Ok((state.db.user_view(&user).await?.into(), token))
     }
     .await;
     let outcome = match &result {

@@ -21,5 +21,5 @@ pub async fn unlink(state: &AppState, user: &User, client_ip: &str) -> AppResult
             }
             other => other.into(),
         })?;
-    Ok(state.db.user_dto(user).await?)
+    Ok(state.db.user_view(user).await?.into())
 }

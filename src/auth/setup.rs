@@ -52,7 +52,7 @@ pub async fn complete(
 ) -> AppResult<(UserDto, SessionToken)> {
     let user = run(state, req, client_ip, own_origin).await?;
     let token = start_session(state, &user, previous, client_ip).await?;
-    Ok((state.db.user_dto(&user).await?, token))
+    Ok((state.db.user_view(&user).await?.into(), token))
 }
 
 pub async fn run(

@@ -2,7 +2,7 @@
 //! details are built by the callers from names and ids only.
 
 use super::Db;
-use crate::clock::{rfc3339, Millis};
+use crate::clock::Millis;
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
@@ -116,7 +116,17 @@ impl AuditEntry {
     }
 }
 
-pub use app::domain::AuditEntryDto as AuditRow;
+/// One stored audit log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: Millis,
+    pub event: String,
+    pub actor_user_id: Option<i64>,
+    pub target_user_id: Option<i64>,
+    pub client_ip: Option<String>,
+    pub details: Value,
+}
 
 /// Which entries to list: newest first, optionally one event, one user (as actor or target),
 /// and only entries older than the id `before` (for paging).
@@ -155,7 +165,7 @@ impl Db {
                 let details: String = r.try_get("details")?;
                 Ok(AuditRow {
                     id: r.try_get("id")?,
-                    at: rfc3339(r.try_get("at")?),
+                    at: r.try_get("at")?,
                     event: r.try_get("event")?,
                     actor_user_id: r.try_get("actor_user_id")?,
                     target_user_id: r.try_get("target_user_id")?,

@@ -2,19 +2,24 @@
 
 use super::{is_unique_violation, AuditEntry, Db, StoreError};
 use crate::clock::Millis;
-use app::domain::LibraryDto;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-fn library_from_row(row: &AnyRow) -> Result<LibraryDto, sqlx::Error> {
-    Ok(LibraryDto {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Library {
+    pub id: i64,
+    pub name: String,
+}
+
+fn library_from_row(row: &AnyRow) -> Result<Library, sqlx::Error> {
+    Ok(Library {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
     })
 }
 
 impl Db {
-    pub async fn libraries(&self) -> Result<Vec<LibraryDto>, sqlx::Error> {
+    pub async fn libraries(&self) -> Result<Vec<Library>, sqlx::Error> {
         let rows = sqlx::query("SELECT id, name FROM libraries ORDER BY name, id")
             .fetch_all(&self.pool)
             .await?;
@@ -26,7 +31,7 @@ impl Db {
         &self,
         user_id: i64,
         is_admin: bool,
-    ) -> Result<Vec<LibraryDto>, sqlx::Error> {
+    ) -> Result<Vec<Library>, sqlx::Error> {
         if is_admin {
             return self.libraries().await;
         }
@@ -57,7 +62,7 @@ impl Db {
         name: &str,
         now: Millis,
         audit: AuditEntry,
-    ) -> Result<LibraryDto, StoreError> {
+    ) -> Result<Library, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO libraries (name, created_at) VALUES ($1, $2) RETURNING id, name",
@@ -82,7 +87,7 @@ impl Db {
         id: i64,
         name: &str,
         audit: AuditEntry,
-    ) -> Result<LibraryDto, StoreError> {
+    ) -> Result<Library, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("UPDATE libraries SET name = $1 WHERE id = $2 RETURNING id, name")
             .bind(name)

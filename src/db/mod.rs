@@ -15,8 +15,10 @@ pub mod setup;
 mod users;
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};
+pub use libraries::Library;
+pub use oidc::GroupMapping;
 pub use sessions::{Ended, NewSession, OidcSession, RefreshLease, SessionRecord};
-pub use users::{NewUser, User, UserChanges};
+pub use users::{IdentityLink, NewUser, User, UserChanges, UserView, PERMISSION_COLUMNS};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};

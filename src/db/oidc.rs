@@ -2,12 +2,22 @@
 
 use super::{admin_guard, get_bool, is_unique_violation, AuditEntry, Db, StoreError};
 use crate::clock::Millis;
-use app::domain::GroupMappingDto;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 const SETTINGS_KEY: &str = "oidc";
 const SECRET_KEY: &str = "oidc_client_secret";
+
+/// Which provider group grants admin, permissions (by their API names) and libraries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMapping {
+    pub id: i64,
+    pub group_claim: String,
+    pub description: String,
+    pub is_admin: bool,
+    pub permissions: Vec<String>,
+    pub library_ids: Vec<i64>,
+}
 
 /// What to do with the stored client secret when saving settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +107,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn group_mappings(&self) -> Result<Vec<GroupMappingDto>, sqlx::Error> {
+    pub async fn group_mappings(&self) -> Result<Vec<GroupMapping>, sqlx::Error> {
         let rows = sqlx::query("SELECT id, group_claim, description, is_admin, permissions, library_ids FROM oidc_group_mappings ORDER BY group_claim")
             .fetch_all(&self.pool)
             .await?;
@@ -110,10 +120,10 @@ impl Db {
     pub async fn save_group_mapping(
         &self,
         id: Option<i64>,
-        m: &GroupMappingDto,
+        m: &GroupMapping,
         now: Millis,
         audit: AuditEntry,
-    ) -> Result<GroupMappingDto, StoreError> {
+    ) -> Result<GroupMapping, StoreError> {
         let mut tx = self.pool.begin().await?;
         let permissions = serde_json::to_string(&m.permissions).unwrap_or_else(|_| "[]".to_owned());
         let libraries = serde_json::to_string(&m.library_ids).unwrap_or_else(|_| "[]".to_owned());
@@ -150,7 +160,7 @@ impl Db {
                 }
             })?
             .ok_or(StoreError::NotFound)?;
-        let saved = GroupMappingDto {
+        let saved = GroupMapping {
             id: row.try_get("id")?,
             ..m.clone()
         };
@@ -182,11 +192,11 @@ impl Db {
     }
 }
 
-fn mapping_from_row(row: &AnyRow, known_libraries: &[i64]) -> Result<GroupMappingDto, sqlx::Error> {
+fn mapping_from_row(row: &AnyRow, known_libraries: &[i64]) -> Result<GroupMapping, sqlx::Error> {
     let permissions: String = row.try_get("permissions")?;
     let libraries: String = row.try_get("library_ids")?;
     let library_ids: Vec<i64> = serde_json::from_str(&libraries).unwrap_or_default();
-    Ok(GroupMappingDto {
+    Ok(GroupMapping {
         id: row.try_get("id")?,
         group_claim: row.try_get("group_claim")?,
         description: row.try_get("description")?,

@@ -2,12 +2,11 @@
 //! refresh of email and display name, and group sync under the admin invariants. Nothing is
 //! half-made: any failure rolls everything back.
 
-use super::users::{insert_user, set_libraries, user_from_row, USER_COLUMNS};
+use super::users::{insert_user, set_libraries, user_from_row, PERMISSION_COLUMNS, USER_COLUMNS};
 use super::{
     admin_guard, is_unique_violation, AuditEntry, AuditEvent, Db, NewUser, StoreError, User,
 };
 use crate::clock::Millis;
-use app::domain::PERMISSIONS;
 use sqlx::AnyConnection;
 
 /// Who the sign-in is for.
@@ -58,15 +57,15 @@ async fn apply_grants(
     grants: &Grants,
     now: Millis,
 ) -> Result<(), sqlx::Error> {
-    let sets: Vec<String> = PERMISSIONS
+    let sets: Vec<String> = PERMISSION_COLUMNS
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("{} = ${}", p.column, i + 3))
+        .map(|(i, column)| format!("{column} = ${}", i + 3))
         .collect();
     let sql = format!(
         "UPDATE users SET is_admin = $1, updated_at = $2, {} WHERE id = ${}",
         sets.join(", "),
-        PERMISSIONS.len() + 3
+        PERMISSION_COLUMNS.len() + 3
     );
     let mut q = sqlx::query(&sql).bind(grants.is_admin).bind(now);
     for flag in &grants.permissions {

@@ -1,8 +1,7 @@
 //! Users and what hangs off them (library access, OIDC identity link).
 
 use super::{admin_guard, get_bool, is_unique_violation, AuditEntry, Db, StoreError};
-use crate::clock::{rfc3339, Millis};
-use app::domain::{OidcLinkDto, UserDto, PERMISSIONS};
+use crate::clock::Millis;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::sync::LazyLock;
@@ -15,10 +14,58 @@ pub struct User {
     pub name: String,
     pub password_hash: Option<String>,
     pub is_admin: bool,
-    /// One flag per entry of [`PERMISSIONS`], in that order.
+    /// One flag per entry of [`PERMISSION_COLUMNS`], in that order.
     pub permissions: Vec<bool>,
     pub created_at: Millis,
     pub last_login_at: Option<Millis>,
+}
+
+/// The users table's permission flag columns (migration 0001), in the order of the API's
+/// permission list (`PERMISSIONS` in the shared domain types). The schema owns these names; a
+/// test beside the mapping to API types keeps the two lists in step.
+pub const PERMISSION_COLUMNS: [&str; 26] = [
+    "permission_upload",
+    "permission_download",
+    "permission_delete_book",
+    "permission_manage_library",
+    "permission_email_book",
+    "permission_access_bookdrop",
+    "permission_access_library_stats",
+    "permission_access_user_stats",
+    "permission_manage_metadata_config",
+    "permission_manage_global_preferences",
+    "permission_access_task_manager",
+    "permission_manage_icons",
+    "permission_manage_fonts",
+    "permission_edit_metadata",
+    "permission_bulk_auto_fetch_metadata",
+    "permission_bulk_custom_fetch_metadata",
+    "permission_bulk_edit_metadata",
+    "permission_bulk_regenerate_cover",
+    "permission_move_organize_files",
+    "permission_bulk_lock_unlock_metadata",
+    "permission_sync_koreader",
+    "permission_sync_kobo",
+    "permission_access_opds",
+    "permission_bulk_reset_booklore_read_progress",
+    "permission_bulk_reset_ko_reader_read_progress",
+    "permission_bulk_reset_book_read_status",
+];
+
+/// The OIDC identity a user is linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityLink {
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// A user with what hangs off them: the libraries they may open (every library, for an
+/// admin) and their identity link.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub user: User,
+    pub library_ids: Vec<i64>,
+    pub link: Option<IdentityLink>,
 }
 
 pub struct NewUser {
@@ -41,7 +88,7 @@ pub(super) static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
         "created_at",
         "last_login_at",
     ];
-    cols.extend(PERMISSIONS.iter().map(|p| p.column));
+    cols.extend(PERMISSION_COLUMNS);
     cols.join(", ")
 });
 
@@ -53,9 +100,9 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         name: row.try_get("name")?,
         password_hash: row.try_get("password_hash")?,
         is_admin: get_bool(row, "is_admin")?,
-        permissions: PERMISSIONS
+        permissions: PERMISSION_COLUMNS
             .iter()
-            .map(|p| get_bool(row, p.column))
+            .map(|column| get_bool(row, column))
             .collect::<Result<_, _>>()?,
         created_at: row.try_get("created_at")?,
         last_login_at: row.try_get("last_login_at")?,
@@ -67,14 +114,13 @@ pub(super) async fn insert_user(
     user: &NewUser,
     now: Millis,
 ) -> Result<User, sqlx::Error> {
-    let perm_cols: Vec<&str> = PERMISSIONS.iter().map(|p| p.column).collect();
-    let placeholders: Vec<String> = (0..perm_cols.len())
+    let placeholders: Vec<String> = (0..PERMISSION_COLUMNS.len())
         .map(|i| format!("${}", i + 7))
         .collect();
     let sql = format!(
         "INSERT INTO users (username, email, name, password_hash, is_admin, created_at, updated_at, {}) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, {}) RETURNING {}",
-        perm_cols.join(", "),
+        PERMISSION_COLUMNS.join(", "),
         placeholders.join(", "),
         *USER_COLUMNS
     );
@@ -85,7 +131,7 @@ pub(super) async fn insert_user(
         .bind(&user.password_hash)
         .bind(user.is_admin)
         .bind(now);
-    for i in 0..PERMISSIONS.len() {
+    for i in 0..PERMISSION_COLUMNS.len() {
         q = q.bind(user.permissions.get(i).copied().unwrap_or(false));
     }
     user_from_row(&q.fetch_one(conn).await?)
@@ -119,9 +165,8 @@ impl Db {
         Ok(())
     }
 
-    /// The API shape of a user: with library access and identity link. Admins see every
-    /// library and hold every permission.
-    pub async fn user_dto(&self, user: &User) -> Result<UserDto, sqlx::Error> {
+    /// A user with library access and identity link. Admins see every library.
+    pub async fn user_view(&self, user: &User) -> Result<UserView, sqlx::Error> {
         let library_ids: Vec<i64> = if user.is_admin {
             sqlx::query_scalar("SELECT id FROM libraries ORDER BY id")
                 .fetch_all(&self.pool)
@@ -139,13 +184,17 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?
             .map(|row| -> Result<_, sqlx::Error> {
-                Ok(OidcLinkDto {
+                Ok(IdentityLink {
                     issuer: row.try_get("issuer")?,
                     subject: row.try_get("subject")?,
                 })
             })
             .transpose()?;
-        Ok(dto(user, library_ids, link))
+        Ok(UserView {
+            user: user.clone(),
+            library_ids,
+            link,
+        })
     }
 }
 
@@ -213,8 +262,9 @@ pub(super) async fn set_libraries(
 }
 
 impl Db {
-    /// Every user in the API shape, in three queries whatever their number.
-    pub async fn user_dtos(&self) -> Result<Vec<UserDto>, sqlx::Error> {
+    /// Every user with library access and identity link, in three queries whatever their
+    /// number.
+    pub async fn user_views(&self) -> Result<Vec<UserView>, sqlx::Error> {
         let sql = format!("SELECT {} FROM users ORDER BY username", *USER_COLUMNS);
         let users: Vec<User> = sqlx::query(&sql)
             .fetch_all(&self.pool)
@@ -233,7 +283,7 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         let mut out = Vec::with_capacity(users.len());
-        for user in &users {
+        for user in users {
             let library_ids = if user.is_admin {
                 all_libraries.clone()
             } else {
@@ -247,13 +297,17 @@ impl Db {
                 .iter()
                 .find(|r| r.try_get::<i64, _>("user_id").ok() == Some(user.id))
                 .map(|r| -> Result<_, sqlx::Error> {
-                    Ok(OidcLinkDto {
+                    Ok(IdentityLink {
                         issuer: r.try_get("issuer")?,
                         subject: r.try_get("subject")?,
                     })
                 })
                 .transpose()?;
-            out.push(dto(user, library_ids, link));
+            out.push(UserView {
+                user,
+                library_ids,
+                link,
+            });
         }
         Ok(out)
     }
@@ -320,8 +374,8 @@ impl Db {
             sets.push(placeholder("password_hash"));
         }
         if changes.permissions.is_some() {
-            for p in PERMISSIONS {
-                sets.push(placeholder(p.column));
+            for column in PERMISSION_COLUMNS {
+                sets.push(placeholder(column));
             }
         }
         let sql = format!(
@@ -343,7 +397,7 @@ impl Db {
             q = q.bind(hash.clone());
         }
         if let Some(perms) = &changes.permissions {
-            for i in 0..PERMISSIONS.len() {
+            for i in 0..PERMISSION_COLUMNS.len() {
                 q = q.bind(perms.get(i).copied().unwrap_or(false));
             }
         }
@@ -414,7 +468,7 @@ impl Db {
         now: Millis,
         force_disabled: bool,
         audit: AuditEntry,
-    ) -> Result<OidcLinkDto, StoreError> {
+    ) -> Result<IdentityLink, StoreError> {
         let mut tx = self.pool.begin().await?;
         admin_guard::lock(&mut tx, now).await?;
         let row =
@@ -423,7 +477,7 @@ impl Db {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-        let link = OidcLinkDto {
+        let link = IdentityLink {
             issuer: row.try_get("issuer")?,
             subject: row.try_get("subject")?,
         };
@@ -436,26 +490,6 @@ impl Db {
             .await?;
         tx.commit().await?;
         Ok(link)
-    }
-}
-
-fn dto(user: &User, library_ids: Vec<i64>, link: Option<OidcLinkDto>) -> UserDto {
-    UserDto {
-        id: user.id,
-        username: user.username.clone(),
-        email: user.email.clone(),
-        name: user.name.clone(),
-        is_admin: user.is_admin,
-        has_password: user.password_hash.is_some(),
-        oidc_link: link,
-        permissions: PERMISSIONS
-            .iter()
-            .zip(&user.permissions)
-            .map(|(p, granted)| (p.key.to_owned(), user.is_admin || *granted))
-            .collect(),
-        library_ids,
-        created_at: rfc3339(user.created_at),
-        last_login_at: user.last_login_at.map(rfc3339),
     }
 }
 

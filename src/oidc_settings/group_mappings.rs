@@ -1,12 +1,12 @@
 //! Group mappings: which provider groups grant admin, permissions and libraries.
 
-use crate::db::{AuditEntry, AuditEvent, User};
+use crate::db::{AuditEntry, AuditEvent, GroupMapping, User};
 use crate::error::{AppError, AppResult};
 use crate::validation::Fields;
 use crate::AppState;
 use app::domain::{GroupMappingDto, MappingRequest, PERMISSIONS};
 
-async fn validate(state: &AppState, req: MappingRequest) -> AppResult<GroupMappingDto> {
+async fn validate(state: &AppState, req: MappingRequest) -> AppResult<GroupMapping> {
     let mut fields = Fields::new();
     // Kept as given: the claim value is compared exactly, case and all.
     let group_claim = req.group_claim.unwrap_or_default();
@@ -38,7 +38,7 @@ async fn validate(state: &AppState, req: MappingRequest) -> AppResult<GroupMappi
         fields.add("libraryIds", &format!("Unknown library: {id}."));
     }
     fields.finish()?;
-    Ok(GroupMappingDto {
+    Ok(GroupMapping {
         id: 0,
         group_claim,
         description,
@@ -62,7 +62,8 @@ pub async fn create(
     Ok(state
         .db
         .save_group_mapping(None, &mapping, now, audit)
-        .await?)
+        .await?
+        .into())
 }
 
 pub async fn update(
@@ -81,6 +82,7 @@ pub async fn update(
         .db
         .save_group_mapping(Some(id), &mapping, now, audit)
         .await
+        .map(GroupMappingDto::from)
         .map_err(|e| match e {
             crate::db::StoreError::NotFound => {
                 AppError::NotFound("No such group mapping.".to_owned())

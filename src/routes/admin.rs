@@ -2,12 +2,13 @@
 //! (`app::api`, served by `server_fns`).
 
 use crate::admin::users;
-use crate::db::{AuditFilter, AuditRow, User};
+use crate::api_types;
+use crate::db::{AuditFilter, User};
 use crate::error::{AppError, AppResult};
 use crate::http::input::{IdPath, QueryOf};
 use crate::http::session::SignedIn;
 use crate::AppState;
-use app::domain::{LibraryDto, UserDto};
+use app::domain::{AuditEntryDto, LibraryDto, UserDto};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::Extensions;
@@ -38,7 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 }
 
 pub async fn list_users(State(state): State<AppState>, _: Admin) -> AppResult<Json<Vec<UserDto>>> {
-    Ok(Json(state.db.user_dtos().await?))
+    Ok(Json(api_types::all(state.db.user_views().await?)))
 }
 
 pub async fn get_user(
@@ -53,7 +54,7 @@ pub async fn list_libraries(
     State(state): State<AppState>,
     _: Admin,
 ) -> AppResult<Json<Vec<LibraryDto>>> {
-    Ok(Json(state.db.libraries().await?))
+    Ok(Json(api_types::all(state.db.libraries().await?)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +106,8 @@ pub async fn audit(
     State(state): State<AppState>,
     _: Admin,
     QueryOf(q): QueryOf<AuditQuery>,
-) -> AppResult<Json<Vec<AuditRow>>> {
-    Ok(Json(state.db.audit_entries(&audit_filter(&q)?).await?))
+) -> AppResult<Json<Vec<AuditEntryDto>>> {
+    Ok(Json(api_types::all(
+        state.db.audit_entries(&audit_filter(&q)?).await?,
+    )))
 }

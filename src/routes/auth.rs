@@ -118,5 +118,5 @@ pub async fn me(
     State(state): State<AppState>,
     SignedIn { user }: SignedIn,
 ) -> Result<Json<UserDto>, AppError> {
-    Ok(Json(state.db.user_dto(&user).await?))
+    Ok(Json(state.db.user_view(&user).await?.into()))
 }

@@ -1,6 +1,7 @@
 //! The server-rendered pages, and where a request for one goes when it cannot be shown yet.
 
 use super::admin::{audit_filter, AuditQuery};
+use crate::api_types::all;
 use crate::db::{AuditFilter, User};
 use crate::error::AppError;
 use crate::http::client::Client;
@@ -77,7 +78,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
                 )
                 .await?;
                 let user = match &user {
-                    Some(user) => Some(state.db.user_dto(user).await?),
+                    Some(user) => Some(state.db.user_view(user).await?.into()),
                     None => None,
                 };
                 Ok(Ok(PageContext { user, data }))
@@ -207,7 +208,7 @@ async fn page_data(
         Page::Dashboard => {
             let user = signed_in()?;
             PageData::Dashboard(DashboardData {
-                libraries: state.db.libraries_of(user.id, user.is_admin).await?,
+                libraries: all(state.db.libraries_of(user.id, user.is_admin).await?),
             })
         }
         Page::Login => PageData::Login(LoginData {
@@ -225,11 +226,11 @@ async fn page_data(
             oidc_enabled: settings::public(state).await?.oidc_enabled,
         }),
         Page::Users => PageData::Users(UsersData {
-            users: state.db.user_dtos().await?,
-            libraries: state.db.libraries().await?,
+            users: all(state.db.user_views().await?),
+            libraries: all(state.db.libraries().await?),
         }),
         Page::Libraries => PageData::Libraries(LibrariesData {
-            libraries: state.db.libraries().await?,
+            libraries: all(state.db.libraries().await?),
         }),
         Page::Audit => {
             // A hand-edited bad filter shows the newest entries rather than an error page.
@@ -239,8 +240,8 @@ async fn page_data(
                 ..AuditFilter::default()
             });
             PageData::Audit(AuditData {
-                entries: state.db.audit_entries(&filter).await?,
-                users: state.db.user_dtos().await?,
+                entries: all(state.db.audit_entries(&filter).await?),
+                users: all(state.db.user_views().await?),
             })
         }
         Page::OidcSettings => {
@@ -248,8 +249,8 @@ async fn page_data(
             PageData::OidcSettings(Box::new(OidcSettingsData {
                 reference: reference::build(&state.config, own_origin, &stored),
                 settings: settings::get(state).await?,
-                group_mappings: state.db.group_mappings().await?,
-                libraries: state.db.libraries().await?,
+                group_mappings: all(state.db.group_mappings().await?),
+                libraries: all(state.db.libraries().await?),
             }))
         }
     })

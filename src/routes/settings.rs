@@ -2,6 +2,7 @@
 //! server functions (`app::api`, served by `server_fns`).
 
 use super::admin::Admin;
+use crate::api_types;
 use crate::error::AppResult;
 use crate::http::client::Client;
 use crate::oidc_settings::{self as settings, reference};
@@ -35,5 +36,5 @@ pub async fn list_mappings(
     State(state): State<AppState>,
     _: Admin,
 ) -> AppResult<Json<Vec<GroupMappingDto>>> {
-    Ok(Json(state.db.group_mappings().await?))
+    Ok(Json(api_types::all(state.db.group_mappings().await?)))
 }

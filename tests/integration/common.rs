@@ -291,7 +291,7 @@ impl TestApp {
             .await
             .unwrap()
             .into_iter()
-            .map(|r| serde_json::to_value(r).unwrap())
+            .map(|r| serde_json::to_value(app::domain::AuditEntryDto::from(r)).unwrap())
             .collect()
     }
 }

@@ -9,9 +9,9 @@ use super::group_sync::{self, Sync, SyncMode};
 use super::Intent;
 use crate::clock::Millis;
 use crate::db::oidc_users::{Grants, SignInPlan, Target};
-use crate::db::{AuditEntry, AuditEvent, NewUser};
+use crate::db::{AuditEntry, AuditEvent, GroupMapping, NewUser};
 use crate::validation;
-use app::domain::{GroupMappingDto, PERMISSIONS};
+use app::domain::PERMISSIONS;
 use std::collections::BTreeSet;
 
 /// A user as the decision sees it.
@@ -51,7 +51,7 @@ pub struct Facts {
     pub link_target: Option<Account>,
     /// For intent login: the user whose username equals [`username_to_match`] exactly.
     pub username_match: Option<Account>,
-    pub mappings: Vec<GroupMappingDto>,
+    pub mappings: Vec<GroupMapping>,
     /// Ids of the libraries that exist, at least among the default ones.
     pub libraries: BTreeSet<i64>,
     pub policy: Policy,
@@ -297,7 +297,7 @@ pub fn refresh_plan(
     user_id: i64,
     current: &Grants,
     claims: Claims,
-    mappings: &[GroupMappingDto],
+    mappings: &[GroupMapping],
     mode: SyncMode,
     now: Millis,
 ) -> SignInPlan {
@@ -428,8 +428,8 @@ mod tests {
         is_admin: bool,
         permissions: &[&str],
         libraries: &[i64],
-    ) -> GroupMappingDto {
-        GroupMappingDto {
+    ) -> GroupMapping {
+        GroupMapping {
             id: 0,
             group_claim: group.to_owned(),
             description: String::new(),

@@ -4,7 +4,8 @@
 //! claim changes nothing. The admin invariants are kept by the transaction that applies it.
 
 use crate::db::oidc_users::Grants;
-use app::domain::{GroupMappingDto, PERMISSIONS};
+use crate::db::GroupMapping;
+use app::domain::PERMISSIONS;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -58,8 +59,8 @@ impl Sync {
 }
 
 /// What the mappings for `groups` grant, merged.
-fn merged(mappings: &[GroupMappingDto], groups: &[String]) -> Grants {
-    let hits: Vec<&GroupMappingDto> = mappings
+fn merged(mappings: &[GroupMapping], groups: &[String]) -> Grants {
+    let hits: Vec<&GroupMapping> = mappings
         .iter()
         .filter(|m| groups.contains(&m.group_claim))
         .collect();
@@ -84,7 +85,7 @@ fn merged(mappings: &[GroupMappingDto], groups: &[String]) -> Grants {
 /// Group sync of a user who has `current`, for the groups claim `groups` (`None`: absent).
 pub fn sync(
     mode: SyncMode,
-    mappings: &[GroupMappingDto],
+    mappings: &[GroupMapping],
     groups: Option<&[String]>,
     current: &Grants,
 ) -> Sync {
@@ -166,8 +167,8 @@ mod tests {
         is_admin: bool,
         permissions: &[&str],
         libraries: &[i64],
-    ) -> GroupMappingDto {
-        GroupMappingDto {
+    ) -> GroupMapping {
+        GroupMapping {
             id: 0,
             group_claim: group.to_owned(),
             description: String::new(),
@@ -177,7 +178,7 @@ mod tests {
         }
     }
 
-    fn mappings() -> Vec<GroupMappingDto> {
+    fn mappings() -> Vec<GroupMapping> {
         vec![
             mapping("readers", false, &["permissionDownload"], &[1]),
             mapping(

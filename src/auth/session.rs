@@ -5,7 +5,6 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub const COOKIE_NAME: &str = "grimmory_session";
 /// Absolute lifetime of a session started with a password.
 pub const LOCAL_SESSION_MS: i64 = 30 * 24 * 3_600_000;
 
@@ -33,32 +32,6 @@ pub fn hash_token(raw: &str) -> String {
     hex::encode(Sha256::digest(raw.as_bytes()))
 }
 
-/// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Secure when served over https.
-pub fn session_cookie(token: &SessionToken, secure: bool) -> String {
-    format!(
-        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Lax{}",
-        token.as_cookie_value(),
-        if secure { "; Secure" } else { "" }
-    )
-}
-
-/// `Set-Cookie` that removes the session cookie.
-pub fn clear_session_cookie(secure: bool) -> String {
-    format!(
-        "{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
-
-/// The value of a cookie in a `Cookie` request header.
-pub fn read_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,22 +44,5 @@ mod tests {
         assert_eq!(a.as_cookie_value().len(), 43);
         assert_eq!(a.hash().len(), 64);
         assert_ne!(a.hash(), a.as_cookie_value());
-    }
-
-    #[test]
-    fn cookie_flags() {
-        let t = SessionToken::generate();
-        let c = session_cookie(&t, true);
-        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.ends_with("; Secure"));
-        assert!(!session_cookie(&t, false).contains("Secure"));
-    }
-
-    #[test]
-    fn reads_one_cookie_among_many() {
-        assert_eq!(
-            read_cookie("a=1; grimmory_session=xyz; b=2", COOKIE_NAME),
-            Some("xyz")
-        );
-        assert_eq!(read_cookie("a=1", COOKIE_NAME), None);
     }
 }

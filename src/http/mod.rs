@@ -2,6 +2,7 @@
 //! bodies, CSRF defence and security headers.
 
 pub mod client;
+pub mod cookies;
 pub mod csrf;
 pub mod headers;
 pub mod input;

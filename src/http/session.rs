@@ -1,11 +1,11 @@
 //! Finds the signed-in user from the session cookie, once per request.
 
-use crate::auth::session::{hash_token, read_cookie, COOKIE_NAME};
+use super::cookies;
+use crate::auth::session::hash_token;
 use crate::db::{SessionRecord, User};
 use crate::error::AppError;
 use crate::AppState;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use axum::http::Extensions;
 use axum::middleware::Next;
@@ -25,12 +25,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
     if req.uri().path().starts_with("/pkg/") {
         return next.run(req).await;
     }
-    let hash = req
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| read_cookie(h, COOKIE_NAME))
+    let hash = cookies::find(req.headers(), cookies::SESSION)
         .filter(|v| !v.is_empty())
         .map(hash_token);
     if let Some(hash) = &hash {

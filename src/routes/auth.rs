@@ -1,7 +1,7 @@
 use super::see_other;
 use crate::auth::local_login;
 use crate::auth::logout;
-use crate::auth::session::{clear_session_cookie, session_cookie};
+use crate::http::cookies;
 use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::input::Input;
@@ -51,7 +51,7 @@ pub async fn login(
         Ok((user, token)) => {
             let cookie = [(
                 SET_COOKIE,
-                session_cookie(&token, state.config.secure_cookies()),
+                cookies::session(&token, state.config.secure_cookies()),
             )];
             if input.form {
                 let target = return_to.as_deref().and_then(safe_return_to).unwrap_or("/");
@@ -101,7 +101,7 @@ pub async fn logout(
     .await?;
     let cookie = [(
         SET_COOKIE,
-        clear_session_cookie(state.config.secure_cookies()),
+        cookies::clear_session(state.config.secure_cookies()),
     )];
     let form = headers
         .get(CONTENT_TYPE)

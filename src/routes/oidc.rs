@@ -3,7 +3,8 @@
 
 use super::see_other;
 use crate::auth::backchannel;
-use crate::auth::session::{read_cookie, session_cookie, SessionToken};
+use crate::auth::session::SessionToken;
+use crate::http::cookies;
 use crate::auth::sign_in;
 use crate::auth::sign_in::Intent;
 
@@ -16,24 +17,19 @@ use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{safe_return_to, OidcError};
 use axum::extract::State;
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-const BROWSER_COOKIE: &str = "grimmory_browser";
 const AUTHORIZE_PER_MINUTE: i64 = 30;
 
 /// The stable per-browser id that owns pending sign-ins, so a callback is only accepted by
 /// the browser that started it (and two tabs do not spoil each other).
 fn browser_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| read_cookie(h, BROWSER_COOKIE))
+    cookies::find(headers, cookies::BROWSER)
         .filter(|v| {
             v.len() >= 32
                 && v.chars()
@@ -42,12 +38,6 @@ fn browser_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn browser_cookie(value: &str, secure: bool) -> String {
-    format!(
-        "{BROWSER_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
 
 fn login_error(error: &OidcError) -> Response {
     see_other(&format!("/login?oidcError={}", error.code()))
@@ -138,7 +128,7 @@ pub async fn authorize(
             let mut res = axum::response::Redirect::to(&started.location).into_response();
             *res.status_mut() = axum::http::StatusCode::FOUND;
             if new_browser {
-                if let Ok(v) = browser_cookie(&browser, state.config.secure_cookies()).parse() {
+                if let Ok(v) = cookies::browser(&browser, state.config.secure_cookies()).parse() {
                     res.headers_mut().append(SET_COOKIE, v);
                 }
             }
@@ -170,16 +160,11 @@ pub async fn callback(
     };
     let secure = state.config.secure_cookies();
     // A successful sign-in resets the count of automatic trips to the provider.
-    let reset = format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        super::pages::ATTEMPTS_COOKIE,
-        if secure { "; Secure" } else { "" }
-    );
-    let cookies = axum::response::AppendHeaders([
-        (SET_COOKIE, session_cookie(&signed_in.token, secure)),
-        (SET_COOKIE, reset),
+    let set = axum::response::AppendHeaders([
+        (SET_COOKIE, cookies::session(&signed_in.token, secure)),
+        (SET_COOKIE, cookies::clear_oidc_attempts(secure)),
     ]);
-    (cookies, see_other(&signed_in.return_to)).into_response()
+    (set, see_other(&signed_in.return_to)).into_response()
 }
 
 /// `POST /api/v1/auth/oidc/backchannel-logout`: the provider ends sessions. Authenticated by

@@ -5,6 +5,7 @@ use crate::api_types::all;
 use crate::db::{AuditFilter, User};
 use crate::error::AppError;
 use crate::http::client::Client;
+use crate::http::cookies;
 use crate::http::session::SignedIn;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
@@ -96,16 +97,11 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     }
 }
 
-pub const ATTEMPTS_COOKIE: &str = "grimmory_oidc_attempts";
 /// Automatic trips to the provider before the login page stops and says so.
 const MAX_AUTO_ATTEMPTS: u32 = 3;
 
 fn auto_attempts(headers: &axum::http::HeaderMap) -> u32 {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| crate::auth::session::read_cookie(h, ATTEMPTS_COOKIE))
+    cookies::find(headers, cookies::OIDC_ATTEMPTS)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -149,15 +145,7 @@ async fn oidc_only_redirect(
             );
         }
     }
-    let cookie = format!(
-        "{ATTEMPTS_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=600{}",
-        attempts + 1,
-        if state.config.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        }
-    );
+    let cookie = cookies::oidc_attempts(attempts + 1, state.config.secure_cookies());
     Ok(Some(
         (
             [(axum::http::header::SET_COOKIE, cookie)],

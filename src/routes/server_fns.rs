@@ -6,7 +6,7 @@
 
 use super::admin::Admin;
 use crate::admin::{libraries, users, Actor};
-use crate::auth::session::{clear_session_cookie, session_cookie};
+use crate::http::cookies;
 use crate::auth::{local_login, logout, own_identity, own_password, setup};
 use crate::db::User;
 use crate::error::{AppError, AppResult};
@@ -223,7 +223,7 @@ impl Backend for CallBackend {
                 &self.ip(),
             )
             .await?;
-            self.set_cookie(session_cookie(&token, self.secure_cookies()))?;
+            self.set_cookie(cookies::session(&token, self.secure_cookies()))?;
             Ok(user)
         })
     }
@@ -238,7 +238,7 @@ impl Backend for CallBackend {
                 self.session.as_deref(),
             )
             .await?;
-            self.set_cookie(session_cookie(&token, self.secure_cookies()))?;
+            self.set_cookie(cookies::session(&token, self.secure_cookies()))?;
             Ok(user)
         })
     }
@@ -252,7 +252,7 @@ impl Backend for CallBackend {
                 self.own_origin(),
             )
             .await?;
-            self.set_cookie(clear_session_cookie(self.secure_cookies()))?;
+            self.set_cookie(cookies::clear_session(self.secure_cookies()))?;
             Ok(LogoutResponse { logout_url })
         })
     }

@@ -1,5 +1,5 @@
 use super::see_other;
-use crate::auth::session::session_cookie;
+use crate::http::cookies;
 use crate::auth::setup;
 use crate::error::AppError;
 use crate::http::client::Client;
@@ -38,7 +38,7 @@ pub async fn create(
         (Ok((user, token)), form) => {
             let cookie = [(
                 SET_COOKIE,
-                session_cookie(&token, state.config.secure_cookies()),
+                cookies::session(&token, state.config.secure_cookies()),
             )];
             if form {
                 (cookie, see_other("/")).into_response()

@@ -1,16 +1,19 @@
-//! The state the HTTP edges (handlers, middleware, server functions) share: built once at
-//! start, cheap to clone.
+//! What the server shares, built once at start: the services' dependencies (`Services`), and
+//! what only the HTTP edges need on top (`AppState`).
 
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::db::{self, Db};
 use crate::{auth, crypto, metrics, oidc};
 use leptos::prelude::LeptosOptions;
+use std::ops::Deref;
 use std::sync::Arc;
 
-/// Everything a request handler may need. Cheap to clone.
+/// What the services (`auth`, `admin`, `oidc_settings`) work with: the stores, the
+/// configuration, the clock, the secret box, the OIDC client and the sign-in counters. No HTTP
+/// and no rendering. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState {
+pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
@@ -18,11 +21,28 @@ pub struct AppState {
     pub setup_token: Option<Arc<str>>,
     /// A hash checked for unknown users so their answer takes as long as a wrong password's.
     pub dummy_hash: Arc<str>,
-    pub leptos: LeptosOptions,
     pub metrics: Arc<metrics::Metrics>,
     pub secrets: Arc<crypto::SecretBox>,
     /// The one client of the identity provider (its HTTP policy and caches).
     pub oidc: Arc<oidc::client::OidcClient>,
+}
+
+/// What the HTTP edges (handlers, middleware, server functions, pages) share: the services,
+/// and the options the pages render with. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub leptos: LeptosOptions,
+}
+
+/// Edges reach the services' parts directly (`state.db`), and hand `&state` to a service
+/// function, which takes `&Services`.
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -67,17 +87,17 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.bind)
             .build();
-        Ok(Self {
+        let services = Services {
             db,
             config: Arc::new(config),
             oidc: Arc::new(oidc::client::OidcClient::new(clock.clone())),
             clock,
             setup_token,
             dummy_hash: Arc::from(dummy_hash),
-            leptos,
             metrics: Arc::default(),
             secrets,
-        })
+        };
+        Ok(Self { services, leptos })
     }
 }
 

@@ -1,6 +1,6 @@
 use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::{AppError, AppResult};
-use crate::AppState;
+use crate::state::Services;
 use app::domain::{LibraryDto, LibraryRequest};
 
 fn valid_name(req: &LibraryRequest) -> AppResult<String> {
@@ -22,14 +22,14 @@ fn valid_name(req: &LibraryRequest) -> AppResult<String> {
     }
 }
 
-fn entry(state: &AppState, event: AuditEvent, actor: &User, ip: &str) -> AuditEntry {
+fn entry(state: &Services, event: AuditEvent, actor: &User, ip: &str) -> AuditEntry {
     AuditEntry::new(event, state.clock.now())
         .actor(actor.id)
         .ip(ip)
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     actor: &User,
     ip: &str,
     req: LibraryRequest,
@@ -47,7 +47,7 @@ pub async fn create(
 }
 
 pub async fn rename(
-    state: &AppState,
+    state: &Services,
     actor: &User,
     ip: &str,
     id: i64,
@@ -65,7 +65,7 @@ pub async fn rename(
         .into())
 }
 
-pub async fn delete(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<()> {
+pub async fn delete(state: &Services, actor: &User, ip: &str, id: i64) -> AppResult<()> {
     Ok(state
         .db
         .delete_library(id, entry(state, AuditEvent::LibraryDeleted, actor, ip))

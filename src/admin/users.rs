@@ -2,8 +2,8 @@ use super::Actor;
 use crate::auth::password;
 use crate::db::{AuditEntry, AuditEvent, NewUser, User, UserChanges};
 use crate::error::{AppError, AppResult};
+use crate::state::Services;
 use crate::validation::{self, Fields};
-use crate::AppState;
 use app::domain::{CreateUserRequest, UpdateUserRequest, UserDto, PERMISSIONS};
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ fn permission_flags(map: &BTreeMap<String, bool>, base: &[bool], fields: &mut Fi
         .collect()
 }
 
-async fn check_libraries(state: &AppState, ids: &[i64], fields: &mut Fields) -> AppResult<()> {
+async fn check_libraries(state: &Services, ids: &[i64], fields: &mut Fields) -> AppResult<()> {
     let unknown = state.db.unknown_library_ids(ids).await?;
     if let Some(id) = unknown.first() {
         fields.add("libraryIds", &format!("Unknown library: {id}."));
@@ -34,11 +34,11 @@ async fn check_libraries(state: &AppState, ids: &[i64], fields: &mut Fields) -> 
     Ok(())
 }
 
-async fn dto_of(state: &AppState, user: &User) -> AppResult<UserDto> {
+async fn dto_of(state: &Services, user: &User) -> AppResult<UserDto> {
     Ok(state.db.user_view(user).await?.into())
 }
 
-async fn existing(state: &AppState, id: i64) -> AppResult<User> {
+async fn existing(state: &Services, id: i64) -> AppResult<User> {
     state
         .db
         .user_by_id(id)
@@ -46,11 +46,11 @@ async fn existing(state: &AppState, id: i64) -> AppResult<User> {
         .ok_or_else(|| AppError::NotFound("No such user.".to_owned()))
 }
 
-pub async fn get(state: &AppState, id: i64) -> AppResult<UserDto> {
+pub async fn get(state: &Services, id: i64) -> AppResult<UserDto> {
     dto_of(state, &existing(state, id).await?).await
 }
 
-pub async fn create(state: &AppState, by: Actor<'_>, req: CreateUserRequest) -> AppResult<UserDto> {
+pub async fn create(state: &Services, by: Actor<'_>, req: CreateUserRequest) -> AppResult<UserDto> {
     let mut fields = Fields::new();
     let names = validation::new_user_names(
         &mut fields,
@@ -90,7 +90,7 @@ pub async fn create(state: &AppState, by: Actor<'_>, req: CreateUserRequest) -> 
 /// Applies an admin's edit. `actor_session` is the editing admin's session, kept when they
 /// change their own password (their other sessions end, like everyone's).
 pub async fn update(
-    state: &AppState,
+    state: &Services,
     by: Actor<'_>,
     actor_session: Option<&str>,
     id: i64,
@@ -155,7 +155,7 @@ pub async fn update(
     dto_of(state, &user).await
 }
 
-pub async fn delete(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<()> {
+pub async fn delete(state: &Services, actor: &User, ip: &str, id: i64) -> AppResult<()> {
     if actor.id == id {
         return Err(AppError::Conflict(
             "You cannot delete your own account.".to_owned(),
@@ -172,7 +172,7 @@ pub async fn delete(state: &AppState, actor: &User, ip: &str, id: i64) -> AppRes
         .await?)
 }
 
-pub async fn unlink(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<UserDto> {
+pub async fn unlink(state: &Services, actor: &User, ip: &str, id: i64) -> AppResult<UserDto> {
     let user = existing(state, id).await?;
     let now = state.clock.now();
     let audit = AuditEntry::new(AuditEvent::OidcAccountUnlinked, now)

@@ -4,11 +4,11 @@
 use crate::db::{AuditEntry, AuditEvent};
 use crate::oidc::logout_token::{Expected, Refusal};
 use crate::oidc_settings as settings;
-use crate::AppState;
+use crate::state::Services;
 
 /// Checks the logout token and ends the sessions it names. A refusal says why, for the server
 /// log only: the provider gets one answer for every failure.
-pub async fn end_sessions(state: &AppState, ip: &str, token: &str) -> Result<(), Refusal> {
+pub async fn end_sessions(state: &Services, ip: &str, token: &str) -> Result<(), Refusal> {
     let oidc = settings::effective(state).await.map_err(|_| "settings")?;
     if !oidc.enabled {
         return Err("OIDC is off");

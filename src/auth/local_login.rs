@@ -4,7 +4,7 @@ use super::password;
 use super::session::{SessionToken, LOCAL_SESSION_MS};
 use crate::db::{AuditEntry, AuditEvent, NewSession, User};
 use crate::error::{AppError, AppResult};
-use crate::AppState;
+use crate::state::Services;
 use app::domain::{LoginRequest, UserDto};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
@@ -31,7 +31,7 @@ pub(super) fn failure_buckets(ip: &str, username: &str) -> [String; 2] {
 /// Counts a password check against the limits before it runs; answers the attempt's id to
 /// take back once it succeeds. Refused attempts are taken back at once, so waiting out the
 /// window always works.
-pub(super) async fn limit_attempt(state: &AppState, ip: &str, username: &str) -> AppResult<String> {
+pub(super) async fn limit_attempt(state: &Services, ip: &str, username: &str) -> AppResult<String> {
     let now = state.clock.now();
     let attempt = super::session::SessionToken::generate().hash();
     let [by_ip, by_user] = failure_buckets(ip, username);
@@ -48,7 +48,7 @@ pub(super) async fn limit_attempt(state: &AppState, ip: &str, username: &str) ->
 
 /// Checks the credentials and answers the user they belong to. Unknown users and wrong
 /// passwords get the same answer after the same work.
-pub async fn authenticate(state: &AppState, req: LoginRequest, client_ip: &str) -> AppResult<User> {
+pub async fn authenticate(state: &Services, req: LoginRequest, client_ip: &str) -> AppResult<User> {
     let username = req.username.as_deref().map(str::trim).unwrap_or("");
     let pass = req.password.unwrap_or_default();
     let mut fields = crate::validation::Fields::new();
@@ -95,7 +95,7 @@ pub async fn authenticate(state: &AppState, req: LoginRequest, client_ip: &str) 
 /// `previous`, this browser's old one). Every attempt counts in the metrics. The REST
 /// handler and the UI's server function both come here.
 pub async fn sign_in(
-    state: &AppState,
+    state: &Services,
     credentials: LoginRequest,
     previous: Option<&str>,
     client_ip: &str,
@@ -118,7 +118,7 @@ pub async fn sign_in(
 /// Starts a session for `user`, ending `previous` (this browser's old session) so every
 /// sign-in gets a fresh id.
 pub async fn start_session(
-    state: &AppState,
+    state: &Services,
     user: &User,
     previous: Option<&str>,
     client_ip: &str,

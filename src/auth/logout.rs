@@ -3,7 +3,7 @@
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::AppResult;
 use crate::oidc_settings::{self as settings, reference};
-use crate::AppState;
+use crate::state::Services;
 
 /// Where a signed-out browser goes when the provider has no page to end its session.
 pub const SIGNED_OUT: &str = "/login?signedOut=1";
@@ -12,7 +12,7 @@ pub const SIGNED_OUT: &str = "/login?signedOut=1";
 /// goes next: the provider's end-session page for an OIDC session, else the login page.
 /// `own_origin` is where the request was sent (the public URL when none is configured).
 pub async fn sign_out(
-    state: &AppState,
+    state: &Services,
     hash: Option<&str>,
     client_ip: &str,
     own_origin: Option<&str>,

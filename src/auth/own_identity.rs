@@ -2,11 +2,11 @@
 
 use crate::db::{AuditEntry, AuditEvent, StoreError, User};
 use crate::error::{AppError, AppResult};
-use crate::AppState;
+use crate::state::Services;
 use app::domain::UserDto;
 
 /// Removes `user`'s identity link, in one transaction with the admin invariants.
-pub async fn unlink(state: &AppState, user: &User, client_ip: &str) -> AppResult<UserDto> {
+pub async fn unlink(state: &Services, user: &User, client_ip: &str) -> AppResult<UserDto> {
     let now = state.clock.now();
     let audit = AuditEntry::new(AuditEvent::OidcAccountUnlinked, now)
         .actor(user.id)

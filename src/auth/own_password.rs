@@ -4,14 +4,14 @@ use super::local_login::limit_attempt;
 use super::password;
 use crate::db::{AuditEntry, AuditEvent, User, UserChanges};
 use crate::error::{AppError, AppResult};
+use crate::state::Services;
 use crate::validation::{self, Fields};
-use crate::AppState;
 use app::domain::{ChangePasswordRequest, FieldError};
 
 /// Checks the current password (counted like a sign-in attempt), stores the new one and ends
 /// the user's other sessions.
 pub async fn change(
-    state: &AppState,
+    state: &Services,
     user: &User,
     session_hash: &str,
     ip: &str,

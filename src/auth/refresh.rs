@@ -9,7 +9,7 @@ use crate::db::{AuditEntry, AuditEvent};
 use crate::error::{AppError, AppResult};
 use crate::oidc::refresh::{RefreshError, RefreshGrant};
 use crate::oidc_settings as settings;
-use crate::AppState;
+use crate::state::Services;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
@@ -37,7 +37,7 @@ fn nonce_of(id_token: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn end(state: &AppState, id_hash: &str, user_id: i64, reason: &str) -> AppResult<Outcome> {
+async fn end(state: &Services, id_hash: &str, user_id: i64, reason: &str) -> AppResult<Outcome> {
     state.db.delete_session(id_hash).await?;
     state
         .db
@@ -51,7 +51,7 @@ async fn end(state: &AppState, id_hash: &str, user_id: i64, reason: &str) -> App
 }
 
 /// Refreshes one session if it is due. Called in the background by the session middleware.
-pub async fn refresh_session(state: &AppState, id_hash: &str) -> AppResult<Outcome> {
+pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outcome> {
     let now = state.clock.now();
     let oidc = settings::effective(state).await?;
     if !oidc.enabled {

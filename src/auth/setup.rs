@@ -5,8 +5,8 @@ use super::password;
 use super::session::SessionToken;
 use crate::db::{NewUser, User};
 use crate::error::{AppError, AppResult};
+use crate::state::Services;
 use crate::validation::{self, Fields};
-use crate::AppState;
 use app::domain::{SetupRequest, UserDto, PERMISSIONS};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
@@ -24,7 +24,7 @@ pub fn new_setup_token() -> String {
 /// Whether `own_origin` (where the request was sent) may run setup without a token: only a
 /// loopback name or the public URL. A page elsewhere that rebinds its DNS name to 127.0.0.1
 /// would otherwise pass the CSRF check with its own origin and claim the first admin.
-fn host_may_set_up(state: &AppState, own_origin: Option<&str>) -> bool {
+fn host_may_set_up(state: &Services, own_origin: Option<&str>) -> bool {
     let Some(origin) = own_origin else {
         return true;
     };
@@ -44,7 +44,7 @@ fn host_may_set_up(state: &AppState, own_origin: Option<&str>) -> bool {
 
 /// Creates the first admin and signs them in with a fresh session (ending `previous`).
 pub async fn complete(
-    state: &AppState,
+    state: &Services,
     req: SetupRequest,
     client_ip: &str,
     own_origin: Option<&str>,
@@ -56,7 +56,7 @@ pub async fn complete(
 }
 
 pub async fn run(
-    state: &AppState,
+    state: &Services,
     req: SetupRequest,
     client_ip: &str,
     own_origin: Option<&str>,

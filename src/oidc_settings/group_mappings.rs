@@ -2,11 +2,11 @@
 
 use crate::db::{AuditEntry, AuditEvent, GroupMapping, User};
 use crate::error::{AppError, AppResult};
+use crate::state::Services;
 use crate::validation::Fields;
-use crate::AppState;
 use app::domain::{GroupMappingDto, MappingRequest, PERMISSIONS};
 
-async fn validate(state: &AppState, req: MappingRequest) -> AppResult<GroupMapping> {
+async fn validate(state: &Services, req: MappingRequest) -> AppResult<GroupMapping> {
     let mut fields = Fields::new();
     // Kept as given: the claim value is compared exactly, case and all.
     let group_claim = req.group_claim.unwrap_or_default();
@@ -49,7 +49,7 @@ async fn validate(state: &AppState, req: MappingRequest) -> AppResult<GroupMappi
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     actor: &User,
     ip: &str,
     req: MappingRequest,
@@ -67,7 +67,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    state: &AppState,
+    state: &Services,
     actor: &User,
     ip: &str,
     id: i64,
@@ -91,7 +91,7 @@ pub async fn update(
         })
 }
 
-pub async fn delete(state: &AppState, actor: &User, ip: &str, id: i64) -> AppResult<()> {
+pub async fn delete(state: &Services, actor: &User, ip: &str, id: i64) -> AppResult<()> {
     let audit = AuditEntry::new(AuditEvent::OidcGroupMappingDeleted, state.clock.now())
         .actor(actor.id)
         .ip(ip);

@@ -11,8 +11,8 @@ pub mod test_connection;
 use crate::db::oidc::SecretChange;
 use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::{AppError, AppResult};
+use crate::state::Services;
 use crate::validation::Fields;
-use crate::AppState;
 use app::domain::SettingsPatch;
 use app::domain::{OidcSettingsDto, PublicSettings};
 pub use model::{Effective, StoredSettings};
@@ -21,14 +21,14 @@ use patch::{apply, changed_fields, Applied, SecretPlan};
 pub const NOT_ENABLED_FIRST: &str = "Cannot enable OIDC-only mode: OIDC must be enabled first";
 pub const NO_LOCAL_ADMIN: &str = "Cannot enable OIDC-only mode: no admin could sign in locally";
 
-pub async fn load(state: &AppState) -> AppResult<StoredSettings> {
+pub async fn load(state: &Services) -> AppResult<StoredSettings> {
     Ok(match state.db.oidc_settings_json().await? {
         Some(json) => serde_json::from_str(&json).map_err(AppError::internal)?,
         None => StoredSettings::default(),
     })
 }
 
-pub fn effective_of(state: &AppState, settings: StoredSettings) -> Effective {
+pub fn effective_of(state: &Services, settings: StoredSettings) -> Effective {
     let enabled =
         !state.config.force_disable_oidc && settings.oidc_enabled && settings.configured();
     Effective {
@@ -38,11 +38,11 @@ pub fn effective_of(state: &AppState, settings: StoredSettings) -> Effective {
     }
 }
 
-pub async fn effective(state: &AppState) -> AppResult<Effective> {
+pub async fn effective(state: &Services) -> AppResult<Effective> {
     Ok(effective_of(state, load(state).await?))
 }
 
-pub async fn public(state: &AppState) -> AppResult<PublicSettings> {
+pub async fn public(state: &Services) -> AppResult<PublicSettings> {
     let e = effective(state).await?;
     Ok(PublicSettings {
         oidc_enabled: e.enabled,
@@ -56,7 +56,7 @@ pub async fn public(state: &AppState) -> AppResult<PublicSettings> {
     })
 }
 
-pub async fn get(state: &AppState) -> AppResult<OidcSettingsDto> {
+pub async fn get(state: &Services) -> AppResult<OidcSettingsDto> {
     let settings = load(state).await?;
     let secret_set = state.db.oidc_client_secret().await?.is_some();
     let linked = state.db.identities_at(&settings.issuer_uri).await?;
@@ -70,7 +70,7 @@ pub async fn get(state: &AppState) -> AppResult<OidcSettingsDto> {
 
 /// Validates and saves a patch; nothing is saved when any field is refused.
 pub async fn save(
-    state: &AppState,
+    state: &Services,
     actor: &User,
     ip: &str,
     patch: SettingsPatch,

@@ -408,7 +408,7 @@ fn printable(code: &str) -> String {
 /// OIDC_CONNECTION_TEST. The stored secret is used only while issuer and client ID are the
 /// stored ones, so it is never sent to another provider.
 pub async fn for_form(
-    state: &crate::AppState,
+    state: &crate::state::Services,
     actor: &crate::db::User,
     client: &crate::http::client::Client,
     patch: app::domain::SettingsPatch,

@@ -1,9 +1,9 @@
 use super::see_other;
 use crate::auth::local_login;
 use crate::auth::logout;
-use crate::http::cookies;
 use crate::error::AppError;
 use crate::http::client::Client;
+use crate::http::cookies;
 use crate::http::input::Input;
 use crate::http::session::{SessionCookie, SignedIn};
 use crate::AppState;

@@ -4,9 +4,9 @@
 use super::see_other;
 use crate::auth::backchannel;
 use crate::auth::session::SessionToken;
-use crate::http::cookies;
 use crate::auth::sign_in;
 use crate::auth::sign_in::Intent;
+use crate::http::cookies;
 
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
@@ -37,7 +37,6 @@ fn browser_id(headers: &HeaderMap) -> Option<String> {
         })
         .map(str::to_owned)
 }
-
 
 fn login_error(error: &OidcError) -> Response {
     see_other(&format!("/login?oidcError={}", error.code()))

@@ -6,11 +6,11 @@
 
 use super::admin::Admin;
 use crate::admin::{libraries, users, Actor};
-use crate::http::cookies;
 use crate::auth::{local_login, logout, own_identity, own_password, setup};
 use crate::db::User;
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
+use crate::http::cookies;
 use crate::http::session::{SessionCookie, SignedIn};
 use crate::oidc_settings::{self as settings, group_mappings, test_connection};
 use crate::AppState;

@@ -1,8 +1,8 @@
 use super::see_other;
-use crate::http::cookies;
 use crate::auth::setup;
 use crate::error::AppError;
 use crate::http::client::Client;
+use crate::http::cookies;
 use crate::http::input::Input;
 use crate::http::session::SessionCookie;
 use crate::AppState;

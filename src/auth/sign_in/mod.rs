@@ -20,7 +20,7 @@ use crate::db::{AuditEntry, AuditEvent, NewSession, OidcSession, StoreError};
 use crate::error::{AppError, AppResult};
 use crate::oidc::flow::{CallbackQuery, EndSession, Proven};
 use crate::oidc_settings::{self as settings, Effective, StoredSettings};
-use crate::AppState;
+use crate::state::Services;
 use app::domain::{safe_return_to, DEFAULT_SESSION_HOURS};
 use decision::Refusal;
 use group_sync::SyncMode;
@@ -51,7 +51,7 @@ pub struct SignedIn {
 /// Starts a sign-in (spec section 4, step 1) and answers where to send the browser; a
 /// failure is audited.
 pub async fn start(
-    state: &AppState,
+    state: &Services,
     oidc: &Effective,
     ip: &str,
     browser_id: &str,
@@ -70,7 +70,7 @@ pub async fn start(
 
 /// Finishes a sign-in at `/oauth2-callback` (spec section 4, steps 2 to 7): a new session,
 /// or a failure that is already audited and counted.
-pub async fn callback(state: &AppState, request: Callback<'_>) -> Result<SignedIn, Failure> {
+pub async fn callback(state: &Services, request: Callback<'_>) -> Result<SignedIn, Failure> {
     let ip = request.ip;
     match finish(state, request).await {
         Ok(signed_in) => {
@@ -88,7 +88,7 @@ pub async fn callback(state: &AppState, request: Callback<'_>) -> Result<SignedI
 /// The callback's steps. A failure comes with the user who asked to link, when known, as
 /// the target of its audit entry.
 async fn finish(
-    state: &AppState,
+    state: &Services,
     request: Callback<'_>,
 ) -> Result<SignedIn, (Failure, Option<i64>)> {
     let oidc = settings::effective(state)
@@ -136,7 +136,7 @@ async fn finish(
 /// Decides who the identity is and applies it. Decided once more when a concurrent first
 /// sign-in of the same identity won the race: then the link exists and is used.
 /// The client secret, opened, when one is stored (a confidential client).
-pub async fn client_secret(state: &AppState) -> AppResult<Option<String>> {
+pub async fn client_secret(state: &Services) -> AppResult<Option<String>> {
     match state.db.oidc_client_secret().await? {
         Some(sealed) => Ok(Some(
             state.secrets.open(&sealed).map_err(AppError::internal)?,
@@ -148,7 +148,7 @@ pub async fn client_secret(state: &AppState) -> AppResult<Option<String>> {
 /// Where to send the browser after its local session ended: the provider's end-session page
 /// (RP-initiated logout) when the session came from the provider in force and it has one.
 pub async fn end_session_url(
-    state: &AppState,
+    state: &Services,
     oidc: &Effective,
     issuer: &str,
     id_token: &str,
@@ -169,7 +169,7 @@ pub async fn end_session_url(
 }
 
 async fn identify(
-    state: &AppState,
+    state: &Services,
     auth: &Authenticated,
     s: &StoredSettings,
     ip: &str,
@@ -197,7 +197,7 @@ async fn identify(
 }
 
 async fn start_session(
-    state: &AppState,
+    state: &Services,
     auth: &Authenticated,
     s: &StoredSettings,
     user_id: i64,
@@ -249,7 +249,7 @@ async fn start_session(
     })
 }
 
-async fn audit_failure(state: &AppState, ip: &str, failure: &Failure, user: Option<i64>) {
+async fn audit_failure(state: &Services, ip: &str, failure: &Failure, user: Option<i64>) {
     let mut entry = AuditEntry::new(AuditEvent::OidcLoginFailed, state.clock.now())
         .ip(ip)
         .detail("reason", failure.reason());
@@ -268,7 +268,7 @@ async fn audit_failure(state: &AppState, ip: &str, failure: &Failure, user: Opti
 /// Applies the claims of a refreshed ID token to its user: email, display name and groups,
 /// under the same rules as at sign-in.
 pub async fn resync(
-    state: &AppState,
+    state: &Services,
     user_id: i64,
     token_claims: &Value,
     s: &StoredSettings,

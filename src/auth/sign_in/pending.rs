@@ -8,7 +8,7 @@ use crate::db::pending_logins::{PendingLogin, LIFETIME_MS};
 use crate::oidc::client::random_value;
 use crate::oidc::flow::{self, AuthorizationRequest, CodeFlow};
 use crate::oidc_settings::Effective;
-use crate::AppState;
+use crate::state::Services;
 
 /// What to do with the identity once it is proven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Started {
 
 /// A new sign-in's fresh values, stored, and the authorization URL that carries them.
 pub async fn begin(
-    state: &AppState,
+    state: &Services,
     oidc: &Effective,
     browser_id: &str,
     return_to: &str,
@@ -81,7 +81,7 @@ pub async fn begin(
 /// minutes, and only while the provider settings are the ones it started with (never mix two
 /// providers).
 pub async fn take(
-    state: &AppState,
+    state: &Services,
     oidc: &Effective,
     browser_id: Option<&str>,
     state_param: Option<&str>,

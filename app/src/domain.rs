@@ -408,15 +408,15 @@ pub const GROUP_SYNC_MODES: &[(&str, &str)] = &[
     ("ON_LOGIN_ADDITIVE", "On Login (Additive)"),
 ];
 
-/// The OIDC settings as the API shows them (Appendix A). The client secret is never shown:
-/// `client_secret_set` says whether one is stored.
+/// The OIDC settings an admin saves (spec section 3), declared once: the server stores this
+/// document as it is, and the API shows it inside [`OidcSettingsDto`]. A new setting is a field
+/// here (with its default below) and its check where a patch is applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OidcSettingsDto {
+#[serde(rename_all = "camelCase", default)]
+pub struct OidcSettings {
     pub oidc_enabled: bool,
     pub provider_name: String,
     pub client_id: String,
-    pub client_secret_set: bool,
     pub issuer_uri: String,
     pub scopes: String,
     pub extra_auth_params: String,
@@ -428,11 +428,72 @@ pub struct OidcSettingsDto {
     pub default_library_ids: Vec<i64>,
     pub group_sync_mode: String,
     pub oidc_force_only_mode: bool,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            oidc_enabled: false,
+            provider_name: String::new(),
+            client_id: String::new(),
+            issuer_uri: String::new(),
+            scopes: String::new(),
+            extra_auth_params: String::new(),
+            session_duration_hours: None,
+            claim_mapping: ClaimMapping::default(),
+            auto_provisioning: false,
+            allow_local_account_linking: false,
+            default_permissions: Vec::new(),
+            default_library_ids: Vec::new(),
+            group_sync_mode: "DISABLED".to_owned(),
+            oidc_force_only_mode: false,
+        }
+    }
+}
+
+impl OidcSettings {
+    /// Provider name, client ID and issuer are all set.
+    pub fn configured(&self) -> bool {
+        !self.provider_name.is_empty() && !self.client_id.is_empty() && !self.issuer_uri.is_empty()
+    }
+
+    /// OIDC-only mode counts only while OIDC is effectively enabled.
+    pub fn force_only_in_force(&self, force_disabled: bool) -> bool {
+        !force_disabled && self.oidc_enabled && self.configured() && self.oidc_force_only_mode
+    }
+
+    pub fn effective_scopes(&self) -> String {
+        if self.scopes.trim().is_empty() {
+            DEFAULT_SCOPES.to_owned()
+        } else {
+            self.scopes.clone()
+        }
+    }
+}
+
+/// The OIDC settings as the API shows them (Appendix A): the saved settings and what the
+/// server adds, read-only. The client secret is never shown: `client_secret_set` says whether
+/// one is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcSettingsDto {
+    #[serde(flatten)]
+    pub settings: OidcSettings,
+    pub client_secret_set: bool,
     pub force_disabled_by_env: bool,
-    /// Read-only: users linked to an identity at the saved issuer (changing the issuer orphans
-    /// their links unless they are moved).
+    /// Users linked to an identity at the saved issuer (changing the issuer orphans their
+    /// links unless they are moved).
     #[serde(default)]
     pub linked_users: i64,
+}
+
+/// The page reads the saved settings through the answer (`dto.issuer_uri`).
+impl std::ops::Deref for OidcSettingsDto {
+    type Target = OidcSettings;
+
+    fn deref(&self) -> &OidcSettings {
+        &self.settings
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,12 +60,12 @@ pub async fn get(state: &Services) -> AppResult<OidcSettingsDto> {
     let settings = load(state).await?;
     let secret_set = state.db.oidc_client_secret().await?.is_some();
     let linked = state.db.identities_at(&settings.issuer_uri).await?;
-    Ok(dto(
-        &settings,
-        secret_set,
-        state.config.force_disable_oidc,
-        linked,
-    ))
+    Ok(OidcSettingsDto {
+        settings,
+        client_secret_set: secret_set,
+        force_disabled_by_env: state.config.force_disable_oidc,
+        linked_users: linked,
+    })
 }
 
 /// Validates and saves a patch; nothing is saved when any field is refused.
@@ -145,31 +145,4 @@ pub async fn save(
             other => other.into(),
         })?;
     get(state).await
-}
-
-fn dto(
-    s: &StoredSettings,
-    secret_set: bool,
-    force_disabled: bool,
-    linked_users: i64,
-) -> OidcSettingsDto {
-    OidcSettingsDto {
-        oidc_enabled: s.oidc_enabled,
-        provider_name: s.provider_name.clone(),
-        client_id: s.client_id.clone(),
-        client_secret_set: secret_set,
-        issuer_uri: s.issuer_uri.clone(),
-        scopes: s.scopes.clone(),
-        extra_auth_params: s.extra_auth_params.clone(),
-        session_duration_hours: s.session_duration_hours,
-        claim_mapping: s.claim_mapping.clone(),
-        auto_provisioning: s.auto_provisioning,
-        allow_local_account_linking: s.allow_local_account_linking,
-        default_permissions: s.default_permissions.clone(),
-        default_library_ids: s.default_library_ids.clone(),
-        group_sync_mode: s.group_sync_mode.clone(),
-        oidc_force_only_mode: s.oidc_force_only_mode,
-        force_disabled_by_env: force_disabled,
-        linked_users,
-    }
 }

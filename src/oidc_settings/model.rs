@@ -1,9 +1,6 @@
 //! The OIDC settings as stored: one JSON document. A leaf: the admin guard reads it inside
 //! its transaction without depending on the settings feature.
 
-use app::domain::{ClaimMapping, DEFAULT_SCOPES};
-use serde::{Deserialize, Serialize};
-
 /// Parameters Grimmory sets itself; extra parameters may not override them.
 const RESERVED_PARAMS: &[&str] = &[
     "response_type",
@@ -16,69 +13,13 @@ const RESERVED_PARAMS: &[&str] = &[
     "code_challenge_method",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct StoredSettings {
-    pub oidc_enabled: bool,
-    pub provider_name: String,
-    pub client_id: String,
-    pub issuer_uri: String,
-    pub scopes: String,
-    pub extra_auth_params: String,
-    pub session_duration_hours: Option<i64>,
-    pub claim_mapping: ClaimMapping,
-    pub auto_provisioning: bool,
-    pub allow_local_account_linking: bool,
-    pub default_permissions: Vec<String>,
-    pub default_library_ids: Vec<i64>,
-    pub group_sync_mode: String,
-    pub oidc_force_only_mode: bool,
-}
+/// The stored settings are the settings document of the API (`app::domain::OidcSettings`),
+/// declared once.
+pub use app::domain::OidcSettings as StoredSettings;
 
-impl Default for StoredSettings {
-    fn default() -> Self {
-        Self {
-            oidc_enabled: false,
-            provider_name: String::new(),
-            client_id: String::new(),
-            issuer_uri: String::new(),
-            scopes: String::new(),
-            extra_auth_params: String::new(),
-            session_duration_hours: None,
-            claim_mapping: ClaimMapping::default(),
-            auto_provisioning: false,
-            allow_local_account_linking: false,
-            default_permissions: Vec::new(),
-            default_library_ids: Vec::new(),
-            group_sync_mode: "DISABLED".to_owned(),
-            oidc_force_only_mode: false,
-        }
-    }
-}
-
-impl StoredSettings {
-    /// Provider name, client ID and issuer are all set.
-    pub fn configured(&self) -> bool {
-        !self.provider_name.is_empty() && !self.client_id.is_empty() && !self.issuer_uri.is_empty()
-    }
-
-    /// OIDC-only mode counts only while OIDC is effectively enabled.
-    pub fn force_only_in_force(&self, force_disabled: bool) -> bool {
-        !force_disabled && self.oidc_enabled && self.configured() && self.oidc_force_only_mode
-    }
-
-    pub fn effective_scopes(&self) -> String {
-        if self.scopes.trim().is_empty() {
-            DEFAULT_SCOPES.to_owned()
-        } else {
-            self.scopes.clone()
-        }
-    }
-
-    /// The extra authorization parameters as pairs.
-    pub fn extra_params(&self) -> Vec<(String, String)> {
-        parse_params(&self.extra_auth_params).unwrap_or_default()
-    }
+/// The extra authorization parameters as pairs.
+pub fn extra_params(s: &StoredSettings) -> Vec<(String, String)> {
+    parse_params(&s.extra_auth_params).unwrap_or_default()
 }
 
 /// Settings as in force: what is stored, bent by `FORCE_DISABLE_OIDC`.

@@ -215,55 +215,27 @@ pub fn apply(
     }
 }
 
-/// The API names of fields that differ, for the audit log (values never logged).
+/// The API names of the fields that differ, for the audit log (values never logged): read off
+/// the settings document itself, so a new setting is listed without a line here.
 pub fn changed_fields(
     old: &StoredSettings,
     new: &StoredSettings,
     secret: &SecretPlan,
-) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let mut check = |changed: bool, name: &'static str| {
-        if changed {
-            out.push(name);
-        }
+) -> Vec<String> {
+    let as_object = |s: &StoredSettings| match serde_json::to_value(s) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
     };
-    check(old.oidc_enabled != new.oidc_enabled, "oidcEnabled");
-    check(old.provider_name != new.provider_name, "providerName");
-    check(old.client_id != new.client_id, "clientId");
-    check(*secret != SecretPlan::Keep, "clientSecret");
-    check(old.issuer_uri != new.issuer_uri, "issuerUri");
-    check(old.scopes != new.scopes, "scopes");
-    check(
-        old.extra_auth_params != new.extra_auth_params,
-        "extraAuthParams",
-    );
-    check(
-        old.session_duration_hours != new.session_duration_hours,
-        "sessionDurationHours",
-    );
-    check(old.claim_mapping != new.claim_mapping, "claimMapping");
-    check(
-        old.auto_provisioning != new.auto_provisioning,
-        "autoProvisioning",
-    );
-    check(
-        old.allow_local_account_linking != new.allow_local_account_linking,
-        "allowLocalAccountLinking",
-    );
-    check(
-        old.default_permissions != new.default_permissions,
-        "defaultPermissions",
-    );
-    check(
-        old.default_library_ids != new.default_library_ids,
-        "defaultLibraryIds",
-    );
-    check(old.group_sync_mode != new.group_sync_mode, "groupSyncMode");
-    check(
-        old.oidc_force_only_mode != new.oidc_force_only_mode,
-        "oidcForceOnlyMode",
-    );
-    out
+    let (old, new) = (as_object(old), as_object(new));
+    let mut changed: Vec<String> = new
+        .iter()
+        .filter(|(name, value)| old.get(*name) != Some(value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if *secret != SecretPlan::Keep {
+        changed.push("clientSecret".to_owned());
+    }
+    changed
 }
 
 /// An issuer is an absolute URL; plain http only for loopback and private-network hosts.

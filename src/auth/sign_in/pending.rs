@@ -7,6 +7,7 @@ use crate::auth::session::hash_token;
 use crate::db::pending_logins::{PendingLogin, LIFETIME_MS};
 use crate::oidc::client::random_value;
 use crate::oidc::flow::{self, AuthorizationRequest, CodeFlow};
+use crate::oidc_settings::model::extra_params;
 use crate::oidc_settings::Effective;
 use crate::state::Services;
 
@@ -45,7 +46,7 @@ pub async fn begin(
             state: &state_value,
             nonce: &nonce,
             pkce_verifier: &verifier,
-            extra_params: &s.extra_params(),
+            extra_params: &extra_params(s),
         })
         .await?;
     let (intent_name, link_user_id) = match intent {

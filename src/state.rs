@@ -6,6 +6,7 @@ use crate::config::{self, Config};
 use crate::db::{self, Db};
 use crate::{auth, crypto, metrics, oidc};
 use leptos::prelude::LeptosOptions;
+use rand::RngCore;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -66,7 +67,7 @@ impl AppState {
         {
             None
         } else {
-            Some(Arc::from(auth::setup::new_setup_token()))
+            Some(Arc::from(new_setup_token()))
         };
         let secrets = Arc::new(crypto::SecretBox::new(&secret_key_material(
             &config,
@@ -99,6 +100,14 @@ impl AppState {
         };
         Ok(Self { services, leptos })
     }
+}
+
+/// A one-time token printed in the log at start, so that a server reachable from the network
+/// cannot be claimed by whoever finds it first.
+fn new_setup_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// The configured key, or with SQLite one generated once into the database's folder.

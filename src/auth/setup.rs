@@ -8,18 +8,9 @@ use crate::error::{AppError, AppResult};
 use crate::state::Services;
 use crate::validation::{self, Fields};
 use app::domain::{SetupRequest, UserDto, PERMISSIONS};
-use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 pub const SETUP_CLOSED: &str = "Setup is disabled after the first user is created.";
-
-/// A one-time token printed in the log at start, so that a server reachable from the network
-/// cannot be claimed by whoever finds it first.
-pub fn new_setup_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
 
 /// Whether `own_origin` (where the request was sent) may run setup without a token: only a
 /// loopback name or the public URL. A page elsewhere that rebinds its DNS name to 127.0.0.1

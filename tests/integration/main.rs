@@ -19,4 +19,5 @@ mod replicas;
 mod security;
 mod sessions;
 mod setup;
+mod shutdown;
 mod signer;

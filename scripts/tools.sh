@@ -10,6 +10,7 @@ cd "$root"
 
 CARGO_LEPTOS_VERSION=0.3.11
 
+# test.sh asks for what only the checks need: Chromium, rustfmt and clippy.
 with_browser=false
 [ "${1:-}" = "--with-browser" ] && with_browser=true
 
@@ -93,11 +94,13 @@ wait_installs() {
   done
 }
 
-for component in rustfmt clippy; do
-  if ! rustup component list --installed | grep -q "^$component"; then
-    rustup component add "$component"
-  fi
-done
+if $with_browser; then
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+      rustup component add "$component"
+    fi
+  done
+fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   step "adding the wasm32-unknown-unknown target" rustup target add wasm32-unknown-unknown

@@ -8,6 +8,7 @@ use grimmory::cli::{Cli, Command};
 use grimmory::clock::SystemClock;
 use grimmory::config::Config;
 use grimmory::{build_router, AppState};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
+        // Colours only on a terminal: container logs, journald and files get plain text.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn")),

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Builds the container image with Podman and checks what docs/install.md promises:
+#  1. the image builds (here from a server and site built on this machine: no container
+#     registry is reachable, see the Containerfile's ARTIFACTS) and is small;
+#  2. a container on a volume completes first-run setup over HTTP, and after a restart the
+#     admin still signs in (database and secret key kept);
+#  3. `podman stop` ends it well within its timeout, with a page's event stream open, exit 0;
+#  4. deploy/compose.postgres.yaml (PostgreSQL, two replicas, Caddy): both replicas answer
+#     through the proxy, share one session and see the client's address, not the proxy's.
+# It removes the containers, volumes and networks it made; the images stay as a cache.
+# Needs root (rootful Podman) and about 5 minutes once the release build is warm.
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$root"
+
+image=localhost/grimmory:container-test
+base=localhost/debian-base:bookworm
+postgres_image=localhost/grimmory-test-postgres:15
+caddy_image=localhost/grimmory-test-caddy:2
+name=grimmory-ct
+project=grimmory-ct
+port="${CONTAINER_TEST_PORT:-38080}"
+compose_port=$((port + 1))
+password='correct horse battery'
+
+if [ "$(id -u)" != 0 ]; then
+  echo "error: scripts/container-test.sh needs root (rootful Podman)" >&2
+  exit 1
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/grimmory-ct.XXXXXX")"
+stream_pid=""
+compose() {
+  podman-compose -p "$project" -f deploy/compose.postgres.yaml "$@"
+}
+cleanup() {
+  local rc=$?
+  [ -z "$stream_pid" ] || kill "$stream_pid" 2>/dev/null || true
+  if [ "$rc" != 0 ]; then
+    log "failed; the logs of what was running:"
+    podman logs --tail 30 "$name" 2>/dev/null || true
+    for c in $(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project" 2>/dev/null); do
+      echo "--- $c" >&2
+      podman logs --tail 30 "$c" 2>&1 || true
+    done
+  fi
+  podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
+  podman volume rm -f "$name-data" >/dev/null 2>&1 || true
+  if command -v podman-compose >/dev/null; then
+    compose down -v -t 0 >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# This sandbox refuses Podman's default limits and crun's cgroup handling (../shared notes):
+# runc and capped ulimits, for podman-compose's podman calls too.
+cat >"$work/containers.conf" <<'EOF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+EOF
+export CONTAINERS_CONF="$work/containers.conf"
+
+# Each step's time, for the summary at the end.
+declare -a summary=()
+timed() {
+  local what="$1" started=$SECONDS
+  shift
+  step "$what" "$@"
+  summary+=("$(printf '%-62s %s' "$what" "$(human_secs $((SECONDS - started)))")")
+}
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Polls until `url` answers 200, at most `secs` seconds.
+wait_http() {
+  local url="$1" secs="$2" deadline=$((SECONDS + $2))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "$url did not answer 200 within $secs s"
+    sleep 0.5
+  done
+}
+
+# A request from inside container `$1` to its own server, answered as raw HTTP: the image has
+# bash but no HTTP client, and loopback is what /metrics answers without a token.
+inside() {
+  local container="$1" path="$2"
+  podman exec "$container" bash -c \
+    "exec 3<>/dev/tcp/127.0.0.1/3000 && printf 'GET $path HTTP/1.0\r\n\r\n' >&3 && cat <&3"
+}
+
+prerequisites() {
+  local missing=()
+  command -v podman >/dev/null || missing+=(podman)
+  command -v runc >/dev/null || missing+=(runc)
+  command -v podman-compose >/dev/null || missing+=(podman-compose)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v jq >/dev/null || missing+=(jq)
+  command -v curl >/dev/null || missing+=(curl)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# A Debian bookworm base made here, standing in for debian:bookworm-slim from a registry.
+base_image() {
+  if podman image exists "$base"; then
+    log "$base exists"
+    return
+  fi
+  local mirror rootfs="$work/rootfs"
+  mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+  debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
+  rm -rf "$rootfs"
+}
+
+# The release server and site, built on this machine and copied at once: another worktree
+# sharing the target folder may overwrite target/release/grimmory at any moment.
+host_build() {
+  scripts/tools.sh
+  cargo leptos build --release
+  mkdir -p "$work/context/prebuilt"
+  cp "$GRIMMORY_BIN" "$work/context/prebuilt/grimmory"
+  cp -r "$LEPTOS_SITE_ROOT" "$work/context/prebuilt/site"
+}
+
+build_image() {
+  # Docker format keeps HEALTHCHECK (OCI images have no such field).
+  podman build -q --format docker -f Containerfile \
+    --build-arg BASE_IMAGE="$base" --build-arg BUILDER_IMAGE="$base" \
+    --build-arg ARTIFACTS=prebuilt -t "$image" "$work/context" >/dev/null
+  local bytes
+  bytes="$(podman image inspect --format '{{.Size}}' "$image")"
+  image_mb=$((bytes / 1000000))
+  podman image inspect --format '{{.Config.User}} {{.Config.Healthcheck.Test}}' "$image" \
+    | grep -q '^grimmory .*healthz' || fail "the image runs as root or has no health check"
+  podman run --rm --entrypoint /bin/sh "$image" -c \
+    '! command -v cargo && ! command -v gcc && ! command -v node' >/dev/null \
+    || fail "build tools in the final image"
+  log "image $image: $image_mb MB"
+}
+
+run_single() {
+  podman run -d --name "$name" -p "127.0.0.1:$port:3000" -v "$name-data:/data" "$image" >/dev/null
+}
+
+setup_over_http() {
+  wait_http "http://127.0.0.1:$port/healthz" 60
+  local token
+  token="$(podman logs "$name" 2>&1 | grep -o 'first admin): [0-9a-f]*' | awk '{print $3}' | tail -n1)"
+  [ -n "$token" ] || fail "no setup token in the log (listening off loopback must print one)"
+  local body
+  body="$(jq -n --arg t "$token" --arg p "$password" \
+    '{username: "admin", email: "admin@example.org", name: "Ada Admin", password: $p, setupToken: $t}')"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+    -d "$body" "http://127.0.0.1:$port/api/v1/setup")" = 201 ] || fail "setup did not answer 201"
+  podman healthcheck run "$name" >/dev/null || fail "the image's health check failed"
+}
+
+login() {
+  local base_url="$1" jar="$2"
+  shift 2
+  curl -s -o /dev/null -w '%{http_code}' -c "$jar" -H 'content-type: application/json' "$@" \
+    -d "$(jq -n --arg p "$password" '{username: "admin", password: $p}')" \
+    "$base_url/api/v1/auth/login"
+}
+
+restart_keeps_everything() {
+  podman stop -t 30 "$name" >/dev/null
+  podman start "$name" >/dev/null
+  wait_http "http://127.0.0.1:$port/healthz" 60
+  [ "$(login "http://127.0.0.1:$port" "$work/jar")" = 200 ] || fail "the admin cannot sign in after a restart"
+  curl -s "http://127.0.0.1:$port/api/v1/setup/status" | grep -q '"completed":true' \
+    || fail "setup is open again after a restart"
+  podman exec "$name" test -s /data/secret.key || fail "no secret key in the volume"
+}
+
+stop_is_prompt() {
+  # A signed-in page's event stream, which never ends by itself, open during the stop.
+  curl -s -N -b "$work/jar" -D "$work/stream-headers" -o /dev/null \
+    "http://127.0.0.1:$port/api/v1/auth/events" &
+  stream_pid=$!
+  local deadline=$((SECONDS + 10))
+  until grep -q '^HTTP/1.1 200' "$work/stream-headers" 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "the event stream did not open"
+    sleep 0.2
+  done
+  local started stopped_ms code
+  started="$(date +%s%N)"
+  podman stop -t 30 "$name" >/dev/null
+  stopped_ms=$((($(date +%s%N) - started) / 1000000))
+  code="$(podman inspect --format '{{.State.ExitCode}}' "$name")"
+  log "podman stop took $stopped_ms ms (timeout 30 s), exit code $code"
+  [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
+  [ "$stopped_ms" -lt 5000 ] || fail "podman stop took $stopped_ms ms"
+  wait "$stream_pid" || true
+  stream_pid=""
+  podman logs "$name" 2>&1 | grep -q 'stopped' || fail "no clean stop in the log"
+}
+
+stand_in_images() {
+  # What a user pulls from a registry (postgres, caddy), made here from Debian's packages.
+  podman image exists "$postgres_image" || podman build -q -f scripts/container/postgres.Containerfile \
+    --build-arg BASE_IMAGE="$base" -t "$postgres_image" scripts/container >/dev/null
+  podman image exists "$caddy_image" || podman build -q -f scripts/container/caddy.Containerfile \
+    --build-arg BASE_IMAGE="$base" -t "$caddy_image" scripts/container >/dev/null
+}
+
+compose_up() {
+  export GRIMMORY_IMAGE="$image" POSTGRES_IMAGE="$postgres_image" CADDY_IMAGE="$caddy_image"
+  export GRIMMORY_PORT="127.0.0.1:$compose_port" GRIMMORY_PUBLIC_URL="http://127.0.0.1:$compose_port"
+  GRIMMORY_SECRET_KEY="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+  POSTGRES_PASSWORD="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  export GRIMMORY_SECRET_KEY POSTGRES_PASSWORD
+  compose up -d >"$work/compose-up.log" 2>&1 || { cat "$work/compose-up.log" >&2; fail "compose up"; }
+  replica1="$(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project" | grep 'grimmory-1')"
+  replica2="$(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project" | grep 'grimmory-2')"
+  # Both replicas up (they restart until PostgreSQL accepts connections), and the proxy.
+  local r deadline=$((SECONDS + 120))
+  for r in "$replica1" "$replica2"; do
+    until inside "$r" /healthz 2>/dev/null | head -n1 | grep -q ' 200 '; do
+      [ "$SECONDS" -lt "$deadline" ] || fail "$r did not become healthy"
+      sleep 1
+    done
+  done
+  wait_http "http://127.0.0.1:$compose_port/healthz" 30
+}
+
+replicas_share_a_session() {
+  # The first admin from the command line, as docs/install.md says for replicas: each
+  # replica prints its own setup token, and the proxy picks the replica.
+  printf '%s\n' "$password" | podman exec -i "$replica1" grimmory admin create admin --admin >/dev/null
+  local url="http://127.0.0.1:$compose_port"
+  # A forged X-Forwarded-For must not reach the audit log: Caddy replaces it.
+  [ "$(login "$url" "$work/jar2" -H 'X-Forwarded-For: 203.0.113.7')" = 200 ] || fail "sign-in through the proxy"
+  local i
+  for i in 1 2 3 4 5 6; do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -b "$work/jar2" "$url/api/v1/auth/me")" = 200 ] \
+      || fail "request $i through the proxy was not signed in"
+  done
+  local r n
+  for r in "$replica1" "$replica2"; do
+    n="$(inside "$r" /metrics | grep 'route="/api/v1/auth/me",status="200"' | awk '{print $2}')"
+    [ "${n:-0}" -ge 1 ] || fail "$r answered no signed-in request through the proxy"
+    log "$r answered $n of the 6 signed-in requests"
+  done
+  local proxy_ip seen
+  proxy_ip="$(podman inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \
+    "$(podman ps --format '{{.Names}}' --filter "label=io.podman.compose.project=$project" | grep '_grimmory_')")"
+  seen="$(curl -s -b "$work/jar2" "$url/api/v1/admin/audit" \
+    | jq -r '[.[] | select(.event == "LOGIN_SUCCESS")][0].clientIp')"
+  log "client address in the audit log: $seen (proxy: $proxy_ip)"
+  case "$seen" in
+    "" | null | "$proxy_ip" | 203.0.113.7) fail "the replicas do not see the client's address through the proxy" ;;
+  esac
+}
+
+compose_down() {
+  compose down -v -t 30 >/dev/null 2>&1
+}
+
+total_started=$SECONDS
+timed "prerequisites (podman, runc, podman-compose, debootstrap)" prerequisites
+timed "Debian base image (debootstrap, once)" base_image
+timed "release build on this machine" host_build
+timed "image build" build_image
+timed "container on a volume: start" run_single
+timed "first-run setup over HTTP, health check" setup_over_http
+timed "restart: admin still signs in" restart_keeps_everything
+timed "podman stop with an open event stream" stop_is_prompt
+timed "PostgreSQL and Caddy images (from Debian, once)" stand_in_images
+timed "compose.postgres.yaml up: PostgreSQL, 2 replicas, Caddy" compose_up
+timed "both replicas answer through the proxy, one session" replicas_share_a_session
+timed "compose down" compose_down
+
+echo
+echo "container test passed: image $image_mb MB, $(human_secs $((SECONDS - total_started))) in all"
+printf '  %s\n' "${summary[@]}"

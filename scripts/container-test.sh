@@ -50,6 +50,7 @@ cleanup() {
   if command -v podman-compose >/dev/null; then
     compose down -v -t 0 >/dev/null 2>&1 || true
   fi
+  podman network rm -f "${project}_default" >/dev/null 2>&1 || true
   rm -rf "$work"
   exit "$rc"
 }
@@ -221,6 +222,9 @@ compose_up() {
   GRIMMORY_SECRET_KEY="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
   POSTGRES_PASSWORD="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
   export GRIMMORY_SECRET_KEY POSTGRES_PASSWORD
+  # podman-compose 1.0 ignores the compose file's ipam subnet: make the network it would.
+  podman network create --subnet "${GRIMMORY_SUBNET:-172.30.80.0/24}" \
+    --label "io.podman.compose.project=$project" "${project}_default" >/dev/null
   compose up -d >"$work/compose-up.log" 2>&1 || { cat "$work/compose-up.log" >&2; fail "compose up"; }
   replica1="$(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project" | grep 'grimmory-1')"
   replica2="$(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project" | grep 'grimmory-2')"
@@ -266,6 +270,7 @@ replicas_share_a_session() {
 
 compose_down() {
   compose down -v -t 30 >/dev/null 2>&1
+  podman network rm -f "${project}_default" >/dev/null
 }
 
 total_started=$SECONDS

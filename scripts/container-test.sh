@@ -16,9 +16,11 @@ cd "$root"
 
 image=localhost/grimmory:container-test
 base=localhost/debian-base:bookworm
-postgres_image=localhost/grimmory-test-postgres:15
-caddy_image=localhost/grimmory-test-caddy:2
-name=grimmory-ct
+# Tagged by their sources, so an edit to them builds them again.
+stand_ins="$(cat scripts/container/* | sha256sum | cut -c1-12)"
+postgres_image="localhost/grimmory-test-postgres:$stand_ins"
+caddy_image="localhost/grimmory-test-caddy:$stand_ins"
+ctr=grimmory-ct
 project=grimmory-ct
 port="${CONTAINER_TEST_PORT:-38080}"
 compose_port=$((port + 1))
@@ -34,20 +36,29 @@ stream_pid=""
 compose() {
   podman-compose -p "$project" -f deploy/compose.postgres.yaml "$@"
 }
+# With their anonymous volumes (the image's /data, unused on PostgreSQL), which
+# podman-compose 1.0's `down -v` leaves behind.
+remove_compose_containers() {
+  local c
+  for c in $(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project"); do
+    podman rm -f -v -t 0 "$c" >/dev/null 2>&1 || true
+  done
+}
 cleanup() {
   local rc=$?
   [ -z "$stream_pid" ] || kill "$stream_pid" 2>/dev/null || true
   if [ "$rc" != 0 ]; then
     log "failed; the logs of what was running:"
-    podman logs --tail 30 "$name" 2>/dev/null || true
+    podman logs --tail 30 "$ctr" 2>/dev/null || true
     for c in $(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project" 2>/dev/null); do
       echo "--- $c" >&2
       podman logs --tail 30 "$c" 2>&1 || true
     done
   fi
-  podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
-  podman volume rm -f "$name-data" >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 "$ctr" >/dev/null 2>&1 || true
+  podman volume rm -f "$ctr-data" >/dev/null 2>&1 || true
   if command -v podman-compose >/dev/null; then
+    remove_compose_containers
     compose down -v -t 0 >/dev/null 2>&1 || true
   fi
   podman network rm -f "${project}_default" >/dev/null 2>&1 || true
@@ -69,10 +80,15 @@ export CONTAINERS_CONF="$work/containers.conf"
 # Each step's time, for the summary at the end.
 declare -a summary=()
 timed() {
-  local what="$1" started=$SECONDS
+  local _what="$1" _started=$SECONDS
   shift
-  step "$what" "$@"
-  summary+=("$(printf '%-62s %s' "$what" "$(human_secs $((SECONDS - started)))")")
+  step "$_what" "$@"
+  summary+=("$(printf '%-62s %s' "$_what" "$(human_secs $((SECONDS - _started)))")")
+}
+# Podman without systemd cannot schedule health checks and says so at every start and stop;
+# this script runs the check itself (podman healthcheck run).
+pod() {
+  podman "$@" 2> >(grep -v 'systemd connection' >&2)
 }
 fail() {
   echo "FAIL: $*" >&2
@@ -130,7 +146,8 @@ host_build() {
   scripts/tools.sh
   cargo leptos build --release
   mkdir -p "$work/context/prebuilt"
-  cp "$GRIMMORY_BIN" "$work/context/prebuilt/grimmory"
+  # Stripped as the Containerfile's own build does: 15 MB less, only panic backtraces lose names.
+  strip -o "$work/context/prebuilt/grimmory" "$GRIMMORY_BIN"
   cp -r "$LEPTOS_SITE_ROOT" "$work/context/prebuilt/site"
 }
 
@@ -145,26 +162,26 @@ build_image() {
   podman image inspect --format '{{.Config.User}} {{.Config.Healthcheck.Test}}' "$image" \
     | grep -q '^grimmory .*healthz' || fail "the image runs as root or has no health check"
   podman run --rm --entrypoint /bin/sh "$image" -c \
-    '! command -v cargo && ! command -v gcc && ! command -v node' >/dev/null \
+    '! command -v cargo && ! command -v gcc && ! command -v node' >/dev/null 2>&1 \
     || fail "build tools in the final image"
   log "image $image: $image_mb MB"
 }
 
 run_single() {
-  podman run -d --name "$name" -p "127.0.0.1:$port:3000" -v "$name-data:/data" "$image" >/dev/null
+  pod run -d --name "$ctr" -p "127.0.0.1:$port:3000" -v "$ctr-data:/data" "$image" >/dev/null
 }
 
 setup_over_http() {
   wait_http "http://127.0.0.1:$port/healthz" 60
   local token
-  token="$(podman logs "$name" 2>&1 | grep -o 'first admin): [0-9a-f]*' | awk '{print $3}' | tail -n1)"
+  token="$(podman logs "$ctr" 2>&1 | grep -o 'first admin): [0-9a-f]*' | awk '{print $3}' | tail -n1)"
   [ -n "$token" ] || fail "no setup token in the log (listening off loopback must print one)"
   local body
   body="$(jq -n --arg t "$token" --arg p "$password" \
     '{username: "admin", email: "admin@example.org", name: "Ada Admin", password: $p, setupToken: $t}')"
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
     -d "$body" "http://127.0.0.1:$port/api/v1/setup")" = 201 ] || fail "setup did not answer 201"
-  podman healthcheck run "$name" >/dev/null || fail "the image's health check failed"
+  pod healthcheck run "$ctr" >/dev/null || fail "the image's health check failed"
 }
 
 login() {
@@ -176,13 +193,13 @@ login() {
 }
 
 restart_keeps_everything() {
-  podman stop -t 30 "$name" >/dev/null
-  podman start "$name" >/dev/null
+  pod stop -t 30 "$ctr" >/dev/null
+  pod start "$ctr" >/dev/null
   wait_http "http://127.0.0.1:$port/healthz" 60
   [ "$(login "http://127.0.0.1:$port" "$work/jar")" = 200 ] || fail "the admin cannot sign in after a restart"
   curl -s "http://127.0.0.1:$port/api/v1/setup/status" | grep -q '"completed":true' \
     || fail "setup is open again after a restart"
-  podman exec "$name" test -s /data/secret.key || fail "no secret key in the volume"
+  podman exec "$ctr" test -s /data/secret.key || fail "no secret key in the volume"
 }
 
 stop_is_prompt() {
@@ -197,15 +214,15 @@ stop_is_prompt() {
   done
   local started stopped_ms code
   started="$(date +%s%N)"
-  podman stop -t 30 "$name" >/dev/null
+  pod stop -t 30 "$ctr" >/dev/null
   stopped_ms=$((($(date +%s%N) - started) / 1000000))
-  code="$(podman inspect --format '{{.State.ExitCode}}' "$name")"
+  code="$(podman inspect --format '{{.State.ExitCode}}' "$ctr")"
   log "podman stop took $stopped_ms ms (timeout 30 s), exit code $code"
   [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
   [ "$stopped_ms" -lt 5000 ] || fail "podman stop took $stopped_ms ms"
   wait "$stream_pid" || true
   stream_pid=""
-  podman logs "$name" 2>&1 | grep -q 'stopped' || fail "no clean stop in the log"
+  podman logs "$ctr" 2>&1 | grep -q 'stopped' || fail "no clean stop in the log"
 }
 
 stand_in_images() {
@@ -269,7 +286,9 @@ replicas_share_a_session() {
 }
 
 compose_down() {
-  compose down -v -t 30 >/dev/null 2>&1
+  compose stop -t 30 >/dev/null 2>&1
+  remove_compose_containers
+  compose down -v >/dev/null 2>&1
   podman network rm -f "${project}_default" >/dev/null
 }
 

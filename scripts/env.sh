@@ -18,9 +18,9 @@ human_secs() {
 # Runs a command as a named step and says when it starts and how long it took, so nobody
 # stares at a silent terminal during a first run's long builds.
 step() {
-  local name="$1" started=$SECONDS
+  local _step="$1" _step_started=$SECONDS
   shift
-  log "$name"
+  log "$_step"
   "$@"
-  log "$name: done in $(human_secs $((SECONDS - started)))"
+  log "$_step: done in $(human_secs $((SECONDS - _step_started)))"
 }

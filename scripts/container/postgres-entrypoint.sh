@@ -10,8 +10,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -k /tmp" -w start >/dev/null
-  if [ "${POSTGRES_DB:-$user}" != "$user" ]; then
-    createdb -h /tmp -U "$user" "$POSTGRES_DB"
+  db="${POSTGRES_DB:-$user}"
+  if [ "$db" != postgres ]; then
+    createdb -h /tmp -U "$user" "$db"
   fi
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi

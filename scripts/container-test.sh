@@ -5,7 +5,8 @@
 #  2. a container on a volume completes first-run setup over HTTP, and after a restart the
 #     admin still signs in (database and secret key kept);
 #  3. `podman stop` ends it well within its timeout, with a page's event stream open, exit 0;
-#  4. deploy/compose.postgres.yaml (PostgreSQL, two replicas, Caddy): both replicas answer
+#  4. deploy/compose.yaml comes up on a fresh volume, its health check passing on port 8080;
+#  5. deploy/compose.postgres.yaml (PostgreSQL, two replicas, Caddy): both replicas answer
 #     through the proxy, share one session and see the client's address, not the proxy's.
 # It removes the containers, volumes and networks it made; the images stay as a cache.
 # Needs root (rootful Podman). Once the release build is done: about 4 minutes the first time
@@ -71,6 +72,15 @@ remove_leftovers() {
     compose down -v -t 0 >/dev/null 2>&1 || true
   fi
   podman network rm -f "${project}_default" >/dev/null 2>&1 || true
+  remove_sqlite_compose
+}
+remove_sqlite_compose() {
+  local c
+  for c in $(podman ps -a --format '{{.Names}}' --filter "label=io.podman.compose.project=$project-sqlite"); do
+    podman rm -f -v -t 0 "$c" >/dev/null 2>&1 || true
+  done
+  podman volume rm -f "$project-sqlite_grimmory-data" >/dev/null 2>&1 || true
+  podman network rm -f "$project-sqlite_default" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -294,6 +304,21 @@ replicas_share_a_session() {
   esac
 }
 
+# deploy/compose.yaml: the SQLite container listens on 8080, and the image's health check
+# follows GRIMMORY_BIND there.
+sqlite_compose() {
+  local sqlite_port=$((port + 2)) c
+  GRIMMORY_IMAGE="$image" GRIMMORY_PORT="127.0.0.1:$sqlite_port" \
+    podman-compose -p "$project-sqlite" -f deploy/compose.yaml up -d >"$work/sqlite-up.log" 2>&1 \
+    || { cat "$work/sqlite-up.log" >&2; fail "compose.yaml up"; }
+  wait_http "http://127.0.0.1:$sqlite_port/healthz" 60
+  c="$(podman ps --format '{{.Names}}' --filter "label=io.podman.compose.project=$project-sqlite")"
+  pod healthcheck run "$c" >/dev/null || fail "the health check fails on port 8080"
+  curl -s "http://127.0.0.1:$sqlite_port/api/v1/setup/status" | grep -q '"completed":false' \
+    || fail "compose.yaml: a fresh volume is not waiting for setup"
+  remove_sqlite_compose
+}
+
 compose_down() {
   compose stop -t 30 >/dev/null 2>&1
   remove_compose_containers
@@ -310,6 +335,7 @@ timed "container on a volume: start" run_single
 timed "first-run setup over HTTP, health check" setup_over_http
 timed "restart: admin still signs in" restart_keeps_everything
 timed "podman stop with an open event stream" stop_is_prompt
+timed "compose.yaml (SQLite) up, health check on 8080" sqlite_compose
 timed "PostgreSQL and Caddy images (from Debian, once)" stand_in_images
 timed "compose.postgres.yaml up: PostgreSQL, 2 replicas, Caddy" compose_up
 timed "both replicas answer through the proxy, one session" replicas_share_a_session

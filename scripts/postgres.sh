@@ -28,7 +28,7 @@ if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 need_root "starting PostgreSQL"
-version="$(ls /etc/postgresql | sort -V | tail -n1)"
+version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   log "starting PostgreSQL $version"
   pg_ctlcluster --skip-systemctl-redirect "$version" main start || true

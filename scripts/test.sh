@@ -3,9 +3,9 @@
 # integration tests (each on SQLite and on PostgreSQL), then the browser tests in Chromium
 # against the release build.
 set -euo pipefail
+# shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
-log() { printf '==> %s\n' "$*" >&2; }
 
 scripts/tools.sh --with-browser
 scripts/postgres.sh

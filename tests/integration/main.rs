@@ -20,4 +20,5 @@ mod security;
 mod server_fns;
 mod sessions;
 mod setup;
+mod shutdown;
 mod signer;

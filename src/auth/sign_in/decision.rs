@@ -325,6 +325,7 @@ pub fn refresh_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::sign_in::group_sync::tests::mapping;
 
     const ISSUER: &str = "https://idp.example.org";
     const SUBJECT: &str = "sub-1";
@@ -421,22 +422,6 @@ mod tests {
 
     fn audited(plan: &SignInPlan, event: AuditEvent) -> usize {
         plan.audits.iter().filter(|a| a.is(event)).count()
-    }
-
-    fn mapping(
-        group: &str,
-        is_admin: bool,
-        permissions: &[&str],
-        libraries: &[i64],
-    ) -> GroupMapping {
-        GroupMapping {
-            id: 0,
-            group_claim: group.to_owned(),
-            description: String::new(),
-            is_admin,
-            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-            library_ids: libraries.to_vec(),
-        }
     }
 
     // 5.1 step 1: the (issuer, subject) link.

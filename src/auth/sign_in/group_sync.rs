@@ -148,7 +148,7 @@ fn changes(before: &Grants, after: &Grants) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn grants(is_admin: bool, permissions: &[&str], library_ids: &[i64]) -> Grants {
@@ -162,7 +162,8 @@ mod tests {
         }
     }
 
-    fn mapping(
+    /// A mapping of `group` (the decision's tests use it too).
+    pub(in crate::auth::sign_in) fn mapping(
         group: &str,
         is_admin: bool,
         permissions: &[&str],

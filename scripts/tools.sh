@@ -32,7 +32,7 @@ TOOL_PROFILE='
 inherits = "release"
 opt-level = 1
 lto = false
-codegen-units = 256
+codegen-units = 16
 debug-assertions = false
 incremental = false
 '

@@ -23,10 +23,13 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# The tools' own release profiles (cargo-leptos: fat LTO, one codegen unit) cost minutes we
-# would pay on every new machine for speed nobody notices: they process one small app. Measured
-# here on 2 cores: cargo-leptos 14.6 min in release, about 6 min with this. Not `--debug`: swc
-# then prints its debug logging on every build.
+# The tools' own release profiles (cargo-leptos: fat LTO, one codegen unit, so its last step
+# keeps one core busy for minutes) cost time on every new machine for speed nobody notices:
+# they process one small app. Measured on 2 shared cores, fresh CARGO_HOME: both tools took
+# 27.8 min one after the other in release, 15.8 min at once with this profile (22-24
+# CPU-minutes either way: the gain is cores kept busy). 16 codegen units, not 256: on 2 cores
+# the extra units cost more CPU than their parallelism gains. Not `--debug`: swc then prints
+# its debug logging on every build.
 TOOL_PROFILE='
 [profile.grimmory-tool]
 inherits = "release"
@@ -120,13 +123,13 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " ${wb_version}\$"; then
   cargo info "wasm-bindgen-cli@$wb_version" >/dev/null
 fi
 if $need_leptos; then
-  log "cargo-leptos $CARGO_LEPTOS_VERSION is missing: building it (once per machine, about 6 minutes on 2 cores)"
+  log "cargo-leptos $CARGO_LEPTOS_VERSION is missing: building it (once per machine, about 15 minutes on 2 cores)"
   # no_downloads: it takes wasm-bindgen and wasm-opt from PATH instead of fetching binaries.
   start_install cargo-leptos install_from_source cargo-leptos "$CARGO_LEPTOS_VERSION" \
     cargo-util-schemas 0.14.1 --features no_downloads
 fi
 if $need_bindgen; then
-  log "wasm-bindgen-cli $wb_version is missing: building it (about 2 minutes)"
+  log "wasm-bindgen-cli $wb_version is missing: building it (meanwhile, about 5 minutes)"
   # Only the wasm-bindgen binary, without the test runner's TLS stack.
   start_install wasm-bindgen-cli install_from_source wasm-bindgen-cli "$wb_version" \
     webpki-roots 1.0.10 --no-default-features --bin wasm-bindgen

@@ -325,21 +325,10 @@ pub fn refresh_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::sign_in::group_sync::tests::mapping;
+    use crate::auth::sign_in::group_sync::tests::{grants, mapping};
 
     const ISSUER: &str = "https://idp.example.org";
     const SUBJECT: &str = "sub-1";
-
-    fn grants(is_admin: bool, permissions: &[&str], library_ids: &[i64]) -> Grants {
-        Grants {
-            is_admin,
-            permissions: PERMISSIONS
-                .iter()
-                .map(|p| permissions.contains(&p.key))
-                .collect(),
-            library_ids: library_ids.to_vec(),
-        }
-    }
 
     fn account(id: i64) -> Account {
         Account {

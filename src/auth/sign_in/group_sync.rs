@@ -151,7 +151,12 @@ fn changes(before: &Grants, after: &Grants) -> Value {
 pub(super) mod tests {
     use super::*;
 
-    fn grants(is_admin: bool, permissions: &[&str], library_ids: &[i64]) -> Grants {
+    /// Grants of these permissions and libraries (the decision's tests use it too).
+    pub(in crate::auth::sign_in) fn grants(
+        is_admin: bool,
+        permissions: &[&str],
+        library_ids: &[i64],
+    ) -> Grants {
         Grants {
             is_admin,
             permissions: PERMISSIONS

@@ -87,6 +87,9 @@ pub struct Config {
     pub site_root: String,
 }
 
+/// The shortest secret key accepted, configured or found in a key file.
+pub const MIN_SECRET_KEY_CHARS: usize = 16;
+
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/grimmory.db?mode=rwc";
 const HOUR_MS: i64 = 3_600_000;
 
@@ -227,9 +230,9 @@ fn parse_secret_key(
         ),
         (None, None) => return Ok(None),
     };
-    if material.chars().count() < 16 {
+    if material.chars().count() < MIN_SECRET_KEY_CHARS {
         return Err(format!(
-            "{name} must hold at least 16 characters, e.g. from: openssl rand -hex 32"
+            "{name} must hold at least {MIN_SECRET_KEY_CHARS} characters, e.g. from: openssl rand -hex 32"
         ));
     }
     Ok(Some(material))

@@ -2,10 +2,14 @@
 //! XChaCha20-Poly1305 under a key derived from `GRIMMORY_SECRET_KEY`. The database keeps a
 //! fingerprint of the key, so a server started with another key stops with one clear line
 //! instead of failing to read what it stored.
+//!
+//! Each sealed value is bound (as associated data) to the place it protects: copied into
+//! another row or column of the database, it no longer opens. Values sealed before binding
+//! existed carry no version prefix; `legacy_open` reads them once, at start, to seal them anew.
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -20,6 +24,31 @@ impl std::fmt::Debug for SecretBox {
         f.debug_struct("SecretBox")
             .field("fingerprint", &self.fingerprint)
             .finish()
+    }
+}
+
+/// Marks a value sealed with its binding; base64 never contains a `.`.
+const BOUND_PREFIX: &str = "2.";
+
+/// What a sealed value protects, and so where alone it may be opened.
+#[derive(Debug, Clone, Copy)]
+pub enum Binding<'a> {
+    /// The OIDC client secret of this installation.
+    ClientSecret,
+    /// An identity provider's refresh token, held by the session with this id hash.
+    RefreshToken { session: &'a str },
+}
+
+impl Binding<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        match self {
+            Binding::ClientSecret => b"grimmory oidc client secret".to_vec(),
+            Binding::RefreshToken { session } => [
+                b"grimmory refresh token of session ".as_slice(),
+                session.as_bytes(),
+            ]
+            .concat(),
+        }
     }
 }
 
@@ -52,27 +81,53 @@ impl SecretBox {
         &self.fingerprint
     }
 
-    pub fn seal(&self, plaintext: &str) -> String {
+    pub fn seal(&self, plaintext: &str, binding: Binding) -> String {
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = binding.associated_data();
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), plaintext.as_bytes())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &aad,
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        STANDARD_NO_PAD.encode(out)
+        format!("{BOUND_PREFIX}{}", STANDARD_NO_PAD.encode(out))
     }
 
-    pub fn open(&self, sealed: &str) -> Result<String, Unreadable> {
-        let bytes = STANDARD_NO_PAD.decode(sealed).map_err(|_| Unreadable)?;
+    /// Opens a value sealed for exactly this binding.
+    pub fn open(&self, sealed: &str, binding: Binding) -> Result<String, Unreadable> {
+        let body = sealed.strip_prefix(BOUND_PREFIX).ok_or(Unreadable)?;
+        self.decrypt(body, &binding.associated_data())
+    }
+
+    /// Whether a stored value predates binding and must be sealed anew.
+    pub fn is_legacy(sealed: &str) -> bool {
+        !sealed.starts_with(BOUND_PREFIX)
+    }
+
+    /// Opens a value sealed before binding existed; only the start-up upgrade calls this.
+    pub fn legacy_open(&self, sealed: &str) -> Result<String, Unreadable> {
+        if !Self::is_legacy(sealed) {
+            return Err(Unreadable);
+        }
+        self.decrypt(sealed, &[])
+    }
+
+    fn decrypt(&self, encoded: &str, aad: &[u8]) -> Result<String, Unreadable> {
+        let bytes = STANDARD_NO_PAD.decode(encoded).map_err(|_| Unreadable)?;
         if bytes.len() < 24 {
             return Err(Unreadable);
         }
-        let (nonce, body) = bytes.split_at(24);
+        let (nonce, msg) = bytes.split_at(24);
         let plain = self
             .cipher
-            .decrypt(XNonce::from_slice(nonce), body)
+            .decrypt(XNonce::from_slice(nonce), Payload { msg, aad })
             .map_err(|_| Unreadable)?;
         String::from_utf8(plain).map_err(|_| Unreadable)
     }
@@ -93,15 +148,59 @@ mod tests {
     fn seals_and_opens_under_the_same_key_only() {
         let a = SecretBox::new("key one, long enough");
         let b = SecretBox::new("key two, long enough");
-        let sealed = a.seal("client secret");
-        assert_ne!(sealed, a.seal("client secret"), "nonces differ");
+        let sealed = a.seal("client secret", Binding::ClientSecret);
+        assert_ne!(
+            sealed,
+            a.seal("client secret", Binding::ClientSecret),
+            "nonces differ"
+        );
         assert!(!sealed.contains("client secret"));
-        assert_eq!(a.open(&sealed).unwrap(), "client secret");
-        assert!(b.open(&sealed).is_err());
+        assert_eq!(
+            a.open(&sealed, Binding::ClientSecret).unwrap(),
+            "client secret"
+        );
+        assert!(b.open(&sealed, Binding::ClientSecret).is_err());
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(
             a.fingerprint(),
             SecretBox::new("key one, long enough").fingerprint()
         );
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_where_it_was_sealed() {
+        let key = SecretBox::new("key one, long enough");
+        let token = key.seal("refresh", Binding::RefreshToken { session: "s1" });
+        assert_eq!(
+            key.open(&token, Binding::RefreshToken { session: "s1" })
+                .unwrap(),
+            "refresh"
+        );
+        assert!(key
+            .open(&token, Binding::RefreshToken { session: "s2" })
+            .is_err());
+        assert!(key.open(&token, Binding::ClientSecret).is_err());
+        let secret = key.seal("secret", Binding::ClientSecret);
+        assert!(key
+            .open(&secret, Binding::RefreshToken { session: "" })
+            .is_err());
+    }
+
+    #[test]
+    fn legacy_values_open_only_through_the_upgrade() {
+        let key = SecretBox::new("key one, long enough");
+        // As sealed before bindings: no prefix, no associated data.
+        let nonce = [7u8; 24];
+        let body = key
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), b"old secret".as_slice())
+            .unwrap();
+        let legacy = STANDARD_NO_PAD.encode([nonce.as_slice(), &body].concat());
+        assert!(SecretBox::is_legacy(&legacy));
+        assert!(key.open(&legacy, Binding::ClientSecret).is_err());
+        assert_eq!(key.legacy_open(&legacy).unwrap(), "old secret");
+        let bound = key.seal("new", Binding::ClientSecret);
+        assert!(!SecretBox::is_legacy(&bound));
+        assert!(key.legacy_open(&bound).is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod oidc_settings;
 pub mod routes;
+pub mod sealed_upgrade;
 pub mod state;
 pub mod validation;
 

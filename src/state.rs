@@ -70,7 +70,8 @@ impl AppState {
             Some(Arc::from(new_setup_token()))
         };
         let secrets = Arc::new(crypto::SecretBox::new(&secret_key_material(
-            &config,
+            config.secret_key.as_ref().map(|k| k.expose()),
+            &config.database_url,
             db.backend(),
         )?));
         db.check_key_fingerprint(secrets.fingerprint(), clock.now())
@@ -79,6 +80,9 @@ impl AppState {
                 db::StoreError::Invariant(line) => line.to_owned(),
                 other => format!("cannot check the secret key: {other}"),
             })?;
+        crate::sealed_upgrade::bind_unbound(&db, &secrets)
+            .await
+            .map_err(|e| format!("cannot upgrade the stored secrets: {e}"))?;
         let dummy_hash = auth::password::dummy_hash()
             .await
             .map_err(|e| e.to_string())?;
@@ -112,11 +116,15 @@ fn new_setup_token() -> String {
 
 /// The configured key, or with SQLite one generated once into the database's folder.
 /// PostgreSQL serves several replicas, which must share one key, so it must be given.
-fn secret_key_material(config: &Config, backend: db::Backend) -> Result<String, String> {
-    if let Some(key) = &config.secret_key {
-        return Ok(key.expose().to_owned());
+fn secret_key_material(
+    configured: Option<&str>,
+    database_url: &str,
+    backend: db::Backend,
+) -> Result<String, String> {
+    if let Some(key) = configured {
+        return Ok(key.to_owned());
     }
-    let dir = match (backend, config::sqlite_dir(&config.database_url)) {
+    let dir = match (backend, config::sqlite_dir(database_url)) {
         (db::Backend::Sqlite, Some(dir)) => dir,
         _ => {
             return Err(
@@ -127,7 +135,19 @@ fn secret_key_material(config: &Config, backend: db::Backend) -> Result<String, 
     };
     let path = dir.join("secret.key");
     match std::fs::read_to_string(&path) {
-        Ok(key) => Ok(key.trim().to_owned()),
+        Ok(key) => {
+            let key = key.trim();
+            // A file cut short (a crash or a full disk while it was written, an editor) would
+            // seal everything under a guessable key: refuse it rather than use it.
+            if key.chars().count() < config::MIN_SECRET_KEY_CHARS {
+                return Err(format!(
+                    "the secret key {} is empty or shorter than {} characters: restore it from your backup (secrets stored under it cannot be read without it)",
+                    path.display(),
+                    config::MIN_SECRET_KEY_CHARS
+                ));
+            }
+            Ok(key.to_owned())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = crypto::generate_key();
             write_private(&path, &key).map_err(|e| {
@@ -146,12 +166,77 @@ fn secret_key_material(config: &Config, backend: db::Backend) -> Result<String, 
     }
 }
 
-/// Creates `path` readable by its owner only.
+/// Creates `path` readable by its owner only, whole or not at all: the key is written to a
+/// temporary file, flushed to disk and then renamed into place, so a crash never leaves a
+/// short key behind.
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let partial = path.with_extension("key.partial");
+    // Left over from a crash before the rename: it never held a key in use.
+    match std::fs::remove_file(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
+    let mut file = options.open(&partial)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder of its own under the system's temporary folder, removed when dropped.
+    struct Folder(std::path::PathBuf);
+
+    impl Folder {
+        fn new() -> Self {
+            let path = std::env::temp_dir().join(format!("grimmory-key-{}", new_setup_token()));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        fn key_material(&self) -> Result<String, String> {
+            let url = format!("sqlite://{}/grimmory.db", self.0.display());
+            secret_key_material(None, &url, db::Backend::Sqlite)
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_generated_key_is_written_once_and_read_back() {
+        let folder = Folder::new();
+        let first = folder.key_material().unwrap();
+        assert!(first.len() >= config::MIN_SECRET_KEY_CHARS);
+        assert_eq!(folder.key_material().unwrap(), first);
+        assert!(!folder.0.join("secret.key.partial").exists());
+    }
+
+    #[test]
+    fn an_empty_or_short_key_file_is_refused() {
+        for contents in ["", "\n", "0123456789abcde"] {
+            let folder = Folder::new();
+            let file = folder.0.join("secret.key");
+            std::fs::write(&file, contents).unwrap();
+            let err = folder
+                .key_material()
+                .expect_err("a short key must be refused");
+            assert!(err.contains("empty or shorter than 16"), "{err}");
+            assert_eq!(
+                std::fs::read_to_string(&file).unwrap(),
+                contents,
+                "the file is left for the operator to restore"
+            );
+        }
+    }
 }

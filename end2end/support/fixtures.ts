@@ -11,6 +11,16 @@ export const test = base.extend<{ server: RunningServer }>({
   baseURL: async ({ server }, use) => {
     await use(server.url);
   },
+  // Every page of every test runs under the server's Content-Security-Policy: anything it
+  // blocks (a script without the page's nonce, a style, a fetch elsewhere) fails the test.
+  context: async ({ context }, use) => {
+    const violations: string[] = [];
+    context.on('console', (message) => {
+      if (message.text().includes('Content Security Policy')) violations.push(message.text());
+    });
+    await use(context);
+    expect(violations, 'Content-Security-Policy violations').toEqual([]);
+  },
 });
 
 export { expect };

@@ -5,6 +5,7 @@
 //! network trouble does not.
 
 use super::sign_in;
+use crate::crypto::Binding;
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::{AppError, AppResult};
 use crate::oidc::refresh::{RefreshError, RefreshGrant};
@@ -72,10 +73,13 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     if lease.issuer != s.issuer_uri {
         return keep().await;
     }
-    let refresh_token = state
-        .secrets
-        .open(&lease.refresh_sealed)
-        .map_err(AppError::internal)?;
+    // A token that does not open here was not sealed for this session: never use it.
+    let Ok(refresh_token) = state.secrets.open(
+        &lease.refresh_sealed,
+        Binding::RefreshToken { session: id_hash },
+    ) else {
+        return end(state, id_hash, lease.user_id, "unreadable_refresh_token").await;
+    };
     let secret = sign_in::client_secret(state).await?;
     let grant = RefreshGrant {
         issuer: &s.issuer_uri,
@@ -116,7 +120,9 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
         .store_refresh(
             id_hash,
             lease.version,
-            &state.secrets.seal(&new_refresh),
+            &state
+                .secrets
+                .seal(&new_refresh, Binding::RefreshToken { session: id_hash }),
             &id_token,
             access_expires_at,
         )

@@ -9,6 +9,7 @@ pub mod oidc;
 pub mod oidc_users;
 pub mod pending_logins;
 mod rate_limits;
+pub mod sealed;
 mod sessions;
 mod settings;
 pub mod setup;

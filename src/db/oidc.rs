@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 const SETTINGS_KEY: &str = "oidc";
-const SECRET_KEY: &str = "oidc_client_secret";
+pub(super) const SECRET_KEY: &str = "oidc_client_secret";
 
 /// Which provider group grants admin, permissions (by their API names) and libraries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod patch;
 pub mod reference;
 pub mod test_connection;
 
+use crate::crypto::Binding;
 use crate::db::oidc::SecretChange;
 use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::{AppError, AppResult};
@@ -122,7 +123,9 @@ pub async fn save(
     let sealed = match &secret {
         SecretPlan::Keep => SecretChange::Keep,
         SecretPlan::Clear => SecretChange::Clear,
-        SecretPlan::Replace(plain) => SecretChange::Replace(state.secrets.seal(plain)),
+        SecretPlan::Replace(plain) => {
+            SecretChange::Replace(state.secrets.seal(plain, Binding::ClientSecret))
+        }
     };
     let json = serde_json::to_string(&settings).map_err(AppError::internal)?;
     // Another issuer or client: fetch its discovery and keys afresh.

@@ -1,6 +1,7 @@
 //! Test Connection (spec section 3): thirteen checks against the unsaved form, run on the
 //! server through the outbound policy. Never changes settings.
 
+use crate::crypto::Binding;
 use crate::oidc::id_token::{alg_allowed, ASYMMETRIC_ALGS};
 use crate::oidc::outbound::{Outbound, OutboundError};
 use app::domain::{ConnectionCheck, ConnectionTestResult};
@@ -434,7 +435,7 @@ pub async fn for_form(
             Some(sealed) => Some(
                 state
                     .secrets
-                    .open(&sealed)
+                    .open(&sealed, Binding::ClientSecret)
                     .map_err(crate::error::AppError::internal)?,
             ),
             None => None,

@@ -6,6 +6,7 @@ use crate::db::{AuditFilter, User};
 use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::cookies;
+use crate::http::headers::content_security_policy;
 use crate::http::session::SignedIn;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
@@ -15,10 +16,13 @@ use app::domain::{
 };
 use app::page::{Access, Page};
 use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
-use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
+use leptos::nonce::use_nonce;
+use leptos::prelude::use_context;
+use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes, ResponseOptions};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     // Leptos would also mount every server function; `server_fns` mounts them instead, with
@@ -29,8 +33,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let routes = generate_route_list_with_exclusions(app::App, Some(server_fns));
     let options = state.leptos.clone();
     Router::new()
-        .leptos_routes(state, routes, move || app::shell(options.clone()))
+        .leptos_routes_with_context(state, routes, page_policy, move || {
+            app::shell(options.clone())
+        })
         .layer(from_fn_with_state(state.clone(), guard))
+}
+
+/// Sets the page's Content-Security-Policy with the nonce Leptos gives this render's inline
+/// scripts (a new one for every response).
+fn page_policy() {
+    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
+        return;
+    };
+    let policy = content_security_policy(Some(&nonce));
+    response.insert_header(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&policy).expect("a base64url nonce keeps the policy ASCII"),
+    );
 }
 
 /// Until setup is done every page goes to /setup; after it, /setup goes to /login. Pages that

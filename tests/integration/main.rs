@@ -16,6 +16,7 @@ mod pages;
 mod real_idp;
 mod refresh;
 mod replicas;
+mod sealed;
 mod security;
 mod server_fns;
 mod sessions;

@@ -3,6 +3,7 @@ use crate::fake_idp::FakeIdp;
 use crate::on_both_engines;
 use crate::real_idp::RealIdp;
 use axum::http::{Method, StatusCode};
+use grimmory::crypto::Binding;
 use serde_json::{json, Value};
 
 on_both_engines!(
@@ -139,7 +140,10 @@ async fn the_client_secret_is_sealed_and_never_shown(engine: Engine) {
     // Stored sealed, not as written.
     let raw = app.state.db.oidc_client_secret().await.unwrap().unwrap();
     assert!(!raw.contains("s3cret-value-XYZ"));
-    assert_eq!(app.state.secrets.open(&raw).unwrap(), "s3cret-value-XYZ");
+    assert_eq!(
+        app.state.secrets.open(&raw, Binding::ClientSecret).unwrap(),
+        "s3cret-value-XYZ"
+    );
     // Re-saving the form untouched keeps it.
     let mut resave = got.json();
     resave["providerName"] = json!("Authentik SSO");
@@ -198,7 +202,10 @@ async fn the_secret_does_not_follow_a_changed_provider(engine: Engine) {
         StatusCode::OK
     );
     let raw = app.state.db.oidc_client_secret().await.unwrap().unwrap();
-    assert_eq!(app.state.secrets.open(&raw).unwrap(), "second-secret");
+    assert_eq!(
+        app.state.secrets.open(&raw, Binding::ClientSecret).unwrap(),
+        "second-secret"
+    );
     let cleared = app
         .put_json(
             "/api/v1/settings/oidc",

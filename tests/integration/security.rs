@@ -7,6 +7,7 @@ use serde_json::json;
 on_both_engines!(
     cross_origin_posts_are_refused,
     security_headers_are_set,
+    pages_run_only_their_own_scripts,
     unknown_api_paths_are_json_404,
     health_answers_while_the_database_does
 );
@@ -75,6 +76,69 @@ async fn security_headers_are_set(engine: Engine) {
         callback.headers.get("referrer-policy").unwrap(),
         "no-referrer"
     );
+}
+
+fn policy(r: &crate::common::Reply) -> String {
+    r.headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The nonce a page's policy allows scripts with; every executable inline script must carry it.
+fn page_nonce(r: &crate::common::Reply) -> String {
+    let policy = policy(r);
+    let script_src = policy
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src "))
+        .unwrap_or_else(|| panic!("no script-src in {policy:?}"));
+    assert!(script_src.contains("'self'") && !script_src.contains("unsafe-inline"));
+    let nonce = script_src
+        .split_whitespace()
+        .find_map(|t| t.strip_prefix("'nonce-")?.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("no nonce in {script_src:?}"))
+        .to_owned();
+    assert!(nonce.len() >= 22, "a nonce of at least 128 bits: {nonce}");
+    nonce
+}
+
+async fn pages_run_only_their_own_scripts(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    app.setup_admin().await;
+    let page = app.get("/login", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let nonce = page_nonce(&page);
+    let html = page.text();
+    let scripts: Vec<&str> = html
+        .split("<script")
+        .skip(1)
+        .map(|s| &s[..s.find('>').unwrap()])
+        .collect();
+    // The page context is data (`application/json`), which browsers never run.
+    let executable: Vec<&&str> = scripts
+        .iter()
+        .filter(|attrs| !attrs.contains("application/json"))
+        .collect();
+    assert!(!executable.is_empty(), "the hydration script is inline");
+    for attrs in executable {
+        assert!(
+            attrs.contains(&format!("nonce=\"{nonce}\"")),
+            "inline script without the page's nonce: <script{attrs}>"
+        );
+    }
+    assert_ne!(
+        page_nonce(&app.get("/login", None).await),
+        nonce,
+        "each response has its own nonce"
+    );
+    let api = policy(&app.get("/api/v1/setup/status", None).await);
+    assert!(
+        api.contains("script-src 'self';") && !api.contains("nonce-"),
+        "{api}"
+    );
+    assert!(api.contains("default-src 'self'") && api.contains("frame-ancestors 'none'"));
 }
 
 async fn unknown_api_paths_are_json_404(engine: Engine) {

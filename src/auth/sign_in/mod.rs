@@ -15,6 +15,7 @@ pub use failure::Failure;
 pub use pending::{Intent, Started};
 
 use super::session::SessionToken;
+use crate::crypto::Binding;
 use crate::db::pending_logins::PendingLogin;
 use crate::db::{AuditEntry, AuditEvent, NewSession, OidcSession, StoreError};
 use crate::error::{AppError, AppResult};
@@ -139,7 +140,10 @@ async fn finish(
 pub async fn client_secret(state: &Services) -> AppResult<Option<String>> {
     match state.db.oidc_client_secret().await? {
         Some(sealed) => Ok(Some(
-            state.secrets.open(&sealed).map_err(AppError::internal)?,
+            state
+                .secrets
+                .open(&sealed, Binding::ClientSecret)
+                .map_err(AppError::internal)?,
         )),
         None => Ok(None),
     }
@@ -208,12 +212,13 @@ async fn start_session(
         state.db.delete_session(old).await?;
     }
     let token = SessionToken::generate();
+    let id_hash = token.hash();
     let hours = s.session_duration_hours.unwrap_or(DEFAULT_SESSION_HOURS);
     let sid = auth.proven.token.claims.get("sid").and_then(Value::as_str);
     state
         .db
         .insert_session(&NewSession {
-            id_hash: &token.hash(),
+            id_hash: &id_hash,
             user_id,
             auth_method: "oidc",
             now,
@@ -223,11 +228,11 @@ async fn start_session(
                 subject: &auth.proven.token.sub,
                 sid,
                 id_token: &auth.proven.id_token,
-                refresh_token_sealed: auth
-                    .proven
-                    .refresh_token
-                    .as_deref()
-                    .map(|t| state.secrets.seal(t)),
+                refresh_token_sealed: auth.proven.refresh_token.as_deref().map(|t| {
+                    state
+                        .secrets
+                        .seal(t, Binding::RefreshToken { session: &id_hash })
+                }),
                 access_expires_at: auth.proven.access_expires_at,
             }),
         })

@@ -127,7 +127,8 @@ impl Config {
         })
     }
 
-    /// Whether cookies must carry `Secure`: only when users reach us over https.
+    /// Whether every request counts as https for its cookies (`Secure`, `__Host-`): the public
+    /// URL is https. Without it a trusted proxy may still say so per request (`Client::https`).
     pub fn secure_cookies(&self) -> bool {
         self.public_url
             .as_deref()

@@ -34,6 +34,7 @@ pub struct Services {
 pub struct AppState {
     pub services: Services,
     pub leptos: LeptosOptions,
+    pub proxy_warning: crate::http::client::ProxyWarning,
 }
 
 /// Edges reach the services' parts directly (`state.db`), and hand `&state` to a service
@@ -102,7 +103,11 @@ impl AppState {
             metrics: Arc::default(),
             secrets,
         };
-        Ok(Self { services, leptos })
+        Ok(Self {
+            services,
+            leptos,
+            proxy_warning: Default::default(),
+        })
     }
 }
 

@@ -10,13 +10,7 @@ pub const SIGNED_OUT: &str = "/login?signedOut=1";
 
 /// Ends the session `hash`, whether or not it is still live, and answers where the browser
 /// goes next: the provider's end-session page for an OIDC session, else the login page.
-/// `own_origin` is where the request was sent (the public URL when none is configured).
-pub async fn sign_out(
-    state: &Services,
-    hash: Option<&str>,
-    client_ip: &str,
-    own_origin: Option<&str>,
-) -> AppResult<String> {
+pub async fn sign_out(state: &Services, hash: Option<&str>, client_ip: &str) -> AppResult<String> {
     let ended = match hash {
         Some(hash) => state.db.end_session(hash).await?,
         None => None,
@@ -35,7 +29,7 @@ pub async fn sign_out(
         .await?;
     if let (Some(issuer), Some(id_token)) = (ended.oidc_issuer, ended.id_token) {
         let oidc = settings::effective(state).await?;
-        let base = reference::public_base(&state.config, own_origin);
+        let base = reference::redirect_base(state).await?;
         if let Some(url) =
             super::sign_in::end_session_url(state, &oidc, &issuer, &id_token, &base).await
         {

@@ -7,6 +7,8 @@ use sqlx::Row;
 
 const SETTINGS_KEY: &str = "oidc";
 pub(super) const SECRET_KEY: &str = "oidc_client_secret";
+/// The origin the redirect URIs are built on when no public URL is configured.
+const REDIRECT_ORIGIN_KEY: &str = "oidc_redirect_origin";
 
 /// Which provider group grants admin, permissions (by their API names) and libraries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,15 @@ pub enum SecretChange {
     Replace(String),
 }
 
+/// What one save of the settings writes.
+pub struct SettingsWrite<'a> {
+    /// The settings document.
+    pub json: &'a str,
+    pub secret: &'a SecretChange,
+    /// The new origin of the redirect URIs, when it changes.
+    pub redirect_origin: Option<&'a str>,
+}
+
 impl Db {
     /// The settings document as stored, if ever saved.
     pub async fn oidc_settings_json(&self) -> Result<Option<String>, sqlx::Error> {
@@ -39,18 +50,27 @@ impl Db {
         self.setting(SECRET_KEY).await
     }
 
-    /// Saves the settings and the secret in one transaction. The admin invariants are checked
-    /// against the saved state, so turning OIDC-only mode on can never leave no admin able to
-    /// sign in locally.
+    /// The origin fixed by the last save of the settings, if any.
+    pub async fn oidc_redirect_origin(&self) -> Result<Option<String>, sqlx::Error> {
+        self.setting(REDIRECT_ORIGIN_KEY).await
+    }
+
+    /// Saves the settings, the secret and the redirect origin (when given) in one transaction.
+    /// The admin invariants are checked against the saved state, so turning OIDC-only mode on
+    /// can never leave no admin able to sign in locally.
     pub async fn save_oidc_settings(
         &self,
-        json: &str,
-        secret: &SecretChange,
+        write: SettingsWrite<'_>,
         move_links: Option<&(String, String)>,
         now: Millis,
         force_disabled: bool,
         audits: Vec<AuditEntry>,
     ) -> Result<(), StoreError> {
+        let SettingsWrite {
+            json,
+            secret,
+            redirect_origin,
+        } = write;
         let mut tx = self.pool.begin().await?;
         admin_guard::lock(&mut tx, now).await?;
         let upsert = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
@@ -61,6 +81,14 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        if let Some(origin) = redirect_origin {
+            sqlx::query(upsert)
+                .bind(REDIRECT_ORIGIN_KEY)
+                .bind(origin)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
         match secret {
             SecretChange::Keep => {}
             SecretChange::Clear => {

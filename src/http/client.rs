@@ -8,6 +8,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The client as seen through trusted proxies.
 #[derive(Debug, Clone)]
@@ -15,6 +17,9 @@ pub struct Client {
     pub ip: IpAddr,
     /// `scheme://host[:port]` this request was sent to.
     pub own_origin: Option<String>,
+    /// The browser reached us over https: the public URL is https, or a trusted proxy says so.
+    /// Cookies then carry `Secure` and the `__Host-` prefix.
+    pub https: bool,
 }
 
 impl Client {
@@ -57,28 +62,64 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
     last_trusted
 }
 
+/// The first value of a (possibly comma-separated) header.
+fn first_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
+}
+
+/// The scheme the browser used: what a trusted proxy reports, else plain http (our listener
+/// speaks nothing else).
+fn scheme(peer_trusted: bool, headers: &HeaderMap) -> String {
+    match first_value(headers, "x-forwarded-proto") {
+        Some(proto) if peer_trusted && !proto.is_empty() => proto.to_ascii_lowercase(),
+        _ => "http".to_owned(),
+    }
+}
+
 fn own_origin(peer_trusted: bool, headers: &HeaderMap) -> Option<String> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
-    };
-    let (scheme, host) = if peer_trusted {
-        (
-            header("x-forwarded-proto").unwrap_or_else(|| "http".to_owned()),
-            header("x-forwarded-host").or_else(|| header("host")),
-        )
+    let host = if peer_trusted {
+        first_value(headers, "x-forwarded-host").or_else(|| first_value(headers, "host"))
     } else {
-        ("http".to_owned(), header("host"))
+        first_value(headers, "host")
     };
     host.filter(|h| !h.is_empty()).map(|h| {
         format!(
             "{}://{}",
-            scheme.to_ascii_lowercase(),
+            scheme(peer_trusted, headers),
             h.to_ascii_lowercase()
         )
     })
+}
+
+/// Headers a reverse proxy adds about the client.
+const FORWARDING_HEADERS: &[&str] = &["x-forwarded-for", "forwarded", "x-forwarded-proto"];
+
+/// Remembers whether this server has already warned about an untrusted proxy on its own host,
+/// so the log says it once instead of on every request.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyWarning(Arc<AtomicBool>);
+
+impl ProxyWarning {
+    /// A proxy on this host that is not trusted makes every client look like the loopback
+    /// address: one login limit for everyone, and `/metrics` open to all of them.
+    fn check(&self, peer: IpAddr, peer_trusted: bool, headers: &HeaderMap) {
+        if peer_trusted
+            || !peer.is_loopback()
+            || !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+            || self.0.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        tracing::warn!(
+            %peer,
+            "a reverse proxy on this host sends X-Forwarded-For/Forwarded headers, but {peer} is not in \
+             GRIMMORY_TRUSTED_PROXIES: every client looks like {peer}, so they share one login rate \
+             limit and /metrics answers all of them. Set GRIMMORY_TRUSTED_PROXIES={peer} (shown once)"
+        );
+    }
 }
 
 /// Puts a [`Client`] in the request's extensions.
@@ -87,11 +128,15 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .to_canonical();
     let proxies = &state.config.trusted_proxies;
+    let peer_trusted = trusted(peer, proxies);
+    state.proxy_warning.check(peer, peer_trusted, req.headers());
     let client = Client {
         ip: client_ip(peer, req.headers(), proxies),
-        own_origin: own_origin(trusted(peer.to_canonical(), proxies), req.headers()),
+        own_origin: own_origin(peer_trusted, req.headers()),
+        https: state.config.secure_cookies() || scheme(peer_trusted, req.headers()) == "https",
     };
     req.extensions_mut().insert(client);
     next.run(req).await

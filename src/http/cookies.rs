@@ -1,6 +1,10 @@
 //! Every cookie the server sets, and reading cookies back: one place for their names and
 //! flags. All are HttpOnly (no script needs them) and SameSite=Lax (sent on the provider's
 //! top-level redirect back, not on cross-site posts); Secure whenever users reach us over https.
+//! Secure cookies also get the `__Host-` prefix, which the browser accepts only from a secure
+//! origin with `Path=/` and no `Domain`: a sibling subdomain or a plain-http page of the same
+//! host cannot plant or overwrite them. Which name applies is decided per request by its
+//! scheme, for setting and for reading alike.
 
 use crate::auth::session::SessionToken;
 use axum::http::header::COOKIE;
@@ -17,7 +21,19 @@ const BROWSER_MAX_AGE_S: u32 = 365 * 24 * 3600;
 /// Long enough for a round trip through the provider's login page, short enough to reset.
 const OIDC_ATTEMPTS_MAX_AGE_S: u32 = 600;
 
-fn build(name: &str, value: &str, max_age_s: Option<u32>, secure: bool) -> String {
+const HOST_PREFIX: &str = "__Host-";
+
+/// The name cookie `name` has on a request over https (`secure`) or plain http.
+fn name(name: &str, secure: bool) -> String {
+    if secure {
+        format!("{HOST_PREFIX}{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn build(base: &str, value: &str, max_age_s: Option<u32>, secure: bool) -> String {
+    let name = name(base, secure);
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(seconds) = max_age_s {
         cookie.push_str(&format!("; Max-Age={seconds}"));
@@ -63,13 +79,15 @@ pub fn read<'a>(header: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The value of cookie `name` among all the request's `Cookie` headers.
-pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `base` among all the request's `Cookie` headers, under the name it
+/// has on a request over https (`secure`) or plain http.
+pub fn find<'a>(headers: &'a HeaderMap, base: &str, secure: bool) -> Option<&'a str> {
+    let name = name(base, secure);
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|h| read(h, name))
+        .find_map(|h| read(h, &name))
 }
 
 #[cfg(test)]
@@ -80,8 +98,11 @@ mod tests {
     fn flags() {
         let t = SessionToken::generate();
         let c = session(&t, true);
+        assert!(c.starts_with("__Host-grimmory_session=") && c.contains("; Path=/;"));
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.ends_with("; Secure"));
-        assert!(!session(&t, false).contains("Secure"));
+        assert!(!c.contains("Domain"));
+        let plain = session(&t, false);
+        assert!(plain.starts_with("grimmory_session=") && !plain.contains("Secure"));
         assert!(clear_session(false).contains("Max-Age=0"));
         assert_eq!(
             oidc_attempts(2, false),
@@ -93,5 +114,18 @@ mod tests {
     fn reads_one_cookie_among_many() {
         assert_eq!(read("a=1; grimmory_session=xyz; b=2", SESSION), Some("xyz"));
         assert_eq!(read("a=1", SESSION), None);
+    }
+
+    #[test]
+    fn the_scheme_decides_which_name_is_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            "grimmory_session=plain; __Host-grimmory_session=secure"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(find(&headers, SESSION, true), Some("secure"));
+        assert_eq!(find(&headers, SESSION, false), Some("plain"));
     }
 }

@@ -25,7 +25,11 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
     if req.uri().path().starts_with("/pkg/") {
         return next.run(req).await;
     }
-    let hash = cookies::find(req.headers(), cookies::SESSION)
+    let https = req
+        .extensions()
+        .get::<super::client::Client>()
+        .is_some_and(|c| c.https);
+    let hash = cookies::find(req.headers(), cookies::SESSION, https)
         .filter(|v| !v.is_empty())
         .map(hash_token);
     if let Some(hash) = &hash {

@@ -9,7 +9,7 @@ pub mod reference;
 pub mod test_connection;
 
 use crate::crypto::Binding;
-use crate::db::oidc::SecretChange;
+use crate::db::oidc::{SecretChange, SettingsWrite};
 use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::{AppError, AppResult};
 use crate::state::Services;
@@ -69,11 +69,15 @@ pub async fn get(state: &Services) -> AppResult<OidcSettingsDto> {
     })
 }
 
-/// Validates and saves a patch; nothing is saved when any field is refused.
+/// Validates and saves a patch; nothing is saved when any field is refused. Saving also fixes
+/// the origin of the redirect URIs to the one the admin's request came to (`own_origin`), as
+/// the reference panel showed it, unless a public URL is configured (see
+/// [`reference::redirect_base`]).
 pub async fn save(
     state: &Services,
     actor: &User,
     ip: &str,
+    own_origin: Option<&str>,
     patch: SettingsPatch,
 ) -> AppResult<OidcSettingsDto> {
     let current = load(state).await?;
@@ -90,7 +94,13 @@ pub async fn save(
         fields.add("oidcForceOnlyMode", NO_LOCAL_ADMIN);
     }
     fields.finish()?;
-    let changed = changed_fields(&current, &settings, &secret);
+    let mut changed = changed_fields(&current, &settings, &secret);
+    let fixed = state.db.oidc_redirect_origin().await?;
+    let origin = reference::origin_to_fix(&state.config, own_origin)
+        .filter(|origin| fixed.as_ref() != Some(origin));
+    if origin.is_some() {
+        changed.push("redirectOrigin".to_owned());
+    }
     if changed.is_empty() {
         return get(state).await;
     }
@@ -133,8 +143,11 @@ pub async fn save(
     state
         .db
         .save_oidc_settings(
-            &json,
-            &sealed,
+            SettingsWrite {
+                json: &json,
+                secret: &sealed,
+                redirect_origin: origin.as_deref(),
+            },
             move_links.as_ref(),
             now,
             state.config.force_disable_oidc,

@@ -49,10 +49,7 @@ pub async fn login(
     .await;
     match result {
         Ok((user, token)) => {
-            let cookie = [(
-                SET_COOKIE,
-                cookies::session(&token, state.config.secure_cookies()),
-            )];
+            let cookie = [(SET_COOKIE, cookies::session(&token, client.https))];
             if input.form {
                 let target = return_to.as_deref().and_then(safe_return_to).unwrap_or("/");
                 (cookie, see_other(target)).into_response()
@@ -92,17 +89,8 @@ pub async fn logout(
     SessionCookie(hash): SessionCookie,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let logout_url = logout::sign_out(
-        &state,
-        hash.as_deref(),
-        &client.ip_string(),
-        client.own_origin.as_deref(),
-    )
-    .await?;
-    let cookie = [(
-        SET_COOKIE,
-        cookies::clear_session(state.config.secure_cookies()),
-    )];
+    let logout_url = logout::sign_out(&state, hash.as_deref(), &client.ip_string()).await?;
+    let cookie = [(SET_COOKIE, cookies::clear_session(client.https))];
     let form = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -28,8 +28,8 @@ const AUTHORIZE_PER_MINUTE: i64 = 30;
 
 /// The stable per-browser id that owns pending sign-ins, so a callback is only accepted by
 /// the browser that started it (and two tabs do not spoil each other).
-fn browser_id(headers: &HeaderMap) -> Option<String> {
-    cookies::find(headers, cookies::BROWSER)
+fn browser_id(headers: &HeaderMap, client: &Client) -> Option<String> {
+    cookies::find(headers, cookies::BROWSER, client.https)
         .filter(|v| {
             v.len() >= 32
                 && v.chars()
@@ -104,13 +104,13 @@ pub async fn authorize(
         .as_deref()
         .and_then(safe_return_to)
         .unwrap_or(default_target);
-    let (browser, new_browser) = match browser_id(&parts.headers) {
+    let (browser, new_browser) = match browser_id(&parts.headers, &client) {
         Some(b) => (b, false),
         None => (SessionToken::generate().as_cookie_value().to_owned(), true),
     };
     let redirect_uri = format!(
         "{}/oauth2-callback",
-        reference::public_base(&state.config, client.own_origin.as_deref())
+        reference::redirect_base(&state).await?
     );
     let started = sign_in::start(
         &state,
@@ -127,7 +127,7 @@ pub async fn authorize(
             let mut res = axum::response::Redirect::to(&started.location).into_response();
             *res.status_mut() = axum::http::StatusCode::FOUND;
             if new_browser {
-                if let Ok(v) = cookies::browser(&browser, state.config.secure_cookies()).parse() {
+                if let Ok(v) = cookies::browser(&browser, client.https).parse() {
                     res.headers_mut().append(SET_COOKIE, v);
                 }
             }
@@ -146,7 +146,7 @@ pub async fn callback(
     SessionCookie(previous): SessionCookie,
     QueryOf(query): QueryOf<CallbackQuery>,
 ) -> Response {
-    let (ip, browser) = (client.ip_string(), browser_id(&headers));
+    let (ip, browser) = (client.ip_string(), browser_id(&headers, &client));
     let request = sign_in::Callback {
         query,
         browser_id: browser.as_deref(),
@@ -157,7 +157,7 @@ pub async fn callback(
         Ok(signed_in) => signed_in,
         Err(failure) => return login_error(&failure.page()),
     };
-    let secure = state.config.secure_cookies();
+    let secure = client.https;
     // A successful sign-in resets the count of automatic trips to the provider.
     let set = axum::response::AppendHeaders([
         (SET_COOKIE, cookies::session(&signed_in.token, secure)),

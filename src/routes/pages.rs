@@ -61,10 +61,9 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     };
     // Owned copies: a borrowed `Request` cannot be held across an await (its body is not Sync).
     let signed_in = req.extensions().get::<SignedIn>().cloned();
-    let own_origin = req
-        .extensions()
-        .get::<Client>()
-        .and_then(|c| c.own_origin.clone());
+    let client = req.extensions().get::<Client>().cloned();
+    let own_origin = client.as_ref().and_then(|c| c.own_origin.clone());
+    let https = client.is_some_and(|c| c.https);
     let query = req.uri().query().map(str::to_owned);
     let target = req
         .uri()
@@ -72,7 +71,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
         .map(|p| p.as_str())
         .unwrap_or("/")
         .to_owned();
-    let attempts = auto_attempts(req.headers());
+    let attempts = auto_attempts(req.headers(), https);
     let outcome = async {
         if let Some(redirect) = oidc_only_redirect(
             &state,
@@ -80,6 +79,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
             query.as_deref(),
             signed_in.is_some(),
             attempts,
+            https,
         )
         .await?
         {
@@ -119,8 +119,8 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
 /// Automatic trips to the provider before the login page stops and says so.
 const MAX_AUTO_ATTEMPTS: u32 = 3;
 
-fn auto_attempts(headers: &axum::http::HeaderMap) -> u32 {
-    cookies::find(headers, cookies::OIDC_ATTEMPTS)
+fn auto_attempts(headers: &axum::http::HeaderMap, https: bool) -> u32 {
+    cookies::find(headers, cookies::OIDC_ATTEMPTS, https)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -135,6 +135,7 @@ async fn oidc_only_redirect(
     query: Option<&str>,
     signed_in: bool,
     attempts: u32,
+    https: bool,
 ) -> Result<Option<Response>, AppError> {
     if page != Page::Login || signed_in || attempts >= MAX_AUTO_ATTEMPTS {
         return Ok(None);
@@ -164,7 +165,7 @@ async fn oidc_only_redirect(
             );
         }
     }
-    let cookie = cookies::oidc_attempts(attempts + 1, state.config.secure_cookies());
+    let cookie = cookies::oidc_attempts(attempts + 1, https);
     Ok(Some(
         (
             [(axum::http::header::SET_COOKIE, cookie)],
@@ -251,15 +252,12 @@ async fn page_data(
                 users: all(state.db.user_views().await?),
             })
         }
-        Page::OidcSettings => {
-            let stored = settings::load(state).await?;
-            PageData::OidcSettings(Box::new(OidcSettingsData {
-                reference: reference::build(&state.config, own_origin, &stored),
-                settings: settings::get(state).await?,
-                group_mappings: all(state.db.group_mappings().await?),
-                libraries: all(state.db.libraries().await?),
-            }))
-        }
+        Page::OidcSettings => PageData::OidcSettings(Box::new(OidcSettingsData {
+            reference: reference::for_admin(state, own_origin).await?,
+            settings: settings::get(state).await?,
+            group_mappings: all(state.db.group_mappings().await?),
+            libraries: all(state.db.libraries().await?),
+        })),
     })
 }
 

@@ -203,7 +203,7 @@ impl CallBackend {
     }
 
     fn secure_cookies(&self) -> bool {
-        self.state.config.secure_cookies()
+        self.client.https
     }
 }
 
@@ -245,13 +245,8 @@ impl Backend for CallBackend {
 
     fn logout(&self) -> Reply<'_, LogoutResponse> {
         reply(async move {
-            let logout_url = logout::sign_out(
-                &self.state,
-                self.session.as_deref(),
-                &self.ip(),
-                self.own_origin(),
-            )
-            .await?;
+            let logout_url =
+                logout::sign_out(&self.state, self.session.as_deref(), &self.ip()).await?;
             self.set_cookie(cookies::clear_session(self.secure_cookies()))?;
             Ok(LogoutResponse { logout_url })
         })
@@ -325,7 +320,10 @@ impl Backend for CallBackend {
     }
 
     fn save_oidc_settings(&self, patch: SettingsPatch) -> Reply<'_, OidcSettingsDto> {
-        reply(async move { settings::save(&self.state, &self.admin()?, &self.ip(), patch).await })
+        reply(async move {
+            let (admin, ip) = (self.admin()?, self.ip());
+            settings::save(&self.state, &admin, &ip, self.own_origin(), patch).await
+        })
     }
 
     fn test_oidc_connection(&self, form: SettingsPatch) -> Reply<'_, ConnectionTestResult> {

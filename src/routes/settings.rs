@@ -24,12 +24,9 @@ pub async fn reference(
     _: Admin,
     client: Client,
 ) -> AppResult<Json<ProviderReference>> {
-    let stored = settings::load(&state).await?;
-    Ok(Json(reference::build(
-        &state.config,
-        client.own_origin.as_deref(),
-        &stored,
-    )))
+    Ok(Json(
+        reference::for_admin(&state, client.own_origin.as_deref()).await?,
+    ))
 }
 
 pub async fn list_mappings(

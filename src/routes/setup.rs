@@ -36,10 +36,7 @@ pub async fn create(
     .await;
     match (result, input.form) {
         (Ok((user, token)), form) => {
-            let cookie = [(
-                SET_COOKIE,
-                cookies::session(&token, state.config.secure_cookies()),
-            )];
+            let cookie = [(SET_COOKIE, cookies::session(&token, client.https))];
             if form {
                 (cookie, see_other("/")).into_response()
             } else {

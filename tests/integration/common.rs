@@ -72,14 +72,26 @@ impl Reply {
             .and_then(|v| v.to_str().ok())
     }
 
-    /// The session cookie this reply set, as `name=value`.
+    /// The session cookie this reply set, as `name=value` (named `__Host-grimmory_session`
+    /// over https).
     pub fn session_cookie(&self) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| {
+                (c.starts_with("grimmory_session=") || c.starts_with("__Host-grimmory_session="))
+                    && !c.contains("Max-Age=0")
+            })
+            .map(|c| c.split(';').next().unwrap_or("").to_owned())
+    }
+
+    /// Every `Set-Cookie` of this reply, whole.
+    pub fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("grimmory_session=") && !c.contains("Max-Age=0"))
-            .map(|c| c.split(';').next().unwrap_or("").to_owned())
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -381,4 +393,38 @@ impl TestApp {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
+}
+
+/// What the server logged on this thread while the guard of [`capture_logs`] lived, as text.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Collects the log lines (info and above) of the requests a test sends: they run on the
+/// test's own thread, so other tests running at the same time do not show up.
+pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
 }

@@ -4,6 +4,7 @@ mod common;
 
 mod admin;
 mod backchannel;
+mod behind_a_proxy;
 mod cli;
 mod fake_idp;
 mod hardening;

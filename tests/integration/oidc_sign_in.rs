@@ -26,7 +26,11 @@ pub struct Started {
 
 impl Flow {
     pub async fn new(engine: Engine, settings: Value) -> Self {
-        let app = TestApp::new(engine).await;
+        Self::on(TestApp::new(engine).await, settings).await
+    }
+
+    /// The provider, set up with `settings`, on an app built by the test.
+    pub async fn on(app: TestApp, settings: Value) -> Self {
         let admin = app.setup_admin().await;
         let idp = FakeIdp::start().await;
         idp.set(|b| b.jwks = json!({"keys": [rsa_jwk(0, "rsa-1"), ec_jwk("ec-1")]}));
@@ -43,7 +47,7 @@ impl Flow {
 
     pub async fn authorize(&self, browser: &str, query: &str) -> Started {
         let req = Request::get(format!("/api/v1/auth/oidc/authorize{query}"))
-            .header("cookie", format!("grimmory_browser={browser}"))
+            .header("cookie", self.browser_cookie(browser))
             .body(Body::empty())
             .unwrap();
         let r = self.app.send(req).await;
@@ -61,6 +65,16 @@ impl Flow {
             nonce: param("nonce"),
             location,
         }
+    }
+
+    /// The browser cookie under the name this app reads (`__Host-` under an https public URL).
+    pub fn browser_cookie(&self, browser: &str) -> String {
+        let prefix = if self.app.state.config.secure_cookies() {
+            "__Host-"
+        } else {
+            ""
+        };
+        format!("{prefix}grimmory_browser={browser}")
     }
 
     pub fn now(&self) -> i64 {
@@ -87,7 +101,7 @@ impl Flow {
     }
 
     pub async fn callback(&self, browser: &str, query: &str, session: Option<&str>) -> Reply {
-        let mut cookie = format!("grimmory_browser={browser}");
+        let mut cookie = self.browser_cookie(browser);
         if let Some(s) = session {
             cookie = format!("{cookie}; {s}");
         }

@@ -363,7 +363,7 @@ async fn a_provider_answering_500_is_not_asked_again_before_the_back_off(engine:
 }
 
 async fn a_provider_that_hangs_is_not_asked_again_before_the_back_off(engine: Engine) {
-    let app = TestApp::with_outbound_timeout(engine, Duration::from_millis(300)).await;
+    let app = TestApp::with_outbound_timeout(engine, Duration::from_secs(1)).await;
     let (flow, _, _) = setup_on(app).await;
     let (cookie, hash) = sign_in(&flow, json!(["readers"]), 30).await;
     flow.idp.set(|bh| bh.refresh_hangs = true);

@@ -1,14 +1,18 @@
 //! Keeping OIDC sessions in step with the provider (spec section 7): while the user is active
 //! and the provider's access token is about to go stale, the server refreshes in the
-//! background — one refresh per session at a time, across replicas (a lease in the database),
-//! the new refresh token stored before it is used. A refused refresh token ends the session;
-//! network trouble does not.
+//! background — one refresh per session at a time, across replicas (a lease in the database
+//! that only its holder can use), the new refresh token stored before it is used. A refused
+//! refresh token ends the session; network trouble and other refusals do not, but make the
+//! session wait before the next try, so an outage does not cost a request to the provider on
+//! every page view.
 
 use super::sign_in;
+use crate::clock::Millis;
 use crate::crypto::Binding;
-use crate::db::{AuditEntry, AuditEvent};
+use crate::db::{AuditEntry, AuditEvent, RefreshResult};
 use crate::error::{AppError, AppResult};
-use crate::oidc::refresh::{RefreshError, RefreshGrant};
+use crate::oidc::client::random_value;
+use crate::oidc::refresh::{NewIdToken, RefreshError, RefreshGrant};
 use crate::oidc_settings as settings;
 use crate::state::Services;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,13 +21,22 @@ use serde_json::Value;
 
 /// Refresh this long before the access token goes stale.
 pub const MARGIN_MS: i64 = 60_000;
+/// The most requests one refresh makes to the provider, each bounded by the outbound
+/// timeout: discovery, the token request, the keys and one refetch of them.
+const CALLS_PER_REFRESH: i64 = 4;
+/// Time on top of the calls for the database work around them.
+const LEASE_SPARE_MS: Millis = 15_000;
+/// The wait before the next try after the provider could not be reached or answered a 5xx.
+pub const RETRY_UNAVAILABLE_MS: Millis = 60_000;
+/// The wait after a refusal that settings must fix (e.g. `invalid_client`).
+pub const RETRY_REFUSED_MS: Millis = 15 * 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Refreshed,
     /// Another caller holds the refresh (or OIDC is off): nothing done.
     Skipped,
-    /// Trouble reaching the provider: the session lives on and is refreshed later.
+    /// Trouble with the provider: the session lives on and is refreshed later.
     Kept,
     /// The provider refused the refresh token, or sent an ID token for someone else.
     Ended,
@@ -51,6 +64,13 @@ async fn end(state: &Services, id_hash: &str, user_id: i64, reason: &str) -> App
     Ok(Outcome::Ended)
 }
 
+/// How long a refresh may hold its lease: longer than the slowest refresh can take, so the
+/// lease never runs out under a holder that is still at work.
+fn lease_ms(state: &Services) -> Millis {
+    let timeout = state.oidc.outbound().timeout().as_millis() as Millis;
+    CALLS_PER_REFRESH * timeout + LEASE_SPARE_MS
+}
+
 /// Refreshes one session if it is due. Called in the background by the session middleware.
 pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outcome> {
     let now = state.clock.now();
@@ -58,20 +78,24 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     if !oidc.enabled {
         return Ok(Outcome::Skipped);
     }
+    let lease_token = random_value();
+    let token = lease_token.as_str();
     let Some(lease) = state
         .db
-        .lease_refresh(id_hash, now, now + MARGIN_MS)
+        .lease_refresh(id_hash, token, now, now + MARGIN_MS, lease_ms(state))
         .await?
     else {
         return Ok(Outcome::Skipped);
     };
     let s = &oidc.settings;
-    let keep = || async {
-        state.db.release_refresh(id_hash).await?;
+    let wait = |ms: Millis| async move {
+        let not_before = state.clock.now() + ms;
+        state.db.release_refresh(id_hash, token, not_before).await?;
         Ok::<_, AppError>(Outcome::Kept)
     };
     if lease.issuer != s.issuer_uri {
-        return keep().await;
+        // A session from a provider no longer configured: nothing to refresh it with.
+        return wait(RETRY_REFUSED_MS).await;
     }
     // A token that does not open here was not sealed for this session: never use it.
     let Ok(refresh_token) = state.secrets.open(
@@ -89,12 +113,20 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     };
     let refreshed = match state.oidc.refresh(&grant).await {
         Ok(r) => r,
-        Err(RefreshError::Unavailable) => return keep().await,
+        Err(RefreshError::Unavailable) => return wait(RETRY_UNAVAILABLE_MS).await,
+        Err(RefreshError::Refused(code)) => {
+            tracing::warn!(
+                error = %code,
+                "the provider refused to refresh a session; check the client ID and secret. \
+                 The session is kept and tried again in 15 minutes"
+            );
+            return wait(RETRY_REFUSED_MS).await;
+        }
         Err(RefreshError::InvalidGrant) => {
             // A refresh of this session that succeeded meanwhile used the old token up: not
             // a revocation.
             if state.db.refresh_version(id_hash).await? != Some(lease.version) {
-                return keep().await;
+                return Ok(Outcome::Skipped);
             }
             return end(state, id_hash, lease.user_id, "invalid_grant").await;
         }
@@ -102,29 +134,41 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     };
     let mut id_token = lease.id_token.clone();
     let mut fresh_claims = None;
-    if let Some((raw, verified)) = refreshed.id_token {
-        if verified.sub != lease.subject {
-            return end(state, id_hash, lease.user_id, "refreshed_sub_mismatch").await;
+    let mut outcome = Outcome::Refreshed;
+    match refreshed.id_token {
+        NewIdToken::Verified(raw, verified) => {
+            if verified.sub != lease.subject {
+                return end(state, id_hash, lease.user_id, "refreshed_sub_mismatch").await;
+            }
+            let nonce = verified.claims.get("nonce").and_then(Value::as_str);
+            if nonce.is_some() && nonce.map(str::to_owned) != nonce_of(&lease.id_token) {
+                return end(state, id_hash, lease.user_id, "nonce_mismatch").await;
+            }
+            id_token = raw;
+            fresh_claims = Some(verified.claims);
         }
-        let nonce = verified.claims.get("nonce").and_then(Value::as_str);
-        if nonce.is_some() && nonce.map(str::to_owned) != nonce_of(&lease.id_token) {
-            return end(state, id_hash, lease.user_id, "nonce_mismatch").await;
+        NewIdToken::Unchecked => {
+            tracing::warn!(
+                "a refreshed ID token could not be checked (its key is unknown or the keys are \
+                 unreachable); the session keeps its claims until the next refresh"
+            );
+            outcome = Outcome::Kept;
         }
-        id_token = raw;
-        fresh_claims = Some(verified.claims);
+        NewIdToken::None => {}
     }
     let new_refresh = refreshed.refresh_token.unwrap_or(refresh_token);
-    let access_expires_at = refreshed.access_expires_at;
     let stored = state
         .db
         .store_refresh(
             id_hash,
-            lease.version,
-            &state
-                .secrets
-                .seal(&new_refresh, Binding::RefreshToken { session: id_hash }),
-            &id_token,
-            access_expires_at,
+            token,
+            &RefreshResult {
+                refresh_sealed: &state
+                    .secrets
+                    .seal(&new_refresh, Binding::RefreshToken { session: id_hash }),
+                id_token: &id_token,
+                access_expires_at: refreshed.access_expires_at,
+            },
         )
         .await?;
     if !stored {
@@ -133,5 +177,5 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     if let Some(claims) = fresh_claims {
         sign_in::resync(state, lease.user_id, &claims, s).await?;
     }
-    Ok(Outcome::Refreshed)
+    Ok(outcome)
 }

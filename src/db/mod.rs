@@ -18,7 +18,7 @@ mod users;
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};
 pub use libraries::Library;
 pub use oidc::GroupMapping;
-pub use sessions::{Ended, NewSession, OidcSession, RefreshLease, SessionRecord};
+pub use sessions::{Ended, NewSession, OidcSession, RefreshLease, RefreshResult, SessionRecord};
 pub use users::{IdentityLink, NewUser, User, UserChanges, UserView, PERMISSION_COLUMNS};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -30,7 +30,7 @@ pub struct SessionRecord {
     pub user_id: i64,
     pub last_seen_at: Millis,
     /// When the provider's access token goes stale, for a session that has a refresh token
-    /// to renew it and no refresh under way.
+    /// to renew it, no refresh under way and no wait after a failed one.
     pub refresh_at: Option<Millis>,
 }
 
@@ -70,7 +70,8 @@ impl Db {
         idle_ms: Millis,
     ) -> Result<Option<SessionRecord>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT user_id, last_seen_at, access_expires_at, refreshing_until, refresh_token_enc IS NOT NULL AS refreshable \
+            "SELECT user_id, last_seen_at, access_expires_at, refreshing_until, refresh_not_before, \
+             refresh_token_enc IS NOT NULL AS refreshable \
              FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
         )
         .bind(id_hash)
@@ -79,15 +80,19 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let leased = row
+        // Leased to a refresh under way, or waiting after one that failed.
+        let waiting = row
             .try_get::<Option<Millis>, _>("refreshing_until")?
-            .is_some_and(|until| until >= now);
+            .is_some_and(|until| until >= now)
+            || row
+                .try_get::<Option<Millis>, _>("refresh_not_before")?
+                .is_some_and(|at| at > now);
         let record = SessionRecord {
             user_id: row.try_get("user_id")?,
             last_seen_at: row.try_get("last_seen_at")?,
             refresh_at: row
                 .try_get::<Option<Millis>, _>("access_expires_at")?
-                .filter(|_| super::get_bool(&row, "refreshable").unwrap_or(false) && !leased),
+                .filter(|_| super::get_bool(&row, "refreshable").unwrap_or(false) && !waiting),
         };
         if now - record.last_seen_at >= TOUCH_EVERY_MS {
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
@@ -140,13 +145,14 @@ pub struct Ended {
     pub user_id: i64,
     pub oidc_issuer: Option<String>,
     pub id_token: Option<String>,
+    pub refresh_token_sealed: Option<String>,
 }
 
 impl Db {
     /// Ends a session, live or expired, answering what it was.
     pub async fn end_session(&self, id_hash: &str) -> Result<Option<Ended>, sqlx::Error> {
         let row = sqlx::query(
-            "DELETE FROM sessions WHERE id_hash = $1 RETURNING user_id, oidc_issuer, id_token",
+            "DELETE FROM sessions WHERE id_hash = $1 RETURNING user_id, oidc_issuer, id_token, refresh_token_enc",
         )
         .bind(id_hash)
         .fetch_optional(&self.pool)
@@ -156,6 +162,7 @@ impl Db {
                 user_id: r.try_get("user_id")?,
                 oidc_issuer: r.try_get("oidc_issuer")?,
                 id_token: r.try_get("id_token")?,
+                refresh_token_sealed: r.try_get("refresh_token_enc")?,
             })
         })
         .transpose()
@@ -185,7 +192,8 @@ impl Db {
     }
 
     /// Ends the sessions of one provider session (sid), or of every session of the subject.
-    /// Answers the users whose sessions ended.
+    /// With both, the subject's sessions whose ID token named no `sid` end too: nothing tells
+    /// them apart from the provider session that ended. Answers the users whose sessions ended.
     pub async fn end_provider_sessions(
         &self,
         issuer: &str,
@@ -193,7 +201,18 @@ impl Db {
         sub: Option<&str>,
     ) -> Result<Vec<i64>, sqlx::Error> {
         let rows: Vec<i64> = match (sid, sub) {
-            (Some(sid), _) => {
+            (Some(sid), Some(sub)) => {
+                sqlx::query_scalar(
+                    "DELETE FROM sessions WHERE oidc_issuer = $1 \
+                     AND (oidc_sid = $2 OR (oidc_sid IS NULL AND oidc_subject = $3)) RETURNING user_id",
+                )
+                .bind(issuer)
+                .bind(sid)
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (Some(sid), None) => {
                 sqlx::query_scalar("DELETE FROM sessions WHERE oidc_issuer = $1 AND oidc_sid = $2 RETURNING user_id")
                     .bind(issuer)
                     .bind(sid)
@@ -234,6 +253,8 @@ impl Db {
 
 /// A session's refresh, leased to one caller.
 pub struct RefreshLease {
+    /// The holder's proof: only it may store the result or release the lease.
+    pub token: String,
     pub user_id: i64,
     pub issuer: String,
     pub subject: String,
@@ -242,31 +263,42 @@ pub struct RefreshLease {
     pub version: i64,
 }
 
-const LEASE_MS: Millis = 30_000;
+/// What a refresh brought, to store.
+pub struct RefreshResult<'a> {
+    pub refresh_sealed: &'a str,
+    pub id_token: &'a str,
+    pub access_expires_at: Option<Millis>,
+}
 
 impl Db {
-    /// Takes the refresh of a session for 30 s when it is due (the access token goes stale
-    /// before `due_before`), unless another caller (on any replica) holds it or just did it.
+    /// Takes the refresh of a session for `lease_ms` under the holder's `token` when it is due
+    /// (the access token goes stale before `due_before`), unless another caller (on any
+    /// replica) holds it or a failed refresh asked to wait.
     pub async fn lease_refresh(
         &self,
         id_hash: &str,
+        token: &str,
         now: Millis,
         due_before: Millis,
+        lease_ms: Millis,
     ) -> Result<Option<RefreshLease>, sqlx::Error> {
         let row = sqlx::query(
-            "UPDATE sessions SET refreshing_until = $2 WHERE id_hash = $1 AND refresh_token_enc IS NOT NULL \
+            "UPDATE sessions SET refreshing_until = $2, refresh_lease = $5 WHERE id_hash = $1 AND refresh_token_enc IS NOT NULL \
              AND (refreshing_until IS NULL OR refreshing_until < $3) \
+             AND (refresh_not_before IS NULL OR refresh_not_before <= $3) \
              AND (access_expires_at IS NULL OR access_expires_at < $4) \
              RETURNING user_id, oidc_issuer, oidc_subject, id_token, refresh_token_enc, refresh_version",
         )
         .bind(id_hash)
-        .bind(now + LEASE_MS)
+        .bind(now + lease_ms)
         .bind(now)
         .bind(due_before)
+        .bind(token)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
             Ok(RefreshLease {
+                token: token.to_owned(),
                 user_id: r.try_get("user_id")?,
                 issuer: r
                     .try_get::<Option<String>, _>("oidc_issuer")?
@@ -286,34 +318,45 @@ impl Db {
         .transpose()
     }
 
-    /// Stores what a refresh brought, if no other refresh of the session succeeded meanwhile.
+    /// Stores what a refresh brought and ends the lease, if `lease_token` still holds it.
     pub async fn store_refresh(
         &self,
         id_hash: &str,
-        version: i64,
-        refresh_sealed: &str,
-        id_token: &str,
-        access_expires_at: Option<Millis>,
+        lease_token: &str,
+        result: &RefreshResult<'_>,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE sessions SET refresh_token_enc = $3, id_token = $4, access_expires_at = $5, \
-             refresh_version = refresh_version + 1, refreshing_until = NULL WHERE id_hash = $1 AND refresh_version = $2",
+             refresh_version = refresh_version + 1, refreshing_until = NULL, refresh_lease = NULL, \
+             refresh_not_before = NULL WHERE id_hash = $1 AND refresh_lease = $2",
         )
         .bind(id_hash)
-        .bind(version)
-        .bind(refresh_sealed)
-        .bind(id_token)
-        .bind(access_expires_at)
+        .bind(lease_token)
+        .bind(result.refresh_sealed)
+        .bind(result.id_token)
+        .bind(result.access_expires_at)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn release_refresh(&self, id_hash: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE sessions SET refreshing_until = NULL WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
+    /// Ends the lease `lease_token` holds without a result; the next refresh waits until
+    /// `not_before`.
+    pub async fn release_refresh(
+        &self,
+        id_hash: &str,
+        lease_token: &str,
+        not_before: Millis,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE sessions SET refreshing_until = NULL, refresh_lease = NULL, refresh_not_before = $3 \
+             WHERE id_hash = $1 AND refresh_lease = $2",
+        )
+        .bind(id_hash)
+        .bind(lease_token)
+        .bind(not_before)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

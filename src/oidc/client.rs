@@ -22,8 +22,13 @@ pub struct OidcClient {
 
 impl OidcClient {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_outbound(clock, Outbound::new())
+    }
+
+    /// A client whose requests go through `outbound` (tests shorten its timeout).
+    pub fn with_outbound(clock: Arc<dyn Clock>, outbound: Outbound) -> Self {
         Self {
-            outbound: Outbound::new(),
+            outbound,
             providers: ProviderCache::default(),
             clock,
         }
@@ -43,22 +48,22 @@ impl OidcClient {
         self.providers.clear();
     }
 
-    /// The issuer's discovery document, cached for ten minutes.
+    /// The issuer's discovery document, cached for ten minutes (a failure for 30 seconds).
     pub async fn discovery(&self, issuer: &str) -> Result<Arc<Value>, OutboundError> {
         self.providers
             .discovery(&self.outbound, issuer, self.now())
             .await
     }
 
-    /// The issuer's keys; `refetch` asks for a fresh copy, granted once a minute (`None`
-    /// when refused).
+    /// The issuer's keys; `unknown_key` (a token named a key they lack) asks for a fresh
+    /// copy, refused (`None`) when one was fetched for that reason under a minute ago.
     pub async fn jwks(
         &self,
         issuer: &str,
-        refetch: bool,
+        unknown_key: bool,
     ) -> Result<Option<Arc<Value>>, OutboundError> {
         self.providers
-            .jwks(&self.outbound, issuer, self.now(), refetch)
+            .jwks(&self.outbound, issuer, self.now(), unknown_key)
             .await
     }
 
@@ -82,25 +87,60 @@ impl OidcClient {
         }
     }
 
-    /// Checks a back-channel logout token (spec section 7), with one fresh look at the keys
-    /// when its signature does not verify (perhaps a rotated key).
+    /// Checks a back-channel logout token (spec section 7).
     pub async fn verify_logout_token(
         &self,
         raw: &str,
         expected: &logout_token::Expected<'_>,
     ) -> Result<LogoutRequest, Refusal> {
+        self.verify_signed(expected.issuer, |keys| {
+            logout_token::verify(raw, keys, expected)
+        })
+        .await
+        .map_err(|e| match e {
+            SignedError::Unreachable(_) => "keys unreachable",
+            SignedError::Refused(why) => why,
+        })
+    }
+
+    /// Runs `check` (a JWS check of `jws::verify`'s kind) with the issuer's keys, once more
+    /// with fresh keys when the signature does not verify: perhaps a rotated key.
+    pub async fn verify_signed<T>(
+        &self,
+        issuer: &str,
+        check: impl Fn(&Value) -> Result<T, &'static str>,
+    ) -> Result<T, SignedError> {
         let keys = self
-            .jwks(expected.issuer, false)
-            .await
-            .map_err(|_| "keys unreachable")?
-            .ok_or("no keys")?;
-        match logout_token::verify(raw, &keys, expected) {
-            Err("bad signature") => match self.jwks(expected.issuer, true).await {
-                Ok(Some(fresh)) => logout_token::verify(raw, &fresh, expected),
-                _ => Err("bad signature"),
+            .jwks(issuer, false)
+            .await?
+            .ok_or(SignedError::Refused("no keys"))?;
+        match check(&keys) {
+            Err("bad signature") => match self.jwks(issuer, true).await? {
+                Some(fresh) => Ok(check(&fresh)?),
+                None => Err(SignedError::Refused("bad signature")),
             },
-            other => other,
+            other => Ok(other?),
         }
+    }
+}
+
+/// Why a signed document was not accepted: the keys could not be fetched, or it failed a
+/// check (the reason, for the server log).
+#[derive(Debug)]
+pub enum SignedError {
+    Unreachable(OutboundError),
+    Refused(&'static str),
+}
+
+impl From<OutboundError> for SignedError {
+    fn from(e: OutboundError) -> Self {
+        Self::Unreachable(e)
+    }
+}
+
+impl From<&'static str> for SignedError {
+    fn from(why: &'static str) -> Self {
+        Self::Refused(why)
     }
 }
 

@@ -3,7 +3,7 @@
 //! exchange, ID-token checks, userinfo); and RP-initiated logout. Keeping the pending sign-in
 //! and deciding who the identity is in Grimmory are `auth::sign_in`'s business.
 
-use super::client::{random_value, IdTokenError, OidcClient};
+use super::client::{random_value, IdTokenError, OidcClient, SignedError};
 use super::id_token::{self, Expected, TokenFailure, Verified};
 use super::outbound::{Outbound, OutboundError};
 use super::provider::field;
@@ -28,6 +28,8 @@ pub enum Failure {
     IssParamMismatch,
     /// Discovery, the keys or the token endpoint could not be reached.
     ProviderUnreachable,
+    /// The discovery document names another issuer than the configured one.
+    DiscoveryIssuerMismatch,
     NoAuthorizationEndpoint,
     BadAuthorizationEndpoint,
     /// The provider answered with `error=<code>` (sanitised, never empty).
@@ -43,6 +45,8 @@ pub enum Failure {
     MissingIdToken,
     Token(TokenFailure),
     UserinfoSubMismatch,
+    /// Userinfo came as a JWT that failed its signature, `iss` or `aud` check.
+    UserinfoInvalid,
 }
 
 impl Failure {
@@ -52,6 +56,7 @@ impl Failure {
             Self::StateMismatch => "state_mismatch".into(),
             Self::IssParamMismatch => "iss_param_mismatch".into(),
             Self::ProviderUnreachable => "provider_unreachable".into(),
+            Self::DiscoveryIssuerMismatch => "issuer_mismatch".into(),
             Self::NoAuthorizationEndpoint => "no_authorization_endpoint".into(),
             Self::BadAuthorizationEndpoint => "bad_authorization_endpoint".into(),
             Self::Provider(code) => format!("provider_error:{code}").into(),
@@ -63,10 +68,19 @@ impl Failure {
             Self::MissingIdToken => "missing_id_token".into(),
             Self::Token(f) => f.reason().into(),
             Self::UserinfoSubMismatch => "userinfo_sub_mismatch".into(),
+            Self::UserinfoInvalid => "userinfo_invalid".into(),
         }
     }
 
-    fn unreachable(e: &OutboundError) -> Self {
+    /// A request to the provider that failed: it could not be reached, or its discovery
+    /// document is for another issuer.
+    fn outbound(e: &OutboundError) -> Self {
+        if let OutboundError::IssuerMismatch = e {
+            tracing::warn!(
+                "the provider's discovery document names another issuer than the configured one"
+            );
+            return Self::DiscoveryIssuerMismatch;
+        }
         tracing::warn!(error = %e, "identity provider unreachable");
         Self::ProviderUnreachable
     }
@@ -75,10 +89,23 @@ impl Failure {
 impl From<IdTokenError> for Failure {
     fn from(e: IdTokenError) -> Self {
         match e {
-            IdTokenError::Unreachable(e) => Self::unreachable(&e),
+            IdTokenError::Unreachable(e) => Self::outbound(&e),
             IdTokenError::NoKeys => Self::ProviderUnreachable,
             IdTokenError::Token(f) => Self::Token(f),
         }
+    }
+}
+
+/// Why userinfo gave no claims: unavailable (the sign-in goes on with the ID token's claims),
+/// or a signed answer that failed a check (the sign-in fails).
+enum UserinfoError {
+    Unavailable(OutboundError),
+    Invalid(&'static str),
+}
+
+impl From<OutboundError> for UserinfoError {
+    fn from(e: OutboundError) -> Self {
+        Self::Unavailable(e)
     }
 }
 
@@ -155,7 +182,7 @@ impl OidcClient {
         let discovery = self
             .discovery(req.issuer)
             .await
-            .map_err(|e| Failure::unreachable(&e))?;
+            .map_err(|e| Failure::outbound(&e))?;
         let endpoint =
             field(&discovery, "authorization_endpoint").ok_or(Failure::NoAuthorizationEndpoint)?;
         let mut url = url::Url::parse(endpoint).map_err(|_| Failure::BadAuthorizationEndpoint)?;
@@ -184,7 +211,7 @@ impl OidcClient {
         let discovery = self
             .discovery(flow.issuer)
             .await
-            .map_err(|e| Failure::unreachable(&e))?;
+            .map_err(|e| Failure::outbound(&e))?;
         // RFC 9207: the iss parameter is checked on error responses too.
         match q.iss.as_deref() {
             Some(iss) if iss != flow.issuer => return Err(Failure::IssParamMismatch),
@@ -244,7 +271,13 @@ impl OidcClient {
                         (Some(info), None)
                     }
                     Ok(_) => return Err(Failure::UserinfoSubMismatch),
-                    Err(e) => (None, Some(format!("userinfo unavailable: {e}"))),
+                    Err(UserinfoError::Invalid(why)) => {
+                        tracing::info!(reason = why, "signed userinfo refused");
+                        return Err(Failure::UserinfoInvalid);
+                    }
+                    Err(UserinfoError::Unavailable(e)) => {
+                        (None, Some(format!("userinfo unavailable: {e}")))
+                    }
                 }
             }
             _ => (None, None),
@@ -256,10 +289,7 @@ impl OidcClient {
                 .get("refresh_token")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            access_expires_at: tokens
-                .get("expires_in")
-                .and_then(Value::as_i64)
-                .map(|s| now + s * 1000),
+            access_expires_at: super::token_endpoint::expires_at(&tokens, now),
             userinfo,
             userinfo_warning,
         })
@@ -274,7 +304,7 @@ impl OidcClient {
         code: &str,
     ) -> Result<Value, Failure> {
         let endpoint = field(discovery, "token_endpoint").ok_or(Failure::NoTokenEndpoint)?;
-        let url = Outbound::check_url(endpoint).map_err(|e| Failure::unreachable(&e))?;
+        let url = Outbound::check_url(endpoint).map_err(|e| Failure::outbound(&e))?;
         let form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.to_owned()),
@@ -290,7 +320,7 @@ impl OidcClient {
             form,
         )
         .await
-        .map_err(|e| Failure::unreachable(&e))?;
+        .map_err(|e| Failure::outbound(&e))?;
         let body = reply.json().unwrap_or(Value::Null);
         if reply.status == 200 && body.is_object() {
             return Ok(body);
@@ -319,7 +349,7 @@ impl OidcClient {
         endpoint: &str,
         access_token: &str,
         expected: &Expected<'_>,
-    ) -> Result<Value, OutboundError> {
+    ) -> Result<Value, UserinfoError> {
         let url = Outbound::check_url(endpoint)?;
         let request = self
             .outbound()
@@ -329,26 +359,31 @@ impl OidcClient {
             .header("accept", "application/json, application/jwt");
         let reply = self.outbound().send(request).await?;
         if reply.status != 200 {
-            return Err(OutboundError::Status(reply.status));
+            return Err(OutboundError::Status(reply.status).into());
         }
         if let Ok(v) = reply.json() {
             return if v.is_object() {
                 Ok(v)
             } else {
-                Err(OutboundError::NotJson)
+                Err(OutboundError::NotJson.into())
             };
         }
         let raw = String::from_utf8(reply.body).map_err(|_| OutboundError::NotJson)?;
-        let keys = self
-            .jwks(expected.issuer, false)
-            .await?
-            .ok_or(OutboundError::NotJson)?;
+        if raw.trim().split('.').count() != 3 {
+            return Err(OutboundError::NotJson.into());
+        }
         let confidential = expected.client_secret.is_some();
-        let signed = super::jws::verify(raw.trim(), &keys, expected.client_secret, |alg| {
-            id_token::alg_allowed(alg, confidential)
-        })
-        .map_err(|_| OutboundError::NotJson)?;
-        let claims = signed.claims;
+        let check = |keys: &Value| {
+            super::jws::verify(raw.trim(), keys, expected.client_secret, |alg| {
+                id_token::alg_allowed(alg, confidential)
+            })
+        };
+        let claims = match self.verify_signed(expected.issuer, check).await {
+            Ok(signed) => signed.claims,
+            Err(SignedError::Unreachable(e)) => return Err(e.into()),
+            // A signed answer that does not verify is forged or broken, not missing.
+            Err(SignedError::Refused(why)) => return Err(UserinfoError::Invalid(why)),
+        };
         let iss_ok = claims
             .get("iss")
             .is_none_or(|i| i.as_str() == Some(expected.issuer));
@@ -358,10 +393,11 @@ impl OidcClient {
             Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(expected.client_id)),
             Some(_) => false,
         };
-        if iss_ok && aud_ok && claims.is_object() {
-            Ok(claims)
-        } else {
-            Err(OutboundError::NotJson)
+        match (iss_ok, aud_ok, claims.is_object()) {
+            (true, true, true) => Ok(claims),
+            (false, _, _) => Err(UserinfoError::Invalid("iss")),
+            (_, false, _) => Err(UserinfoError::Invalid("aud")),
+            _ => Err(UserinfoError::Invalid("claims not an object")),
         }
     }
 

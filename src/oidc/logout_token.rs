@@ -47,9 +47,12 @@ pub fn verify(raw: &str, jwks: &Value, expected: &Expected) -> Result<LogoutRequ
     if claims.get("iss").and_then(Value::as_str) != Some(expected.issuer) {
         return Err("iss");
     }
+    // As for ID tokens: our client ID, and no audience we do not trust beside it.
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => a == expected.client_id,
-        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(expected.client_id)),
+        Some(Value::Array(a)) => {
+            !a.is_empty() && a.iter().all(|v| v.as_str() == Some(expected.client_id))
+        }
         _ => false,
     };
     if !aud_ok {

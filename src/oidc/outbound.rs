@@ -1,25 +1,25 @@
 //! Every request to the identity provider goes through here (spec section 9): 10 s timeout,
 //! no redirects followed, responses capped at 1 MiB, link-local and cloud-metadata addresses
-//! refused (also when a name resolves to one). Errors say what went wrong in words fit for an
-//! admin; response bodies never end up in them.
+//! refused (also when a name resolves to one, or hides in an IPv6 form of an IPv4 address).
+//! Errors say what went wrong in words fit for an admin; response bodies never end up in them.
 
 use openidconnect::reqwest;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_BODY: usize = 1024 * 1024;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OutboundError {
     #[error("not a valid URL")]
     InvalidUrl,
     #[error("refused: the address is link-local or a cloud metadata service")]
     Blocked,
-    #[error("timed out after 10 s")]
-    Timeout,
+    #[error("timed out after {} s", .0.as_secs_f32())]
+    Timeout(Duration),
     #[error("could not connect ({0})")]
     Unreachable(String),
     #[error("answered with a redirect (HTTP {0}); redirects are not followed")]
@@ -30,19 +30,41 @@ pub enum OutboundError {
     TooLarge,
     #[error("did not send valid JSON")]
     NotJson,
+    /// OIDC Discovery 4.3: the document must name exactly the issuer it was fetched for.
+    #[error("names another issuer in its discovery document")]
+    IssuerMismatch,
 }
 
-/// Link-local (169.254.0.0/16, fe80::/10) and well-known metadata addresses.
+/// Link-local (169.254.0.0/16, fe80::/10) and well-known metadata addresses, also inside the
+/// IPv6 forms that reach an IPv4 address: IPv4-mapped and -compatible, NAT64 (64:ff9b::/96 and
+/// the local-use 64:ff9b:1::/48) and 6to4 (2002::/16).
 pub fn blocked(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => v4.is_link_local() || v4.octets() == [100, 100, 100, 200],
+        IpAddr::V4(v4) => {
+            v4.is_link_local() || [[100, 100, 100, 200], [192, 0, 0, 192]].contains(&v4.octets())
+        }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return blocked(IpAddr::V4(v4));
             }
             (v6.segments()[0] & 0xffc0) == 0xfe80
                 || v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address leads to, for the forms that carry one.
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let low = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        // ::a.b.c.d and ::ffff:a.b.c.d (`::` and `::1` are not IPv4 addresses).
+        [0, 0, 0, 0, 0, 0 | 0xffff, _, _] => v6.to_ipv4(),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 1, _, _, _, hi, lo] => {
+            Some(low(hi, lo))
+        }
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        _ => None,
     }
 }
 
@@ -67,6 +89,7 @@ impl Resolve for GuardedResolver {
 #[derive(Clone)]
 pub struct Outbound {
     client: reqwest::Client,
+    timeout: Duration,
 }
 
 pub struct Reply {
@@ -88,21 +111,31 @@ impl Default for Outbound {
 
 impl Outbound {
     pub fn new() -> Self {
+        Self::with_timeout(TIMEOUT)
+    }
+
+    /// The policy with another timeout than spec section 9's (tests of a provider that hangs).
+    pub fn with_timeout(timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve names itself, around the link-local guard below.
             .no_proxy()
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
+            .timeout(timeout)
+            .connect_timeout(timeout)
             .dns_resolver(Arc::new(GuardedResolver))
             .user_agent(concat!("grimmory/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a reqwest client with static settings builds");
-        Self { client }
+        Self { client, timeout }
     }
 
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// How long one request may take at most.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Checks a URL before use: http(s), and no blocked address literal (names are checked
@@ -121,6 +154,7 @@ impl Outbound {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, OutboundError> {
+        let classify = |e| classify(e, self.timeout);
         let mut response = request.send().await.map_err(classify)?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
@@ -155,9 +189,9 @@ impl Outbound {
     }
 }
 
-fn classify(e: reqwest::Error) -> OutboundError {
+fn classify(e: reqwest::Error, timeout: Duration) -> OutboundError {
     if e.is_timeout() {
-        return OutboundError::Timeout;
+        return OutboundError::Timeout(timeout);
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
@@ -197,5 +231,54 @@ mod tests {
             Err(OutboundError::Blocked)
         ));
         assert!(Outbound::check_url("https://auth.example.com/x").is_ok());
+    }
+
+    #[test]
+    fn oracle_cloud_metadata_is_blocked() {
+        assert!(blocked("192.0.0.192".parse().unwrap()));
+        assert!(!blocked("192.0.0.193".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv4_compatible_and_mapped_forms_are_blocked() {
+        for ip in [
+            "::169.254.169.254",
+            "::ffff:192.0.0.192",
+            "::ffff:100.100.100.200",
+        ] {
+            assert!(blocked(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["::8.8.8.8", "::ffff:8.8.8.8", "::"] {
+            assert!(!blocked(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn nat64_of_a_refused_address_is_blocked() {
+        for ip in [
+            "64:ff9b::169.254.169.254",
+            "64:ff9b::a9fe:1",
+            "64:ff9b:1::c000:c0",
+        ] {
+            assert!(blocked(ip.parse().unwrap()), "{ip}");
+        }
+        // NAT64 to an ordinary address is how IPv6-only hosts reach IPv4 providers.
+        assert!(!blocked("64:ff9b::8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn six_to_four_of_a_refused_address_is_blocked() {
+        for ip in [
+            "2002:a9fe:a9fe::1",
+            "2002:6464:64c8::",
+            "2002:c000:00c0:1::5",
+        ] {
+            assert!(blocked(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!blocked("2002:0808:0808::1".parse().unwrap()));
+        assert!(matches!(
+            Outbound::check_url("http://[2002:a9fe:a9fe::]/latest"),
+            Err(OutboundError::Blocked)
+        ));
     }
 }

@@ -1,6 +1,8 @@
-//! Discovery documents and key sets, cached per issuer for ten minutes. Key sets may be
-//! fetched again early, once a minute at most, when a token names a key we do not know: that
-//! is how providers rotate keys.
+//! Discovery documents and key sets, cached per issuer for ten minutes. A token that names a
+//! key we do not know gets the keys fetched again at once, however recent the last fetch (that
+//! is how providers rotate keys); only further refetches for unknown keys wait a minute after
+//! the last one, so tokens with made-up key ids cannot turn into a stream of requests. A discovery that failed is remembered for 30 seconds, so a
+//! provider outage does not make every request wait on the provider.
 
 use super::outbound::{Outbound, OutboundError};
 use crate::clock::Millis;
@@ -10,18 +12,27 @@ use std::sync::{Arc, Mutex};
 
 const TTL_MS: Millis = 10 * 60_000;
 const REFETCH_EVERY_MS: Millis = 60_000;
+const FAILURE_TTL_MS: Millis = 30_000;
 
 #[derive(Clone)]
 struct Entry {
     discovery: Arc<Value>,
     jwks: Option<Arc<Value>>,
     fetched_at: Millis,
-    jwks_fetched_at: Millis,
+    /// When the keys were last fetched because a token named an unknown one.
+    unknown_key_refetch_at: Option<Millis>,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, Entry>,
+    /// The last failed discovery per issuer, and when.
+    failures: HashMap<String, (Millis, OutboundError)>,
 }
 
 #[derive(Default)]
 pub struct ProviderCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    cache: Mutex<Cache>,
 }
 
 pub fn discovery_url(issuer: &str) -> String {
@@ -38,22 +49,25 @@ pub fn field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The keys may be fetched again for an unknown key unless the last such refetch was recent.
+fn may_refetch(entry: &Entry, now: Millis) -> bool {
+    entry
+        .unknown_key_refetch_at
+        .is_none_or(|at| now - at >= REFETCH_EVERY_MS)
+}
+
 impl ProviderCache {
-    fn get(&self, issuer: &str) -> Option<Entry> {
-        self.entries.lock().ok()?.get(issuer).cloned()
+    fn with<T>(&self, f: impl FnOnce(&mut Cache) -> T) -> Option<T> {
+        self.cache.lock().ok().map(|mut c| f(&mut c))
     }
 
-    fn put(&self, issuer: &str, entry: Entry) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.insert(issuer.to_owned(), entry);
-        }
+    fn get(&self, issuer: &str) -> Option<Entry> {
+        self.with(|c| c.entries.get(issuer).cloned()).flatten()
     }
 
     /// Forgets everything, e.g. after the settings changed.
     pub fn clear(&self) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.clear();
-        }
+        self.with(|c| *c = Cache::default());
     }
 
     pub async fn discovery(
@@ -62,54 +76,86 @@ impl ProviderCache {
         issuer: &str,
         now: Millis,
     ) -> Result<Arc<Value>, OutboundError> {
-        if let Some(e) = self.get(issuer).filter(|e| now - e.fetched_at < TTL_MS) {
-            return Ok(e.discovery);
+        let cached = self.with(|c| {
+            if let Some(e) = c
+                .entries
+                .get(issuer)
+                .filter(|e| now - e.fetched_at < TTL_MS)
+            {
+                return Some(Ok(e.discovery.clone()));
+            }
+            c.failures
+                .get(issuer)
+                .filter(|(at, _)| now - at < FAILURE_TTL_MS)
+                .map(|(_, e)| Err(e.clone()))
+        });
+        if let Some(answer) = cached.flatten() {
+            return answer;
         }
-        let doc = outbound.get_json(&discovery_url(issuer)).await?;
-        if !doc.is_object() {
-            return Err(OutboundError::NotJson);
+        match fetch_discovery(outbound, issuer).await {
+            Ok(doc) => {
+                let discovery = Arc::new(doc);
+                self.with(|c| {
+                    c.failures.remove(issuer);
+                    // The keys are fetched afresh with the document, and after that fetch the
+                    // first token with an unknown key may fetch them again.
+                    c.entries.insert(
+                        issuer.to_owned(),
+                        Entry {
+                            discovery: discovery.clone(),
+                            jwks: None,
+                            fetched_at: now,
+                            unknown_key_refetch_at: None,
+                        },
+                    );
+                });
+                Ok(discovery)
+            }
+            Err(e) => {
+                self.with(|c| c.failures.insert(issuer.to_owned(), (now, e.clone())));
+                Err(e)
+            }
         }
-        let discovery = Arc::new(doc);
-        self.put(
-            issuer,
-            Entry {
-                discovery: discovery.clone(),
-                jwks: None,
-                fetched_at: now,
-                jwks_fetched_at: 0,
-            },
-        );
-        Ok(discovery)
     }
 
-    /// The provider's keys; `refetch` asks for a fresh copy, granted once a minute.
+    /// The provider's keys; `unknown_key` says a token named a key the cached set lacks, and
+    /// asks for a fresh copy (`None` when one was fetched for that reason under a minute ago).
     pub async fn jwks(
         &self,
         outbound: &Outbound,
         issuer: &str,
         now: Millis,
-        refetch: bool,
+        unknown_key: bool,
     ) -> Result<Option<Arc<Value>>, OutboundError> {
         let discovery = self.discovery(outbound, issuer, now).await?;
-        let entry = self.get(issuer);
-        match entry.as_ref().and_then(|e| e.jwks.clone()) {
-            Some(jwks) if !refetch => return Ok(Some(jwks)),
-            Some(_)
-                if entry
-                    .as_ref()
-                    .is_some_and(|e| now - e.jwks_fetched_at < REFETCH_EVERY_MS) =>
-            {
-                return Ok(None)
+        if let Some(entry) = self.get(issuer) {
+            match entry.jwks {
+                Some(jwks) if !unknown_key => return Ok(Some(jwks)),
+                Some(_) if !may_refetch(&entry, now) => return Ok(None),
+                _ => {}
             }
-            _ => {}
         }
         let uri = field(&discovery, "jwks_uri").ok_or(OutboundError::InvalidUrl)?;
         let jwks = Arc::new(outbound.get_json(uri).await?);
-        if let Some(mut e) = self.get(issuer) {
-            e.jwks = Some(jwks.clone());
-            e.jwks_fetched_at = now;
-            self.put(issuer, e);
-        }
+        self.with(|c| {
+            if let Some(e) = c.entries.get_mut(issuer) {
+                e.jwks = Some(jwks.clone());
+                e.unknown_key_refetch_at = unknown_key.then_some(now);
+            }
+        });
         Ok(Some(jwks))
     }
+}
+
+/// The discovery document, which must be a JSON object naming exactly `issuer` (OpenID Connect
+/// Discovery 4.3): a document for another issuer would make us trust its keys.
+async fn fetch_discovery(outbound: &Outbound, issuer: &str) -> Result<Value, OutboundError> {
+    let doc = outbound.get_json(&discovery_url(issuer)).await?;
+    if !doc.is_object() {
+        return Err(OutboundError::NotJson);
+    }
+    if field(&doc, "issuer") != Some(issuer) {
+        return Err(OutboundError::IssuerMismatch);
+    }
+    Ok(doc)
 }

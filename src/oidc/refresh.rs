@@ -1,6 +1,6 @@
 //! The refresh token grant (RFC 6749 section 6; OIDC Core 12), as the protocol sees it: one
 //! token request, and the ID token it may bring checked like at sign-in (without a nonce:
-//! providers may leave it out of refreshed ID tokens).
+//! providers may leave it out of refreshed ID tokens), keys rotation included.
 
 use super::client::{IdTokenError, OidcClient};
 use super::id_token::{Expected, TokenFailure, Verified};
@@ -25,27 +25,31 @@ pub struct RefreshGrant<'a> {
 pub struct Refreshed {
     pub refresh_token: Option<String>,
     pub access_expires_at: Option<Millis>,
+    pub id_token: NewIdToken,
+}
+
+pub enum NewIdToken {
+    None,
     /// The new ID token, raw and checked.
-    pub id_token: Option<(String, Verified)>,
+    Verified(String, Verified),
+    /// One that could not be checked now: its key is unknown even to freshly fetched keys, or
+    /// the keys could not be fetched. The answer came from the token endpoint itself, so its
+    /// refresh token is kept; the token and its claims are not.
+    Unchecked,
 }
 
 pub enum RefreshError {
-    /// The provider could not be asked, or answered an error other than `invalid_grant`:
-    /// the session lives on and is refreshed later.
+    /// The provider could not be asked, timed out or answered a 5xx: the session lives on and
+    /// is refreshed after a while.
     Unavailable,
+    /// The provider refused the request for another reason than the refresh token (e.g.
+    /// `invalid_client`, with this error code or HTTP status): settings to fix, not a reason
+    /// to end the session.
+    Refused(String),
     /// The provider refused the refresh token.
     InvalidGrant,
     /// The new ID token failed a check.
     Token(TokenFailure),
-}
-
-impl From<IdTokenError> for RefreshError {
-    fn from(e: IdTokenError) -> Self {
-        match e {
-            IdTokenError::Unreachable(_) | IdTokenError::NoKeys => Self::Unavailable,
-            IdTokenError::Token(f) => Self::Token(f),
-        }
-    }
 }
 
 impl OidcClient {
@@ -74,13 +78,7 @@ impl OidcClient {
         .map_err(|_| RefreshError::Unavailable)?;
         let body = reply.json().unwrap_or(Value::Null);
         if reply.status != 200 {
-            return Err(
-                if body.get("error").and_then(Value::as_str) == Some("invalid_grant") {
-                    RefreshError::InvalidGrant
-                } else {
-                    RefreshError::Unavailable
-                },
-            );
+            return Err(refusal(reply.status, &body));
         }
         let id_token = match body.get("id_token").and_then(Value::as_str) {
             Some(raw) => {
@@ -93,20 +91,41 @@ impl OidcClient {
                     now,
                     access_token: body.get("access_token").and_then(Value::as_str),
                 };
-                Some((raw.to_owned(), self.verify_id_token(raw, &expected).await?))
+                match self.verify_id_token(raw, &expected).await {
+                    Ok(verified) => NewIdToken::Verified(raw.to_owned(), verified),
+                    Err(
+                        IdTokenError::Unreachable(_)
+                        | IdTokenError::NoKeys
+                        | IdTokenError::Token(TokenFailure::UnknownKid),
+                    ) => NewIdToken::Unchecked,
+                    Err(IdTokenError::Token(f)) => return Err(RefreshError::Token(f)),
+                }
             }
-            None => None,
+            None => NewIdToken::None,
         };
         Ok(Refreshed {
             refresh_token: body
                 .get("refresh_token")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            access_expires_at: body
-                .get("expires_in")
-                .and_then(Value::as_i64)
-                .map(|secs| now + secs * 1000),
+            access_expires_at: token_endpoint::expires_at(&body, now),
             id_token,
         })
+    }
+}
+
+/// What an answer other than 200 means for the session.
+fn refusal(status: u16, body: &Value) -> RefreshError {
+    let code = body.get("error").and_then(Value::as_str);
+    match code {
+        Some("invalid_grant") => RefreshError::InvalidGrant,
+        _ if status >= 500 || status == 429 => RefreshError::Unavailable,
+        Some(code) => RefreshError::Refused(
+            code.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect(),
+        ),
+        None => RefreshError::Refused(format!("HTTP {status}")),
     }
 }

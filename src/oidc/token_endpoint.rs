@@ -3,6 +3,7 @@
 //! uses `client_secret_basic`, or `client_secret_post` when that is all the provider lists.
 
 use super::outbound::{Outbound, OutboundError, Reply};
+use crate::clock::Millis;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use openidconnect::reqwest::Url;
@@ -25,6 +26,20 @@ fn basic_auth(client_id: &str, secret: &str) -> String {
         "Basic {}",
         STANDARD.encode(format!("{}:{}", enc(client_id), enc(secret)))
     )
+}
+
+/// The longest access-token lifetime believed: a year.
+const MAX_EXPIRES_IN_SECS: f64 = 366.0 * 24.0 * 3600.0;
+
+/// When the access token of a token response goes stale: `expires_in` seconds from `now`,
+/// read as any JSON number and held between zero and a year, so a huge or negative value
+/// can neither overflow nor schedule nonsense.
+pub fn expires_at(body: &Value, now: Millis) -> Option<Millis> {
+    let secs = body
+        .get("expires_in")
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite())?;
+    Some(now.saturating_add((secs.clamp(0.0, MAX_EXPIRES_IN_SECS) * 1000.0) as Millis))
 }
 
 /// Posts `form` to `endpoint` with the client's authentication added.
@@ -68,5 +83,26 @@ mod tests {
             basic_auth("a b", "p:w"),
             format!("Basic {}", STANDARD.encode("a+b:p%3Aw"))
         );
+    }
+
+    #[test]
+    fn expires_in_is_held_within_bounds() {
+        let now = 1_800_000_000_000;
+        let at = |v: Value| expires_at(&serde_json::json!({ "expires_in": v }), now);
+        assert_eq!(at(serde_json::json!(300)), Some(now + 300_000));
+        assert_eq!(at(serde_json::json!(-5)), Some(now));
+        assert_eq!(at(serde_json::json!(i64::MIN)), Some(now));
+        assert_eq!(
+            at(serde_json::json!(i64::MAX)),
+            Some(now + 366 * 86_400_000)
+        );
+        assert_eq!(
+            at(serde_json::json!(u64::MAX)),
+            Some(now + 366 * 86_400_000)
+        );
+        assert_eq!(at(serde_json::json!(1e300)), Some(now + 366 * 86_400_000));
+        assert_eq!(at(serde_json::json!(60.5)), Some(now + 60_500));
+        assert_eq!(at(serde_json::json!("300")), None);
+        assert_eq!(expires_at(&serde_json::json!({}), now), None);
     }
 }

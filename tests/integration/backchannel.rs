@@ -1,7 +1,7 @@
 //! Back-channel and RP-initiated logout.
 
 use crate::common::Engine;
-use crate::oidc_sign_in::{rs256, signed_in, Flow, CLIENT};
+use crate::oidc_sign_in::{rs256, signed_in, Flow, BROWSER, CLIENT};
 use crate::on_both_engines;
 use crate::signer::{sign, Key};
 use axum::body::Body;
@@ -19,6 +19,15 @@ async fn session(flow: &Flow, sub: &str, sid: &str) -> String {
             c["sid"] = json!(sid);
             rs256(&c, Some("rsa-1"), 0)
         })
+        .await;
+    signed_in(&r)
+}
+
+/// Signs in `sub` with an ID token that names no provider session; answers the cookie.
+async fn session_without_sid(flow: &Flow, sub: &str) -> String {
+    let sub = sub.to_owned();
+    let r = flow
+        .sign_in(move |f, nonce| rs256(&f.claims(nonce, &sub, &sub), Some("rsa-1"), 0))
         .await;
     signed_in(&r)
 }
@@ -67,7 +76,9 @@ async fn alive(flow: &Flow, cookie: &str) -> bool {
 on_both_engines!(
     bad_logout_tokens_end_nothing,
     good_logout_tokens_end_the_right_sessions,
-    sign_out_goes_through_the_provider
+    a_sid_token_also_ends_the_subjects_sessions_without_sid,
+    sign_out_goes_through_the_provider,
+    sign_out_revokes_the_refresh_token
 );
 
 async fn bad_logout_tokens_end_nothing(engine: Engine) {
@@ -110,6 +121,10 @@ async fn bad_logout_tokens_end_nothing(engine: Engine) {
         (
             "wrong aud",
             rs(&with(&|c| c["aud"] = json!("someone-else"))),
+        ),
+        (
+            "an untrusted audience beside ours",
+            rs(&with(&|c| c["aud"] = json!([CLIENT, "someone-else"]))),
         ),
         (
             "no events",
@@ -245,4 +260,76 @@ async fn sign_out_goes_through_the_provider(engine: Engine) {
     assert!(q("state").is_some_and(|s| s.len() >= 32));
     // The local session ended first.
     assert!(!alive(&flow, &cookie).await);
+}
+
+async fn a_sid_token_also_ends_the_subjects_sessions_without_sid(engine: Engine) {
+    let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
+    let a_sid = session(&flow, "sub-a", "sid-a").await;
+    let a_other_sid = session(&flow, "sub-a", "sid-a2").await;
+    let a_no_sid = session_without_sid(&flow, "sub-a").await;
+    let b_no_sid = session_without_sid(&flow, "sub-b").await;
+    // A token with only the sid cannot say whose sid-less sessions to end.
+    let mut c = logout_claims(&flow);
+    c["sid"] = json!("sid-unknown");
+    assert_eq!(
+        deliver(&flow, &rs256(&c, Some("rsa-1"), 0)).await,
+        StatusCode::OK
+    );
+    assert!(alive(&flow, &a_no_sid).await && alive(&flow, &b_no_sid).await);
+    // With the sub too: the provider session, and the subject's sessions that named none.
+    let mut c = logout_claims(&flow);
+    c["sid"] = json!("sid-a");
+    c["sub"] = json!("sub-a");
+    assert_eq!(
+        deliver(&flow, &rs256(&c, Some("rsa-1"), 0)).await,
+        StatusCode::OK
+    );
+    assert!(!alive(&flow, &a_sid).await);
+    assert!(!alive(&flow, &a_no_sid).await);
+    // Another provider session of the same user, and someone else's, live on.
+    assert!(alive(&flow, &a_other_sid).await);
+    assert!(alive(&flow, &b_no_sid).await);
+}
+
+async fn sign_out_revokes_the_refresh_token(engine: Engine) {
+    let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
+    let started = flow.authorize(BROWSER, "").await;
+    let token = rs256(
+        &flow.claims(&started.nonce, "sub-a", "ada"),
+        Some("rsa-1"),
+        0,
+    );
+    flow.idp.set(move |b| {
+        b.token_status = 200;
+        b.token_body = json!({"access_token": "at-1", "token_type": "Bearer", "id_token": token, "refresh_token": "rt-secret", "expires_in": 300});
+    });
+    let cookie = signed_in(
+        &flow
+            .callback(BROWSER, &format!("code=c&state={}", started.state), None)
+            .await,
+    );
+    // The provider's revocation endpoint may be slow or down: sign-out does not wait for it.
+    let r = flow
+        .app
+        .post_json("/api/v1/auth/logout", json!({}), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!alive(&flow, &cookie).await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while flow.idp.seen().revocation_requests.is_empty() && std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+    let requests = flow.idp.seen().revocation_requests;
+    assert_eq!(requests.len(), 1);
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(&requests[0].1).unwrap();
+    for pair in [
+        ("token", "rt-secret"),
+        ("token_type_hint", "refresh_token"),
+        ("client_id", CLIENT),
+    ] {
+        assert!(
+            form.iter().any(|(k, v)| (k.as_str(), v.as_str()) == pair),
+            "{pair:?} in {form:?}"
+        );
+    }
 }

@@ -9,12 +9,15 @@ use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use grimmory::clock::{Clock, ManualClock};
 use grimmory::config::{Config, RawSettings};
+use grimmory::oidc::client::OidcClient;
+use grimmory::oidc::outbound::Outbound;
 use grimmory::{build_router, AppState};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
 
@@ -222,6 +225,18 @@ impl TestApp {
             database_url: url,
             sqlite_dir,
         }
+    }
+
+    /// An app whose requests to the provider time out after `timeout`, to meet a provider
+    /// that hangs without waiting ten seconds.
+    pub async fn with_outbound_timeout(engine: Engine, timeout: Duration) -> Self {
+        let mut app = Self::new(engine).await;
+        app.state.services.oidc = Arc::new(OidcClient::with_outbound(
+            app.clock.clone() as Arc<dyn Clock>,
+            Outbound::with_timeout(timeout),
+        ));
+        app.router = build_router(app.state.clone());
+        app
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {

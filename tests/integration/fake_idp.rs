@@ -16,6 +16,8 @@ pub const PATH: &str = "/application/o/fake/";
 #[derive(Clone)]
 pub struct Behaviour {
     pub discovery: Value,
+    /// Any other status than 200 makes discovery answer it with an error body.
+    pub discovery_status: u16,
     pub jwks: Value,
     pub token_status: u16,
     pub token_body: Value,
@@ -30,6 +32,8 @@ pub struct Behaviour {
     /// The answer to refresh_token grants.
     pub refresh_status: u16,
     pub refresh_body: Value,
+    /// Refresh requests get no answer at all.
+    pub refresh_hangs: bool,
 }
 
 #[derive(Default, Clone)]
@@ -38,6 +42,8 @@ pub struct Seen {
     pub userinfo_calls: usize,
     pub refresh_requests: Vec<String>,
     pub jwks_fetches: usize,
+    pub discovery_fetches: usize,
+    pub revocation_requests: Vec<(HeaderMap, String)>,
 }
 
 #[derive(Clone)]
@@ -61,6 +67,7 @@ impl FakeIdp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let issuer = format!("{base}{PATH}");
         let behaviour = Arc::new(Mutex::new(Behaviour {
+            discovery_status: 200,
             discovery: json!({
                 "issuer": issuer,
                 "authorization_endpoint": format!("{issuer}authorize/"),
@@ -68,6 +75,7 @@ impl FakeIdp {
                 "userinfo_endpoint": format!("{issuer}userinfo/"),
                 "jwks_uri": format!("{issuer}jwks/"),
                 "end_session_endpoint": format!("{issuer}end-session/"),
+                "revocation_endpoint": format!("{issuer}revoke/"),
                 "response_types_supported": ["code", "id_token", "code id_token"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
@@ -87,6 +95,7 @@ impl FakeIdp {
             tokens_by_code: Default::default(),
             refresh_status: 400,
             refresh_body: json!({"error": "invalid_grant"}),
+            refresh_hangs: false,
         }));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Shared {
@@ -101,6 +110,7 @@ impl FakeIdp {
             .route(&format!("{PATH}jwks/"), get(jwks))
             .route(&format!("{PATH}token/"), post(token))
             .route(&format!("{PATH}userinfo/"), get(userinfo))
+            .route(&format!("{PATH}revoke/"), post(revoke))
             .with_state(shared);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -130,7 +140,12 @@ impl Drop for FakeIdp {
 }
 
 async fn discovery(State(s): State<Shared>) -> Response {
+    s.seen.lock().unwrap().discovery_fetches += 1;
     let b = s.behaviour.lock().unwrap().clone();
+    if b.discovery_status != 200 {
+        let status = StatusCode::from_u16(b.discovery_status).unwrap();
+        return (status, "unavailable").into_response();
+    }
     if b.redirect_discovery {
         return Redirect::temporary("http://127.0.0.1:9/elsewhere").into_response();
     }
@@ -169,6 +184,9 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
     let b = s.behaviour.lock().unwrap().clone();
     if body.contains("grant_type=refresh_token") {
         s.seen.lock().unwrap().refresh_requests.push(body.clone());
+        if b.refresh_hangs {
+            std::future::pending::<()>().await;
+        }
         return (
             StatusCode::from_u16(b.refresh_status).unwrap(),
             Json(b.refresh_body),
@@ -182,4 +200,13 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         .and_then(|c| b.tokens_by_code.get(&c).cloned())
         .unwrap_or(b.token_body);
     (StatusCode::from_u16(b.token_status).unwrap(), Json(answer)).into_response()
+}
+
+async fn revoke(State(s): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {
+    s.seen
+        .lock()
+        .unwrap()
+        .revocation_requests
+        .push((headers, body));
+    StatusCode::OK
 }

@@ -11,6 +11,7 @@ mod hardening;
 mod login;
 mod metrics;
 mod oidc_only;
+mod oidc_provider;
 mod oidc_settings;
 mod oidc_sign_in;
 mod pages;

@@ -582,7 +582,7 @@ async fn reference_values(engine: Engine) {
 
 // ---- Test Connection ----
 
-async fn test_with(app: &TestApp, admin: &str, body: Value) -> Vec<(String, String, String)> {
+pub async fn test_with(app: &TestApp, admin: &str, body: Value) -> Vec<(String, String, String)> {
     let r = app
         .post_json("/api/v1/settings/oidc/test", body, Some(admin))
         .await;
@@ -604,7 +604,7 @@ async fn test_with(app: &TestApp, admin: &str, body: Value) -> Vec<(String, Stri
     checks
 }
 
-fn status_of<'a>(checks: &'a [(String, String, String)], name: &str) -> (&'a str, &'a str) {
+pub fn status_of<'a>(checks: &'a [(String, String, String)], name: &str) -> (&'a str, &'a str) {
     checks
         .iter()
         .find(|c| c.0 == name)

@@ -1,12 +1,16 @@
 //! Background refresh of OIDC sessions with the provider's refresh token.
 
-use crate::common::Engine;
+use crate::common::{Engine, TestApp};
 use crate::oidc_sign_in::{rs256, signed_in, Flow, BROWSER};
 use crate::on_both_engines;
+use crate::signer::rsa_jwk;
 use axum::http::StatusCode;
-use grimmory::auth::refresh::{refresh_session, Outcome};
+use grimmory::auth::refresh::{refresh_session, Outcome, RETRY_REFUSED_MS, RETRY_UNAVAILABLE_MS};
 use grimmory::auth::session::hash_token;
+use grimmory::clock::Clock;
+use grimmory::db::RefreshResult;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// Signs in with groups and a refresh token; answers the cookie and its session hash.
 pub async fn sign_in(flow: &Flow, groups: Value, expires_in: i64) -> (String, String) {
@@ -27,7 +31,11 @@ pub async fn sign_in(flow: &Flow, groups: Value, expires_in: i64) -> (String, St
 }
 
 async fn setup(engine: Engine) -> (Flow, i64, i64) {
-    let flow = Flow::new(engine, json!({"autoProvisioning": true, "groupSyncMode": "ON_LOGIN", "scopes": "openid profile email groups offline_access"})).await;
+    setup_on(TestApp::new(engine).await).await
+}
+
+async fn setup_on(app: TestApp) -> (Flow, i64, i64) {
+    let flow = Flow::on(app, json!({"autoProvisioning": true, "groupSyncMode": "ON_LOGIN", "scopes": "openid profile email groups offline_access"})).await;
     let a = flow
         .app
         .post_json(
@@ -68,9 +76,22 @@ async fn setup(engine: Engine) -> (Flow, i64, i64) {
 }
 
 fn refreshed_id_token(flow: &Flow, sub: &str, groups: Value) -> String {
+    refreshed_id_token_by(flow, sub, groups, "rsa-1", 0)
+}
+
+/// A refreshed ID token signed with RSA key `key` under `kid`.
+fn refreshed_id_token_by(flow: &Flow, sub: &str, groups: Value, kid: &str, key: usize) -> String {
     let mut c = json!({"iss": flow.idp.issuer, "aud": "grimmory", "sub": sub, "iat": flow.now(), "exp": flow.now() + 300, "preferred_username": "ruth"});
     c["groups"] = groups;
-    rs256(&c, Some("rsa-1"), 0)
+    rs256(&c, Some(kid), key)
+}
+
+async fn alive(flow: &Flow, cookie: &str) -> bool {
+    flow.app.get("/api/v1/auth/me", Some(cookie)).await.status == StatusCode::OK
+}
+
+fn refresh_calls(flow: &Flow) -> usize {
+    flow.idp.seen().refresh_requests.len()
 }
 
 on_both_engines!(
@@ -79,7 +100,13 @@ on_both_engines!(
     one_refresh_at_a_time,
     a_refreshed_token_for_someone_else_is_refused,
     providers_that_send_less_keep_the_session,
-    activity_triggers_the_refresh
+    activity_triggers_the_refresh,
+    a_refresh_across_a_rotated_key_succeeds,
+    an_unknown_key_at_refresh_keeps_the_session,
+    a_provider_answering_500_is_not_asked_again_before_the_back_off,
+    a_provider_that_hangs_is_not_asked_again_before_the_back_off,
+    invalid_client_is_backed_off_and_keeps_the_session,
+    only_the_lease_holder_stores_or_releases,
 );
 
 async fn a_refresh_resyncs_groups(engine: Engine) {
@@ -250,4 +277,181 @@ async fn activity_triggers_the_refresh(engine: Engine) {
         tokio::task::yield_now().await;
     }
     assert_eq!(flow.idp.seen().refresh_requests.len(), 1);
+}
+
+async fn a_refresh_across_a_rotated_key_succeeds(engine: Engine) {
+    let (flow, a, b) = setup(engine).await;
+    // A short-lived access token: the refresh is due at once, seconds after the sign-in
+    // fetched the provider's keys.
+    let (cookie, hash) = sign_in(&flow, json!(["readers"]), 30).await;
+    flow.idp
+        .set(|bh| bh.jwks = json!({"keys": [rsa_jwk(1, "rsa-2")]}));
+    flow.app.clock.advance_ms(5_000);
+    let token = refreshed_id_token_by(&flow, "sub-r", json!(["readers", "writers"]), "rsa-2", 1);
+    flow.idp.set(move |bh| {
+        bh.refresh_status = 200;
+        bh.refresh_body = json!({"access_token": "at-2", "token_type": "Bearer", "id_token": token, "refresh_token": "rt-2", "expires_in": 300});
+    });
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Refreshed
+    );
+    assert_eq!(
+        flow.app.get("/api/v1/auth/me", Some(&cookie)).await.json()["libraryIds"],
+        json!([a, b])
+    );
+}
+
+async fn an_unknown_key_at_refresh_keeps_the_session(engine: Engine) {
+    let (flow, a, _) = setup(engine).await;
+    let (cookie, hash) = sign_in(&flow, json!(["readers"]), 30).await;
+    let token = refreshed_id_token_by(&flow, "sub-r", json!(["readers", "writers"]), "nobody", 1);
+    flow.idp.set(move |bh| {
+        bh.refresh_status = 200;
+        bh.refresh_body = json!({"access_token": "at-2", "token_type": "Bearer", "id_token": token, "refresh_token": "rt-2", "expires_in": 300});
+    });
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Kept
+    );
+    // The session lives on with the claims it had; the new refresh token was kept, so the
+    // next refresh does not present a used-up one.
+    assert_eq!(
+        flow.app.get("/api/v1/auth/me", Some(&cookie)).await.json()["libraryIds"],
+        json!([a])
+    );
+    flow.idp.set(|bh| {
+        bh.refresh_body = json!({"access_token": "at-3", "token_type": "Bearer", "expires_in": 300})
+    });
+    flow.app.clock.advance_ms(250_000);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Refreshed
+    );
+    assert!(flow.idp.seen().refresh_requests[1].contains("refresh_token=rt-2"));
+}
+
+async fn a_provider_answering_500_is_not_asked_again_before_the_back_off(engine: Engine) {
+    let (flow, _, _) = setup(engine).await;
+    let (cookie, hash) = sign_in(&flow, json!(["readers"]), 30).await;
+    flow.idp.set(|bh| {
+        bh.refresh_status = 500;
+        bh.refresh_body = json!({"error": "server_error"});
+    });
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Kept
+    );
+    assert_eq!(refresh_calls(&flow), 1);
+    // Every request during the outage: the session works and the provider is left alone.
+    for _ in 0..3 {
+        assert!(alive(&flow, &cookie).await);
+        assert_eq!(
+            refresh_session(&flow.app.state, &hash).await.unwrap(),
+            Outcome::Skipped
+        );
+        flow.app.clock.advance_ms(RETRY_UNAVAILABLE_MS / 4);
+    }
+    assert_eq!(refresh_calls(&flow), 1);
+    flow.app.clock.advance_ms(RETRY_UNAVAILABLE_MS / 4);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Kept
+    );
+    assert_eq!(refresh_calls(&flow), 2);
+    assert!(alive(&flow, &cookie).await);
+}
+
+async fn a_provider_that_hangs_is_not_asked_again_before_the_back_off(engine: Engine) {
+    let app = TestApp::with_outbound_timeout(engine, Duration::from_secs(1)).await;
+    let (flow, _, _) = setup_on(app).await;
+    let (cookie, hash) = sign_in(&flow, json!(["readers"]), 30).await;
+    flow.idp.set(|bh| bh.refresh_hangs = true);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Kept
+    );
+    assert_eq!(refresh_calls(&flow), 1);
+    assert!(alive(&flow, &cookie).await);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Skipped
+    );
+    flow.app.clock.advance_ms(RETRY_UNAVAILABLE_MS - 1_000);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Skipped
+    );
+    assert_eq!(refresh_calls(&flow), 1);
+    // After the wait, a provider that answers again refreshes the session.
+    flow.idp.set(|bh| {
+        bh.refresh_hangs = false;
+        bh.refresh_status = 200;
+        bh.refresh_body =
+            json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 300});
+    });
+    flow.app.clock.advance_ms(1_000);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Refreshed
+    );
+    assert_eq!(refresh_calls(&flow), 2);
+}
+
+async fn invalid_client_is_backed_off_and_keeps_the_session(engine: Engine) {
+    let (flow, _, _) = setup(engine).await;
+    let (cookie, hash) = sign_in(&flow, json!(["readers"]), 30).await;
+    flow.idp.set(|bh| {
+        bh.refresh_status = 401;
+        bh.refresh_body = json!({"error": "invalid_client"});
+    });
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Kept
+    );
+    assert!(alive(&flow, &cookie).await);
+    // Settings must change for this to pass: not asked again for a good while.
+    flow.app.clock.advance_ms(RETRY_REFUSED_MS - 1_000);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Skipped
+    );
+    assert_eq!(refresh_calls(&flow), 1);
+    flow.app.clock.advance_ms(1_000);
+    assert_eq!(
+        refresh_session(&flow.app.state, &hash).await.unwrap(),
+        Outcome::Kept
+    );
+    assert_eq!(refresh_calls(&flow), 2);
+    assert!(alive(&flow, &cookie).await);
+}
+
+async fn only_the_lease_holder_stores_or_releases(engine: Engine) {
+    let (flow, _, _) = setup(engine).await;
+    let (_, hash) = sign_in(&flow, json!(["readers"]), 30).await;
+    let db = &flow.app.state.db;
+    let now = flow.app.clock.now();
+    let lease = |token: &'static str, now: i64| {
+        let hash = hash.clone();
+        async move {
+            db.lease_refresh(&hash, token, now, now + 60_000, 55_000)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let result = RefreshResult {
+        refresh_sealed: "sealed",
+        id_token: "id",
+        access_expires_at: Some(now),
+    };
+    assert!(lease("first", now).await);
+    assert!(!lease("second", now + 54_000).await);
+    // The first holder outlived its lease; the second took over. The first can neither
+    // store over the second nor release its lease.
+    assert!(lease("second", now + 56_000).await);
+    assert!(!db.store_refresh(&hash, "first", &result).await.unwrap());
+    db.release_refresh(&hash, "first", now).await.unwrap();
+    assert!(!lease("third", now + 57_000).await);
+    assert!(db.store_refresh(&hash, "second", &result).await.unwrap());
 }

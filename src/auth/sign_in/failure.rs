@@ -71,11 +71,14 @@ impl Failure {
                 // A 5xx is the provider being down; anything else is a refused exchange.
                 F::TokenEndpointStatus(status) if *status >= 500 => OidcError::ProviderUnreachable,
                 F::TokenEndpointStatus(_)
+                | F::DiscoveryIssuerMismatch
                 | F::MissingCode
                 | F::NoTokenEndpoint
                 | F::InvalidClient
                 | F::TokenError(_) => OidcError::ExchangeFailed,
-                F::MissingIdToken | F::Token(_) | F::UserinfoSubMismatch => OidcError::InvalidToken,
+                F::MissingIdToken | F::Token(_) | F::UserinfoSubMismatch | F::UserinfoInvalid => {
+                    OidcError::InvalidToken
+                }
                 F::Provider(code) => OidcError::Provider(code.clone()),
             },
         }
@@ -178,6 +181,16 @@ mod tests {
             (
                 F::UserinfoSubMismatch.into(),
                 "userinfo_sub_mismatch",
+                "invalid_token",
+            ),
+            (
+                F::DiscoveryIssuerMismatch.into(),
+                "issuer_mismatch",
+                "exchange_failed",
+            ),
+            (
+                F::UserinfoInvalid.into(),
+                "userinfo_invalid",
                 "invalid_token",
             ),
             (Refusal::LinkRefused.into(), "link_refused", "link_refused"),

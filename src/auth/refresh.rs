@@ -5,7 +5,7 @@
 //! network trouble does not.
 
 use super::sign_in;
-use crate::db::{AuditEntry, AuditEvent};
+use crate::db::{AuditEntry, AuditEvent, RefreshLease};
 use crate::error::{AppError, AppResult};
 use crate::oidc::refresh::{RefreshError, RefreshGrant};
 use crate::oidc_settings as settings;
@@ -50,6 +50,16 @@ async fn end(state: &Services, id_hash: &str, user_id: i64, reason: &str) -> App
     Ok(Outcome::Ended)
 }
 
+/// Whether the session's (issuer, sub) is still linked to its user: an unlinked (or
+/// re-linked) identity must not keep refreshing and re-syncing groups into the account.
+async fn still_linked(state: &Services, lease: &RefreshLease) -> AppResult<bool> {
+    let owner = state
+        .db
+        .identity_owner(&lease.issuer, &lease.subject)
+        .await?;
+    Ok(owner == Some(lease.user_id))
+}
+
 /// Refreshes one session if it is due. Called in the background by the session middleware.
 pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outcome> {
     let now = state.clock.now();
@@ -64,6 +74,10 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     else {
         return Ok(Outcome::Skipped);
     };
+    // A session lives only as long as the identity link it came through.
+    if !still_linked(state, &lease).await? {
+        return end(state, id_hash, lease.user_id, "identity_unlinked").await;
+    }
     let s = &oidc.settings;
     let keep = || async {
         state.db.release_refresh(id_hash).await?;

@@ -382,3 +382,31 @@ impl TestApp {
         )
     }
 }
+
+impl TestApp {
+    /// Runs one SQL statement on the test's database behind the server's back (as an
+    /// operator, or another replica, would); answers the rows it touched.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows_affected()
+    }
+
+    /// The one number a `SELECT COUNT(*)`-like query answers.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}

@@ -2,11 +2,13 @@
 
 mod common;
 
+mod abuse_limits;
 mod admin;
 mod backchannel;
 mod cli;
 mod fake_idp;
 mod hardening;
+mod linking;
 mod login;
 mod metrics;
 mod oidc_only;

@@ -9,7 +9,7 @@ use grimmory::auth::session::hash_token;
 use serde_json::{json, Value};
 
 /// Signs in with groups and a refresh token; answers the cookie and its session hash.
-async fn sign_in(flow: &Flow, groups: Value, expires_in: i64) -> (String, String) {
+pub async fn sign_in(flow: &Flow, groups: Value, expires_in: i64) -> (String, String) {
     let started = flow.authorize(BROWSER, "").await;
     let mut claims = flow.claims(&started.nonce, "sub-r", "ruth");
     claims["groups"] = groups;

@@ -218,7 +218,7 @@ impl TestApp {
 
     /// Sends a request as if it came from `ip`.
     pub async fn send_from(&self, mut req: Request<Body>, ip: &str) -> Reply {
-        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        let addr = SocketAddr::new(ip.parse().unwrap(), 40000);
         req.extensions_mut().insert(ConnectInfo(addr));
         let res = self.router.clone().oneshot(req).await.unwrap();
         let (parts, body) = res.into_parts();

@@ -2,6 +2,7 @@
 //! else's account, or stay in one after it was unlinked.
 
 use crate::common::{json_request, Engine, Reply};
+use crate::oidc_settings::link_identity_to;
 use crate::oidc_sign_in::{refused, rs256, signed_in, Flow, BROWSER};
 use crate::on_both_engines;
 use axum::body::Body;
@@ -191,12 +192,21 @@ async fn dot_segments_in_return_paths_are_refused(engine: Engine) {
 async fn unlinking_ends_the_sessions_of_that_identity(engine: Engine) {
     let flow = Flow::new(engine, json!({})).await;
     let local = paula(&flow).await;
-    let through_oidc = signed_in(&link_as(&flow, &local, "sub-paula").await);
     let me = |cookie: String| {
         let app = &flow.app;
         async move { app.get("/api/v1/auth/me", Some(&cookie)).await }
     };
-    assert_eq!(me(through_oidc.clone()).await.status, StatusCode::OK);
+    let id = me(local.clone()).await.json()["id"].as_i64().unwrap();
+    // Paula's identity is linked; she also signs in through it.
+    let through_oidc = || async {
+        link_identity_to(&flow.app, id, &flow.idp.issuer, "sub-paula").await;
+        let r = flow
+            .sign_in(|f, nonce| rs256(&f.claims(nonce, "sub-paula", "paula"), Some("rsa-1"), 0))
+            .await;
+        signed_in(&r)
+    };
+    let session = through_oidc().await;
+    assert_eq!(me(session.clone()).await.status, StatusCode::OK);
     // Her own unlink from /profile ends the session that came through the identity, not her
     // password session.
     let r = flow
@@ -205,7 +215,7 @@ async fn unlinking_ends_the_sessions_of_that_identity(engine: Engine) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(
-        me(through_oidc).await.status,
+        me(session).await.status,
         StatusCode::UNAUTHORIZED,
         "the identity's session outlived the link"
     );
@@ -219,8 +229,7 @@ async fn unlinking_ends_the_sessions_of_that_identity(engine: Engine) {
         .unwrap();
     assert_eq!(unlinked["details"]["sessionsEnded"], 1);
     // An admin's unlink does the same.
-    let again = signed_in(&link_as(&flow, &local, "sub-paula").await);
-    let id = me(local.clone()).await.json()["id"].as_i64().unwrap();
+    let again = through_oidc().await;
     let r = flow
         .app
         .delete(

@@ -74,10 +74,6 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     else {
         return Ok(Outcome::Skipped);
     };
-    // A session lives only as long as the identity link it came through.
-    if !still_linked(state, &lease).await? {
-        return end(state, id_hash, lease.user_id, "identity_unlinked").await;
-    }
     let s = &oidc.settings;
     let keep = || async {
         state.db.release_refresh(id_hash).await?;
@@ -85,6 +81,10 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     };
     if lease.issuer != s.issuer_uri {
         return keep().await;
+    }
+    // A session lives only as long as the identity link it came through.
+    if !still_linked(state, &lease).await? {
+        return end(state, id_hash, lease.user_id, "identity_unlinked").await;
     }
     let refresh_token = state
         .secrets

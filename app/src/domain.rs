@@ -629,8 +629,10 @@ pub fn login_notice(key: &str) -> Option<&'static str> {
 
 /// The path to go to after signing in, when `raw` is safe to redirect to (spec section 4,
 /// step 7): after percent-decoding, a path starting with exactly one `/`, without
-/// backslashes or control characters, and not the login, callback or API paths. Anything
-/// else is refused, so a crafted link cannot send a user off-site.
+/// backslashes, control characters or `.`/`..` segments, and not the login, callback or API
+/// paths. Anything else is refused, so a crafted link cannot send a user off-site. Dot
+/// segments are refused because the browser resolves them after this check:
+/// `/../api/v1/…` would reach the API that the check keeps out.
 pub fn safe_return_to(raw: &str) -> Option<&str> {
     let decoded = percent_decode(raw)?;
     let plain_path = |s: &str| {
@@ -643,6 +645,12 @@ pub fn safe_return_to(raw: &str) -> Option<&str> {
         return None;
     }
     let path = decoded.split(['?', '#']).next().unwrap_or("");
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return None;
+    }
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
     if under("/login") || under("/oauth2-callback") || under("/api") {
         return None;
@@ -699,7 +707,15 @@ mod tests {
 
     #[test]
     fn return_to_accepts_local_paths_only() {
-        for ok in ["/", "/admin/users", "/profile?tab=1", "/books/%C3%A9"] {
+        for ok in [
+            "/",
+            "/admin/users",
+            "/profile?tab=1",
+            "/books/%C3%A9",
+            "/books/...",
+            "/books/.hidden",
+            "/search?q=../x",
+        ] {
             assert_eq!(safe_return_to(ok), Some(ok), "{ok}");
         }
         for bad in [
@@ -717,6 +733,13 @@ mod tests {
             "/a%0d%0aSet-Cookie:x",
             "relative",
             "/%ff",
+            "/../api/v1/auth/oidc/authorize?intent=link",
+            "/%2e%2e/api/v1/auth/me",
+            "/.%2E/api/v1/auth/me",
+            "/./x",
+            "/a/../b",
+            "/a/..",
+            "/.",
         ] {
             assert_eq!(safe_return_to(bad), None, "{bad}");
         }

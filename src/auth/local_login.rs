@@ -13,33 +13,61 @@ pub const TOO_MANY_ATTEMPTS: &str = "Too many failed login attempts. Please try 
 pub(super) const WINDOW_MS: i64 = 15 * 60_000;
 pub(super) const MAX_PER_IP_AND_USER: i64 = 5;
 pub(super) const MAX_PER_IP: i64 = 20;
+/// Failures at one account, from any addresses, before its attempts are spaced out.
+pub const ACCOUNT_FREE_FAILURES: i64 = 10;
+/// The longest wait between two attempts at one account: all its owner ever has to wait,
+/// however many addresses guess at it.
+pub const ACCOUNT_MAX_DELAY_MS: i64 = 30_000;
 
-/// The rate-limit buckets a password check for `username` from `ip` counts in. A username
-/// that could never exist is bucketed as one, so junk cannot bloat the table.
-pub(super) fn failure_buckets(ip: &str, username: &str) -> [String; 2] {
+/// The rate-limit buckets a password check for `username` from `ip` counts in: the client
+/// (an address, or an IPv6 /64), the client and username, and the username from anywhere. A
+/// username that could never exist is bucketed as one, so junk cannot bloat the table.
+pub(super) fn failure_buckets(ip: &str, username: &str) -> [String; 3] {
     let username = if crate::validation::username(Some(username)).is_ok() {
         username
     } else {
         "(invalid)"
     };
+    let client = super::limits::key_of(ip);
     [
-        format!("login-ip:{ip}"),
-        format!("login-user:{ip}|{username}"),
+        format!("login-ip:{client}"),
+        format!("login-user:{client}|{username}"),
+        format!("login-account:{username}"),
     ]
+}
+
+/// How long an account's next attempt waits after its last failure, once `failures` have
+/// been counted in the window from any addresses: nothing for the first few, then doubling
+/// from a second up to [`ACCOUNT_MAX_DELAY_MS`]. A back-off, never a lock-out: guessing from
+/// many addresses gets one try per delay, and the owner waits at most the cap.
+fn account_delay_ms(failures: i64) -> i64 {
+    if failures < ACCOUNT_FREE_FAILURES {
+        return 0;
+    }
+    let doublings = (failures - ACCOUNT_FREE_FAILURES).min(16) as u32;
+    (1_000_i64 << doublings).min(ACCOUNT_MAX_DELAY_MS)
 }
 
 /// Counts a password check against the limits before it runs; answers the attempt's id to
 /// take back once it succeeds. Refused attempts are taken back at once, so waiting out the
-/// window always works.
+/// window (or the account's short delay) always works.
 pub(super) async fn limit_attempt(state: &Services, ip: &str, username: &str) -> AppResult<String> {
     let now = state.clock.now();
+    let since = now - WINDOW_MS;
     let attempt = super::session::SessionToken::generate().hash();
-    let [by_ip, by_user] = failure_buckets(ip, username);
+    let [by_ip, by_user, by_account] = failure_buckets(ip, username);
     let counts = state
         .db
-        .record_attempt(&[&by_ip, &by_user], &attempt, now, now - WINDOW_MS)
+        .record_attempt(&[&by_ip, &by_user, &by_account], &attempt, now, since)
         .await?;
-    if counts[0] > MAX_PER_IP || counts[1] > MAX_PER_IP_AND_USER {
+    let delay = account_delay_ms(counts[2] - 1);
+    let too_soon = delay > 0
+        && state
+            .db
+            .last_hit(&by_account, &attempt, since)
+            .await?
+            .is_some_and(|last| now - last < delay);
+    if counts[0] > MAX_PER_IP || counts[1] > MAX_PER_IP_AND_USER || too_soon {
         state.db.forget_attempt(&attempt).await?;
         return Err(AppError::TooManyRequests(TOO_MANY_ATTEMPTS.to_owned()));
     }
@@ -151,4 +179,22 @@ pub async fn start_session(
         )
         .await?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_account_back_off_doubles_up_to_a_short_cap() {
+        assert_eq!(account_delay_ms(0), 0);
+        assert_eq!(account_delay_ms(ACCOUNT_FREE_FAILURES - 1), 0);
+        assert_eq!(account_delay_ms(ACCOUNT_FREE_FAILURES), 1_000);
+        assert_eq!(account_delay_ms(ACCOUNT_FREE_FAILURES + 2), 4_000);
+        assert_eq!(
+            account_delay_ms(ACCOUNT_FREE_FAILURES + 5),
+            ACCOUNT_MAX_DELAY_MS
+        );
+        assert_eq!(account_delay_ms(i64::MAX), ACCOUNT_MAX_DELAY_MS);
+    }
 }

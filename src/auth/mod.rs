@@ -2,6 +2,7 @@
 //! the database; the HTTP layer in `routes` only translates.
 
 pub mod backchannel;
+pub mod limits;
 pub mod local_login;
 pub mod logout;
 pub mod own_identity;

@@ -9,7 +9,7 @@
 use super::sign_in;
 use crate::clock::Millis;
 use crate::crypto::Binding;
-use crate::db::{AuditEntry, AuditEvent, RefreshResult};
+use crate::db::{AuditEntry, AuditEvent, RefreshLease, RefreshResult};
 use crate::error::{AppError, AppResult};
 use crate::oidc::client::random_value;
 use crate::oidc::refresh::{NewIdToken, RefreshError, RefreshGrant};
@@ -71,6 +71,16 @@ fn lease_ms(state: &Services) -> Millis {
     CALLS_PER_REFRESH * timeout + LEASE_SPARE_MS
 }
 
+/// Whether the session's (issuer, sub) is still linked to its user: an unlinked (or
+/// re-linked) identity must not keep refreshing and re-syncing groups into the account.
+async fn still_linked(state: &Services, lease: &RefreshLease) -> AppResult<bool> {
+    let owner = state
+        .db
+        .identity_owner(&lease.issuer, &lease.subject)
+        .await?;
+    Ok(owner == Some(lease.user_id))
+}
+
 /// Refreshes one session if it is due. Called in the background by the session middleware.
 pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outcome> {
     let now = state.clock.now();
@@ -96,6 +106,10 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     if lease.issuer != s.issuer_uri {
         // A session from a provider no longer configured: nothing to refresh it with.
         return wait(RETRY_REFUSED_MS).await;
+    }
+    // A session lives only as long as the identity link it came through.
+    if !still_linked(state, &lease).await? {
+        return end(state, id_hash, lease.user_id, "identity_unlinked").await;
     }
     // A token that does not open here was not sealed for this session: never use it.
     let Ok(refresh_token) = state.secrets.open(

@@ -24,13 +24,23 @@ pub struct Grants {
     pub library_ids: Vec<i64>,
 }
 
+/// What a claim by username needs of the account, checked again inside the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimCheck {
+    /// Whether an account with a password may be linked ("Link Existing Local Accounts").
+    pub allow_password_link: bool,
+    /// The email the provider vouches for: a password-less account with an email is claimed
+    /// only when it is this one.
+    pub email: Option<String>,
+}
+
 pub struct SignInPlan {
     pub target: Target,
     /// Link this identity (issuer, subject) to the user.
     pub link: Option<(String, String)>,
-    /// Set when the target was found by username: checked again inside the transaction
-    /// (whether a password account may be linked), since the account may have changed since.
-    pub claim_check: Option<bool>,
+    /// Set when the target was found by username: checked again inside the transaction,
+    /// since the account may have changed since.
+    pub claim_check: Option<ClaimCheck>,
     pub email: Option<String>,
     pub name: Option<String>,
     pub grants: Option<Grants>,
@@ -157,7 +167,7 @@ impl Db {
                 }
             }
             Target::Existing(id) => {
-                if let Some(allow_password_link) = plan.claim_check {
+                if let Some(check) = &plan.claim_check {
                     let sql = format!("SELECT {} FROM users WHERE id = $1", *USER_COLUMNS);
                     let row = sqlx::query(&sql)
                         .bind(id)
@@ -171,10 +181,12 @@ impl Db {
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
-                    if user.is_admin
-                        || linked > 0
-                        || (user.password_hash.is_some() && !allow_password_link)
-                    {
+                    let claimable = match (&user.password_hash, &user.email) {
+                        (Some(_), _) => check.allow_password_link,
+                        (None, None) => true,
+                        (None, Some(email)) => check.email.as_ref() == Some(email),
+                    };
+                    if user.is_admin || linked > 0 || !claimable {
                         return Err(StoreError::Conflict(
                             "username",
                             "The account cannot be linked.",

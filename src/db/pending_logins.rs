@@ -7,7 +7,12 @@ use sqlx::Row;
 pub const LIFETIME_MS: Millis = 10 * 60_000;
 /// Pending sign-ins one browser may hold; starting another drops its oldest.
 pub const PER_BROWSER: i64 = 10;
+/// Pending sign-ins one client (an address, or an IPv6 /64) may hold; starting another drops
+/// its oldest, so a flood from one place evicts its own.
+pub const PER_CLIENT: i64 = 50;
 /// Pending sign-ins the whole server holds at most, so a flood cannot fill the database.
+/// Reaching it drops the oldest rather than refusing: a flood from many places then delays
+/// sign-ins no more than it takes to push out one that was just started.
 pub const TOTAL: i64 = 10_000;
 
 #[derive(Debug, Clone)]
@@ -27,39 +32,52 @@ pub struct PendingLogin {
 }
 
 impl Db {
-    /// Stores a pending sign-in, first dropping expired ones and this browser's oldest beyond
-    /// its share. Answers false when the server-wide cap is reached.
+    /// Stores a pending sign-in for `client_key` (see `auth::limits::client_key`), first
+    /// dropping expired ones, this browser's and this client's oldest beyond their shares,
+    /// and the server's oldest beyond its cap. Each drop is one bounded statement in the
+    /// same transaction, so replicas inserting at once overshoot the cap by a few at most.
     pub async fn insert_pending_login(
         &self,
         p: &PendingLogin,
+        client_key: &str,
         now: Millis,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM pending_logins WHERE created_at <= $1")
             .bind(now - LIFETIME_MS)
             .execute(&mut *tx)
             .await?;
-        let mine: Vec<String> = sqlx::query_scalar(
-            "SELECT state_hash FROM pending_logins WHERE browser_hash = $1 ORDER BY created_at DESC",
-        )
-        .bind(&p.browser_hash)
-        .fetch_all(&mut *tx)
-        .await?;
-        for old in mine.iter().skip(PER_BROWSER as usize - 1) {
-            sqlx::query("DELETE FROM pending_logins WHERE state_hash = $1")
-                .bind(old)
-                .execute(&mut *tx)
-                .await?;
+        for (column, value, share) in [
+            ("browser_hash", p.browser_hash.as_str(), PER_BROWSER),
+            ("client_key", client_key, PER_CLIENT),
+        ] {
+            // Keeps the newest `share - 1`, making room for this one.
+            sqlx::query(&format!(
+                "DELETE FROM pending_logins WHERE state_hash IN (SELECT state_hash FROM pending_logins \
+                 WHERE {column} = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3)"
+            ))
+            .bind(value)
+            .bind(TOTAL)
+            .bind(share - 1)
+            .execute(&mut *tx)
+            .await?;
         }
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_logins")
             .fetch_one(&mut *tx)
             .await?;
         if total >= TOTAL {
-            return Ok(false);
+            sqlx::query(
+                "DELETE FROM pending_logins WHERE state_hash IN (SELECT state_hash FROM pending_logins \
+                 ORDER BY created_at ASC LIMIT $1)",
+            )
+            .bind(total - TOTAL + 1)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query(
             "INSERT INTO pending_logins (state_hash, browser_hash, nonce, pkce_verifier, issuer, client_id, redirect_uri, \
-             return_to, intent, link_user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             return_to, intent, link_user_id, created_at, client_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&p.state_hash)
         .bind(&p.browser_hash)
@@ -72,10 +90,11 @@ impl Db {
         .bind(&p.intent)
         .bind(p.link_user_id)
         .bind(p.created_at)
+        .bind(client_key)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Removes and answers the pending sign-in with this state, live or not: a state is used

@@ -6,9 +6,13 @@
 use super::Db;
 use crate::clock::Millis;
 
+/// Hits are kept at least this long, the longest window any limit counts over: a caller
+/// with a short window must not wipe what a longer one still counts.
+const KEEP_MS: Millis = 60 * 60_000;
+
 impl Db {
     /// Records one hit per bucket for `attempt` and answers each bucket's count since `since`,
-    /// this attempt included. Hits older than `since` are dropped on the way.
+    /// this attempt included. Hits older than every window are dropped on the way.
     pub async fn record_attempt(
         &self,
         buckets: &[&str],
@@ -26,7 +30,7 @@ impl Db {
                 .await?;
         }
         sqlx::query("DELETE FROM rate_limit_hits WHERE at <= $1")
-            .bind(since)
+            .bind(since.min(now - KEEP_MS))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -42,6 +46,23 @@ impl Db {
             counts.push(n);
         }
         Ok(counts)
+    }
+
+    /// When `bucket` was last hit by an attempt other than `attempt`, since `since`.
+    pub async fn last_hit(
+        &self,
+        bucket: &str,
+        attempt: &str,
+        since: Millis,
+    ) -> Result<Option<Millis>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT MAX(at) FROM rate_limit_hits WHERE bucket = $1 AND attempt <> $2 AND at > $3",
+        )
+        .bind(bucket)
+        .bind(attempt)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
     }
 
     /// Takes back the hits of one attempt.

@@ -461,7 +461,9 @@ impl Db {
         Ok(())
     }
 
-    /// Removes a user's OIDC identity link. Returns the link that was removed.
+    /// Removes a user's OIDC identity link and ends the sessions signed in through it, which
+    /// would otherwise live on, refresh, and re-sync groups into the account. Returns the
+    /// link that was removed.
     pub async fn unlink_oidc(
         &self,
         id: i64,
@@ -481,11 +483,21 @@ impl Db {
             issuer: row.try_get("issuer")?,
             subject: row.try_get("subject")?,
         };
+        let ended = sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND oidc_issuer = $2 AND oidc_subject = $3",
+        )
+        .bind(id)
+        .bind(&link.issuer)
+        .bind(&link.subject)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         admin_guard::verify(&mut tx, force_disabled).await?;
         audit
             .target(id)
             .detail("issuer", link.issuer.as_str())
             .detail("subject", link.subject.as_str())
+            .detail("sessionsEnded", ended)
             .insert(&mut tx)
             .await?;
         tx.commit().await?;

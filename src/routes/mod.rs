@@ -32,6 +32,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/auth/me", get(auth::me))
         .route(paths::SESSION_EVENTS, get(events::session_events))
         .route(paths::OIDC_AUTHORIZE, get(oidc::authorize))
+        .route(paths::LINK_OIDC_ACCOUNT, post(oidc::link))
         .route(
             "/api/v1/auth/oidc/backchannel-logout",
             post(oidc::backchannel_logout),

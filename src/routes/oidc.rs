@@ -1,11 +1,11 @@
-//! The OIDC sign-in endpoints: authorize (start), the callback (finish), and back-channel
-//! logout.
+//! The OIDC sign-in endpoints: authorize (start), link (start, from /profile), the callback
+//! (finish), and back-channel logout.
 
 use super::see_other;
-use crate::auth::backchannel;
 use crate::auth::session::SessionToken;
 use crate::auth::sign_in;
 use crate::auth::sign_in::Intent;
+use crate::auth::{backchannel, limits};
 use crate::http::cookies;
 
 use crate::error::{AppError, AppResult};
@@ -17,14 +17,12 @@ use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{safe_return_to, OidcError};
 use axum::extract::State;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-
-const AUTHORIZE_PER_MINUTE: i64 = 30;
 
 /// The stable per-browser id that owns pending sign-ins, so a callback is only accepted by
 /// the browser that started it (and two tabs do not spoil each other).
@@ -49,71 +47,54 @@ pub struct AuthorizeQuery {
     intent: Option<String>,
 }
 
-/// `GET /api/v1/auth/oidc/authorize`: starts a sign-in and sends the browser to the provider.
-pub async fn authorize(
-    State(state): State<AppState>,
-    client: Client,
-    parts: Parts,
-    QueryOf(q): QueryOf<AuthorizeQuery>,
-) -> AppResult<Response> {
-    let ip = client.ip_string();
-    let oidc = settings::effective(&state).await?;
+/// Where a started sign-in sends the browser, and the browser-id cookie to set when the
+/// browser had none.
+struct Begun {
+    location: Result<String, OidcError>,
+    browser_cookie: Option<String>,
+}
+
+impl Begun {
+    /// The redirect there: `status` to the provider, 303 to the login page with the error.
+    fn redirect(self, status: StatusCode) -> Response {
+        let mut res = match self.location {
+            Ok(location) => (status, [(LOCATION, location)]).into_response(),
+            Err(error) => login_error(&error),
+        };
+        if let Some(v) = self.browser_cookie.and_then(|c| c.parse().ok()) {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
+        res
+    }
+}
+
+/// Starts a sign-in at the provider, within the client's limit.
+async fn begin(
+    state: &AppState,
+    client: &Client,
+    headers: &HeaderMap,
+    return_to: &str,
+    intent: Intent,
+) -> AppResult<Begun> {
+    let oidc = settings::effective(state).await?;
     if !oidc.enabled {
-        return Ok(login_error(&OidcError::OidcDisabled));
+        return Ok(Begun {
+            location: Err(OidcError::OidcDisabled),
+            browser_cookie: None,
+        });
     }
-    let now = state.clock.now();
-    let attempt = SessionToken::generate().hash();
-    let counts = state
-        .db
-        .record_attempt(
-            &[&format!("authorize-ip:{ip}")],
-            &attempt,
-            now,
-            now - 60_000,
-        )
-        .await?;
-    if counts[0] > AUTHORIZE_PER_MINUTE {
-        return Err(AppError::TooManyRequests(
-            "Too many sign-in attempts. Please try again in a minute.".to_owned(),
-        ));
-    }
-    let signed_in = parts.extensions.get::<SignedIn>().cloned();
-    // Linking changes the account, so another site may not start it (this is a GET).
-    let cross_site = parts
-        .headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        == Some("cross-site");
-    if q.intent.as_deref() == Some("link") && cross_site {
-        return Err(AppError::Forbidden(
-            "Start linking from your profile page.".to_owned(),
-        ));
-    }
-    let intent = match (q.intent.as_deref(), &signed_in) {
-        (Some("link"), Some(s)) => Intent::Link(s.user.id),
-        (Some("link"), None) => return Ok(see_other("/login?returnTo=%2Fprofile")),
-        _ => Intent::Login,
-    };
-    let default_target = if matches!(intent, Intent::Link(_)) {
-        "/profile"
-    } else {
-        "/"
-    };
-    let return_to = q
-        .return_to
-        .as_deref()
-        .and_then(safe_return_to)
-        .unwrap_or(default_target);
-    let (browser, new_browser) = match browser_id(&parts.headers, &client) {
+    let ip = client.ip_string();
+    limits::start(state, &ip).await?;
+    let (browser, new_browser) = match browser_id(headers, client) {
         Some(b) => (b, false),
         None => (SessionToken::generate().as_cookie_value().to_owned(), true),
     };
     let redirect_uri = format!(
         "{}/oauth2-callback",
-        reference::redirect_base(&state).await?
+        reference::redirect_base(state).await?
     );
     let started = sign_in::start(
-        &state,
+        state,
         &oidc,
         &ip,
         &browser,
@@ -122,23 +103,71 @@ pub async fn authorize(
         &redirect_uri,
     )
     .await;
-    match started {
-        Ok(started) => {
-            let mut res = axum::response::Redirect::to(&started.location).into_response();
-            *res.status_mut() = axum::http::StatusCode::FOUND;
-            if new_browser {
-                if let Ok(v) = cookies::browser(&browser, client.https).parse() {
-                    res.headers_mut().append(SET_COOKIE, v);
-                }
-            }
-            Ok(res)
-        }
-        Err(failure) => Ok(login_error(&failure.page())),
+    Ok(Begun {
+        location: started.map(|s| s.location).map_err(|f| f.page()),
+        browser_cookie: new_browser
+            .then(|| cookies::browser(&browser, client.https)),
+    })
+}
+
+/// `GET /api/v1/auth/oidc/authorize`: starts a sign-in and sends the browser to the provider.
+/// Sign-in only: a GET can be sent by any link or redirect, so it never starts linking.
+pub async fn authorize(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    QueryOf(q): QueryOf<AuthorizeQuery>,
+) -> AppResult<Response> {
+    if q.intent.as_deref().is_some_and(|i| i != "login") {
+        return Err(AppError::BadRequest(
+            "Linking an OIDC account starts from your profile page.".to_owned(),
+        ));
     }
+    let return_to = q
+        .return_to
+        .as_deref()
+        .and_then(safe_return_to)
+        .unwrap_or("/");
+    let begun = begin(&state, &client, &headers, return_to, Intent::Login).await?;
+    Ok(begun.redirect(StatusCode::FOUND))
+}
+
+/// `POST /api/v1/auth/oidc/link`: the signed-in user links an OIDC identity, from /profile.
+/// A POST, so the CSRF guard refuses it from another site; the provider is asked for a fresh
+/// sign-in. A form post (no JavaScript) gets a 303 to the provider, JSON gets `{url}`.
+pub async fn link(
+    State(state): State<AppState>,
+    client: Client,
+    parts: Parts,
+) -> AppResult<Response> {
+    let form = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let user = match SignedIn::from_extensions(&parts.extensions) {
+        Ok(signed_in) => signed_in.user,
+        Err(_) if form => return Ok(see_other("/login?returnTo=%2Fprofile")),
+        Err(e) => return Err(e),
+    };
+    let intent = Intent::Link(user.id);
+    let begun = begin(&state, &client, &parts.headers, "/profile", intent).await?;
+    if form {
+        return Ok(begun.redirect(StatusCode::SEE_OTHER));
+    }
+    let url = match &begun.location {
+        Ok(location) => location.clone(),
+        Err(error) => format!("/login?oidcError={}", error.code()),
+    };
+    let mut res = Json(serde_json::json!({ "url": url })).into_response();
+    if let Some(v) = begun.browser_cookie.and_then(|c| c.parse().ok()) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(res)
 }
 
 /// `GET /oauth2-callback`: finishes the sign-in on the server and redirects; never renders a
-/// token.
+/// token. Failures count against the client's limit (each is audited).
 pub async fn callback(
     State(state): State<AppState>,
     client: Client,
@@ -147,6 +176,10 @@ pub async fn callback(
     QueryOf(query): QueryOf<CallbackQuery>,
 ) -> Response {
     let (ip, browser) = (client.ip_string(), browser_id(&headers, &client));
+    let attempt = match limits::callback(&state, &ip).await {
+        Ok(attempt) => attempt,
+        Err(e) => return e.into_response(),
+    };
     let request = sign_in::Callback {
         query,
         browser_id: browser.as_deref(),
@@ -157,6 +190,9 @@ pub async fn callback(
         Ok(signed_in) => signed_in,
         Err(failure) => return login_error(&failure.page()),
     };
+    if let Err(e) = attempt.forget(&state).await {
+        return e.into_response();
+    }
     let secure = client.https;
     // A successful sign-in resets the count of automatic trips to the provider.
     let set = axum::response::AppendHeaders([
@@ -168,17 +204,26 @@ pub async fn callback(
 
 /// `POST /api/v1/auth/oidc/backchannel-logout`: the provider ends sessions. Authenticated by
 /// the token's signature (so exempt from the CSRF check); one answer for every failure.
+/// Refusals count against the client's limit; over it, 429 before any work.
 pub async fn backchannel_logout(
     State(state): State<AppState>,
     client: Client,
     body: axum::body::Body,
 ) -> Response {
+    let ip = client.ip_string();
+    let attempt = match limits::backchannel(&state, &ip).await {
+        Ok(attempt) => attempt,
+        Err(e) => return e.into_response(),
+    };
     let ended = match logout_token(body).await {
-        Ok(token) => backchannel::end_sessions(&state, &client.ip_string(), &token).await,
+        Ok(token) => backchannel::end_sessions(&state, &ip, &token).await,
         Err(why) => Err(why),
     };
     match ended {
-        Ok(()) => (axum::http::StatusCode::OK, Json(serde_json::json!({}))).into_response(),
+        Ok(()) => match attempt.forget(&state).await {
+            Ok(()) => (axum::http::StatusCode::OK, Json(serde_json::json!({}))).into_response(),
+            Err(e) => e.into_response(),
+        },
         Err(why) => {
             tracing::info!(reason = why, "back-channel logout refused");
             (

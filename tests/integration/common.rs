@@ -245,7 +245,7 @@ impl TestApp {
 
     /// Sends a request as if it came from `ip`.
     pub async fn send_from(&self, mut req: Request<Body>, ip: &str) -> Reply {
-        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        let addr = SocketAddr::new(ip.parse().unwrap(), 40000);
         req.extensions_mut().insert(ConnectInfo(addr));
         let res = self.router.clone().oneshot(req).await.unwrap();
         let (parts, body) = res.into_parts();
@@ -442,4 +442,32 @@ pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
         .with_ansi(false)
         .finish();
     (logs, tracing::subscriber::set_default(subscriber))
+}
+
+impl TestApp {
+    /// Runs one SQL statement on the test's database behind the server's back (as an
+    /// operator, or another replica, would); answers the rows it touched.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows_affected()
+    }
+
+    /// The one number a `SELECT COUNT(*)`-like query answers.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
 }

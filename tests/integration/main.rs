@@ -2,12 +2,14 @@
 
 mod common;
 
+mod abuse_limits;
 mod admin;
 mod backchannel;
 mod behind_a_proxy;
 mod cli;
 mod fake_idp;
 mod hardening;
+mod linking;
 mod login;
 mod metrics;
 mod oidc_only;

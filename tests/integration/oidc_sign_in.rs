@@ -915,12 +915,17 @@ async fn linking_from_the_profile(engine: Engine) {
         )
         .await;
     let paula = flow.app.cookie_for("paula", "paula password").await;
-    // Start linking as paula; the identity's username does not matter.
-    let req = Request::get("/api/v1/auth/oidc/authorize?intent=link")
-        .header("cookie", format!("grimmory_browser={BROWSER}; {paula}"))
-        .body(Body::empty())
-        .unwrap();
-    let r = flow.app.send(req).await;
+    // Start linking as paula (a form post from /profile); the identity's username does not
+    // matter.
+    let r = flow
+        .app
+        .post_form(
+            "/api/v1/auth/oidc/link",
+            &[],
+            Some(&format!("grimmory_browser={BROWSER}; {paula}")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let url = url::Url::parse(r.location().unwrap()).unwrap();
     let q = |k: &str| {
         url.query_pairs()

@@ -11,7 +11,8 @@ pub const SETUP: &str = "/api/v1/setup";
 /// Starts sign-in at the identity provider (a navigation, not a call).
 pub const OIDC_AUTHORIZE: &str = "/api/v1/auth/oidc/authorize";
 /// Starts the provider round trip that links the signed-in user to the identity that comes
-/// back, then returns to the profile page.
-pub const LINK_OIDC_ACCOUNT: &str = "/api/v1/auth/oidc/authorize?intent=link&returnTo=%2Fprofile";
+/// back, then returns to the profile page. A form post from /profile, never a link: a GET
+/// could be sent by any page, and linking changes the account.
+pub const LINK_OIDC_ACCOUNT: &str = "/api/v1/auth/oidc/link";
 /// Server-sent events about the caller's session (it says when the session ends).
 pub const SESSION_EVENTS: &str = "/api/v1/auth/events";

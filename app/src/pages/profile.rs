@@ -67,7 +67,9 @@ pub fn Profile(data: ProfileData) -> impl IntoView {
                     None => view! {
                         <p class="muted" data-testid="oidc-link">"Not linked to an OIDC identity."</p>
                         {oidc_enabled.then(|| view! {
-                            <a class="button" href=paths::LINK_OIDC_ACCOUNT rel="external">"Link OIDC account"</a>
+                            <form method="post" action=paths::LINK_OIDC_ACCOUNT>
+                                <button type="submit">"Link OIDC account"</button>
+                            </form>
                         })}
                     }.into_any(),
                 }}

@@ -9,6 +9,10 @@ use serde_json::Value;
 pub struct Claims {
     pub username: Option<String>,
     pub email: Option<String>,
+    /// False when the provider says the email is not verified (`email_verified`, in the ID
+    /// token or userinfo, as a boolean or the string some providers send); `None` when it
+    /// says nothing.
+    pub email_verified: Option<bool>,
     pub name: Option<String>,
     /// `None` when the claim is absent altogether (then group sync changes nothing).
     pub groups: Option<Vec<String>>,
@@ -32,11 +36,35 @@ fn mapped<'a>(
     lookup(token, userinfo, configured).or_else(|| lookup(token, userinfo, default))
 }
 
+/// A claim as sent: never trimmed, since a username or email that differs by a space is
+/// another one (spec section 5.1, step 3).
 fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str)
-        .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
+}
+
+fn verified(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether the provider verified the email: unverified as soon as either document says so.
+fn email_verified(token: &Value, userinfo: Option<&Value>) -> Option<bool> {
+    let said: Vec<bool> = [Some(token), userinfo]
+        .into_iter()
+        .flatten()
+        .filter_map(|doc| doc.get("email_verified").and_then(verified))
+        .collect();
+    if said.contains(&false) {
+        Some(false)
+    } else {
+        said.first().copied()
+    }
 }
 
 /// The mapped claims from an ID token's claims and, where it lacks them, userinfo's.
@@ -53,7 +81,11 @@ pub fn claims_of(token: &Value, userinfo: Option<&Value>, s: &StoredSettings) ->
     Claims {
         username: text(mapped(token, userinfo, &m.username, "preferred_username")),
         email: text(mapped(token, userinfo, &m.email, "email")),
-        name: text(mapped(token, userinfo, &m.name, "name")),
+        email_verified: email_verified(token, userinfo),
+        // Only shown, never compared: a padded display name is tidied.
+        name: text(mapped(token, userinfo, &m.name, "name"))
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
         groups,
     }
 }
@@ -76,6 +108,22 @@ mod tests {
         assert_eq!(c.username.as_deref(), Some("default"));
         assert_eq!(c.email, None);
         assert_eq!(c.name, None);
+    }
+
+    #[test]
+    fn claims_are_read_as_sent_and_email_verified_false_wins() {
+        let s = StoredSettings::default();
+        let c = claims_of(
+            &json!({"preferred_username": "alice ", "email": "a@example.org", "email_verified": true}),
+            Some(&json!({"email_verified": "false"})),
+            &s,
+        );
+        assert_eq!(c.username.as_deref(), Some("alice "));
+        assert_eq!(c.email_verified, Some(false));
+        let c = |token: Value| claims_of(&token, None, &s).email_verified;
+        assert_eq!(c(json!({"email_verified": "true"})), Some(true));
+        assert_eq!(c(json!({"email_verified": 1})), None);
+        assert_eq!(c(json!({})), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::claims::Claims;
 use super::group_sync::{self, Sync, SyncMode};
 use super::Intent;
 use crate::clock::Millis;
-use crate::db::oidc_users::{Grants, SignInPlan, Target};
+use crate::db::oidc_users::{ClaimCheck, Grants, SignInPlan, Target};
 use crate::db::{AuditEntry, AuditEvent, GroupMapping, NewUser};
 use crate::validation;
 use app::domain::PERMISSIONS;
@@ -20,6 +20,8 @@ pub struct Account {
     pub id: i64,
     pub is_admin: bool,
     pub has_password: bool,
+    /// The email an admin gave the account, if any.
+    pub email: Option<String>,
     /// Linked to an OIDC identity. Read before the identity's own link (`facts::load`), so
     /// an account linked meanwhile to this very identity shows up as [`Facts::linked`].
     pub linked: bool,
@@ -151,7 +153,11 @@ fn way(f: &Facts) -> Result<(Way, Grants), Refusal> {
         return if user.linked || user.is_admin {
             Err(Refusal::LinkRefused)
         } else if !user.has_password {
-            existing(Way::Claimed, user)
+            if email_agrees(user.email.as_deref(), &f.claims) {
+                existing(Way::Claimed, user)
+            } else {
+                Err(Refusal::LinkRefused)
+            }
         } else if f.policy.allow_local_account_linking {
             existing(Way::LinkedByUsername, user)
         } else {
@@ -172,10 +178,24 @@ fn way(f: &Facts) -> Result<(Way, Grants), Refusal> {
     Ok((Way::Provisioned(new), before))
 }
 
-fn valid_email(c: &Claims) -> Option<String> {
+/// The provider's email, when it may vouch for an account: present and not said to be
+/// unverified. Compared as sent.
+fn vouching_email(c: &Claims) -> Option<&str> {
     c.email
-        .clone()
-        .filter(|e| validation::email(Some(e)).is_ok())
+        .as_deref()
+        .filter(|_| c.email_verified != Some(false))
+}
+
+/// Whether a password-less account may be claimed by this identity (spec section 5.1, step
+/// 3): it has no email, or the provider vouches for that very email. A provider where users
+/// pick their own username cannot hand them someone else's pre-created account.
+fn email_agrees(account_email: Option<&str>, c: &Claims) -> bool {
+    account_email.is_none_or(|email| vouching_email(c) == Some(email))
+}
+
+/// The provider's email as stored: valid, and tidied (claims are kept as sent for matching).
+fn valid_email(c: &Claims) -> Option<String> {
+    validation::email(c.email.as_deref()).ok().flatten()
 }
 
 /// A new user from the claims, with the default permissions and the default libraries that
@@ -225,7 +245,10 @@ impl Decision {
         let mut audits = Vec::new();
         // A username match is checked again inside the transaction: the account may have
         // changed since it was read.
-        let by_username = Some(f.policy.allow_local_account_linking);
+        let by_username = Some(ClaimCheck {
+            allow_password_link: f.policy.allow_local_account_linking,
+            email: vouching_email(&f.claims).map(str::to_owned),
+        });
         let (target, link, claim_check) = match self.way {
             Way::Linked(id) => (Target::Existing(id), false, None),
             Way::LinkedFromProfile(id) => {
@@ -335,6 +358,7 @@ mod tests {
             id,
             is_admin: false,
             has_password: false,
+            email: None,
             linked: false,
             grants: grants(false, &[], &[]),
         }
@@ -368,6 +392,7 @@ mod tests {
             claims: Claims {
                 username: Some("rita".to_owned()),
                 email: Some("rita@example.org".to_owned()),
+                email_verified: None,
                 name: Some("Rita".to_owned()),
                 groups: None,
             },
@@ -551,9 +576,46 @@ mod tests {
         assert!(matches!(p.target, Target::Existing(3)));
         assert_eq!(p.link, Some((ISSUER.to_owned(), SUBJECT.to_owned())));
         // Checked again in the transaction: the account may have changed since.
-        assert_eq!(p.claim_check, Some(false));
+        assert_eq!(
+            p.claim_check,
+            Some(ClaimCheck {
+                allow_password_link: false,
+                email: Some("rita@example.org".to_owned()),
+            })
+        );
         assert_eq!(audited(&p, AuditEvent::OidcAccountLinked), 1);
         assert_eq!(audited(&p, AuditEvent::OidcUserProvisioned), 0);
+    }
+
+    #[test]
+    fn an_account_with_an_email_is_claimed_only_by_that_email_unless_unverified() {
+        let with_email = |email: &str| Account {
+            email: Some(email.to_owned()),
+            ..account(3)
+        };
+        let mut f = provisioning();
+        f.username_match = Some(with_email("rita@example.org"));
+        assert_eq!(way(&f), Ok(Way::Claimed(3)));
+        f.claims.email_verified = Some(true);
+        assert_eq!(way(&f), Ok(Way::Claimed(3)));
+        f.claims.email_verified = Some(false);
+        assert_eq!(way(&f), Err(Refusal::LinkRefused), "unverified");
+        f.claims.email_verified = None;
+        f.username_match = Some(with_email("someone@example.org"));
+        assert_eq!(way(&f), Err(Refusal::LinkRefused), "another email");
+        f.username_match = Some(with_email("Rita@example.org"));
+        assert_eq!(way(&f), Err(Refusal::LinkRefused), "compared as sent");
+        f.claims.email = None;
+        f.username_match = Some(with_email("rita@example.org"));
+        assert_eq!(
+            way(&f),
+            Err(Refusal::LinkRefused),
+            "no email from the provider"
+        );
+        // An account without an email is claimed whatever the provider says of its own.
+        f.claims.email_verified = Some(false);
+        f.username_match = Some(account(3));
+        assert_eq!(way(&f), Ok(Way::Claimed(3)));
     }
 
     #[test]
@@ -564,7 +626,10 @@ mod tests {
         f.policy.allow_local_account_linking = true;
         assert_eq!(way(&f), Ok(Way::LinkedByUsername(3)));
         let p = plan(&f);
-        assert_eq!(p.claim_check, Some(true));
+        assert!(p
+            .claim_check
+            .as_ref()
+            .is_some_and(|c| c.allow_password_link));
         assert_eq!(audited(&p, AuditEvent::OidcAccountLinked), 1);
     }
 

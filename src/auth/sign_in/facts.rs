@@ -45,6 +45,7 @@ async fn account(db: &Db, user: Option<User>) -> Result<Option<Account>, sqlx::E
         id: user.id,
         is_admin: user.is_admin,
         has_password: user.password_hash.is_some(),
+        email: user.email.clone(),
         linked: db.has_identity(user.id).await?,
         grants: grants_of(db, &user).await?,
     }))

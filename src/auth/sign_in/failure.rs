@@ -19,8 +19,6 @@ pub enum Failure {
     Refused(Refusal),
     /// Two first sign-ins of one identity kept colliding.
     IdentityConflict,
-    /// The server holds as many pending sign-ins as it keeps.
-    TooManyPendingLogins,
     /// Our own trouble: logged with a reference where it happened.
     Internal,
 }
@@ -40,7 +38,6 @@ impl Failure {
             Self::Refused(Refusal::LinkRefused) => "link_refused".into(),
             Self::Refused(Refusal::NotProvisioned { .. }) => "not_provisioned".into(),
             Self::IdentityConflict => "identity_conflict".into(),
-            Self::TooManyPendingLogins => "too_many_pending_logins".into(),
             Self::Internal => "internal_error".into(),
         }
     }
@@ -60,9 +57,7 @@ impl Failure {
             Self::OidcDisabled => OidcError::OidcDisabled,
             Self::Refused(Refusal::LinkRefused) => OidcError::LinkRefused,
             Self::Refused(Refusal::NotProvisioned { .. }) => OidcError::NotProvisioned,
-            Self::IdentityConflict | Self::TooManyPendingLogins | Self::Internal => {
-                OidcError::Unexpected
-            }
+            Self::IdentityConflict | Self::Internal => OidcError::Unexpected,
             Self::Protocol(f) => match f {
                 F::StateMismatch | F::IssParamMismatch => OidcError::StateMismatch,
                 F::ProviderUnreachable
@@ -135,11 +130,6 @@ mod tests {
                 F::BadAuthorizationEndpoint.into(),
                 "bad_authorization_endpoint",
                 "provider_unreachable",
-            ),
-            (
-                Failure::TooManyPendingLogins,
-                "too_many_pending_logins",
-                "unexpected",
             ),
             (
                 F::Provider("access_denied".to_owned()).into(),

@@ -60,11 +60,20 @@ pub async fn start(
     intent: Intent,
     redirect_uri: &str,
 ) -> Result<Started, Failure> {
-    let failure =
-        match pending::begin(state, oidc, browser_id, return_to, intent, redirect_uri).await {
-            Ok(started) => return Ok(started),
-            Err(f) => f,
-        };
+    let client = super::limits::key_of(ip);
+    let begun = pending::begin(
+        state,
+        oidc,
+        &client,
+        browser_id,
+        return_to,
+        intent,
+        redirect_uri,
+    );
+    let failure = match begun.await {
+        Ok(started) => return Ok(started),
+        Err(f) => f,
+    };
     audit_failure(state, ip, &failure, None).await;
     Err(failure)
 }

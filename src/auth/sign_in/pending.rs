@@ -8,7 +8,7 @@ use crate::db::pending_logins::{PendingLogin, LIFETIME_MS};
 use crate::oidc::client::random_value;
 use crate::oidc::flow::{self, AuthorizationRequest, CodeFlow};
 use crate::oidc_settings::model::extra_params;
-use crate::oidc_settings::Effective;
+use crate::oidc_settings::{Effective, StoredSettings};
 use crate::state::Services;
 
 /// What to do with the identity once it is proven.
@@ -24,10 +24,24 @@ pub struct Started {
     pub location: String,
 }
 
+/// The admin's extra parameters, and for a link `prompt=login` in place of any `prompt` of
+/// theirs: the provider asks for a fresh sign-in, so a provider session that someone else
+/// left in the browser is not linked silently (spec section 5.1, step 2).
+fn authorization_params(s: &StoredSettings, intent: Intent) -> Vec<(String, String)> {
+    let mut params = extra_params(s);
+    if let Intent::Link(_) = intent {
+        params.retain(|(k, _)| k != "prompt");
+        params.push(("prompt".to_owned(), "login".to_owned()));
+    }
+    params
+}
+
 /// A new sign-in's fresh values, stored, and the authorization URL that carries them.
+/// `client_key` names who started it (`auth::limits::client_key`), for its share of the cap.
 pub async fn begin(
     state: &Services,
     oidc: &Effective,
+    client_key: &str,
     browser_id: &str,
     return_to: &str,
     intent: Intent,
@@ -46,7 +60,7 @@ pub async fn begin(
             state: &state_value,
             nonce: &nonce,
             pkce_verifier: &verifier,
-            extra_params: &extra_params(s),
+            extra_params: &authorization_params(s, intent),
         })
         .await?;
     let (intent_name, link_user_id) = match intent {
@@ -67,14 +81,11 @@ pub async fn begin(
         link_user_id,
         created_at: now,
     };
-    if !state
+    state
         .db
-        .insert_pending_login(&pending, now)
+        .insert_pending_login(&pending, client_key, now)
         .await
-        .map_err(Failure::internal)?
-    {
-        return Err(Failure::TooManyPendingLogins);
-    }
+        .map_err(Failure::internal)?;
     Ok(Started { location })
 }
 

@@ -89,10 +89,7 @@ async fn begin(
         Some(b) => (b, false),
         None => (SessionToken::generate().as_cookie_value().to_owned(), true),
     };
-    let redirect_uri = format!(
-        "{}/oauth2-callback",
-        reference::redirect_base(state).await?
-    );
+    let redirect_uri = format!("{}/oauth2-callback", reference::redirect_base(state).await?);
     let started = sign_in::start(
         state,
         &oidc,
@@ -105,8 +102,7 @@ async fn begin(
     .await;
     Ok(Begun {
         location: started.map(|s| s.location).map_err(|f| f.page()),
-        browser_cookie: new_browser
-            .then(|| cookies::browser(&browser, client.https)),
+        browser_cookie: new_browser.then(|| cookies::browser(&browser, client.https)),
     })
 }
 

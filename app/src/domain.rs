@@ -213,7 +213,8 @@ pub struct ClaimMappingPatch {
     pub groups: Option<String>,
 }
 
-/// Any subset of the settings (Appendix A). Read-only fields sent back are ignored.
+/// Any subset of the settings (Appendix A). Read-only members sent back are ignored; unknown
+/// ones are refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsPatch {
@@ -242,6 +243,14 @@ pub struct SettingsPatch {
     /// Write-only: when the issuer changes, move the identity links of the old issuer to the
     /// new one (the same provider at a new address), instead of orphaning them.
     pub move_links: Option<bool>,
+    /// Read-only members of the settings document: accepted and ignored, so a client can send
+    /// back what it read. Any other member is refused as unknown.
+    #[serde(default, skip_serializing)]
+    pub client_secret_set: Option<bool>,
+    #[serde(default, skip_serializing)]
+    pub force_disabled_by_env: Option<bool>,
+    #[serde(default, skip_serializing)]
+    pub linked_users: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="theme-color" content="#5b4bc4"/>
+                <link rel="icon" href="/favicon.ico" sizes="any"/>
+                <link rel="apple-touch-icon" href="/apple-touch-icon.png"/>
+                <link rel="manifest" href="/manifest.webmanifest"/>
                 <script id="grimmory-context" type="application/json" inner_html=page_context></script>
                 <HydrationScripts options/>
                 <MetaTags/>

@@ -38,9 +38,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
             })?;
             return Ok(Self { value, form: true });
         }
-        let value = json_object(&content_type, &bytes)
-            .and_then(object_into)
-            .map_err(|e| AppError::Validation(vec![e]))?;
+        let object =
+            json_object(&content_type, &bytes).map_err(|e| AppError::Validation(vec![e]))?;
+        let value = object_into(object).map_err(AppError::Validation)?;
         Ok(Self { value, form: false })
     }
 }

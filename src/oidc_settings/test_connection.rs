@@ -372,9 +372,18 @@ async fn probe_client(
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned));
     match error.as_deref() {
-        Some("invalid_client" | "unauthorized_client") => (
+        Some("invalid_client") => (
             Status::Fail,
-            "The provider rejected the client ID or secret".to_owned(),
+            "The provider rejected the client ID or secret.".to_owned(),
+        ),
+        // Glewlwyd and others answer this when the redirect URI is not registered for the
+        // client, the most common mistake: name it, with the exact URI to register.
+        Some("unauthorized_client") => (
+            Status::Fail,
+            format!(
+                "The provider refused this client for this request: check the client ID and that the redirect URI {} is registered for it.",
+                target.redirect_uri
+            ),
         ),
         Some("invalid_grant") => (
             Status::Pass,

@@ -1,5 +1,5 @@
-//! Admin-only API reads: users, libraries, the audit log. Changes are server functions
-//! (`app::api`, served by `server_fns`).
+//! Admin-only API reads: users, libraries, the audit log, and the gate in front of the whole
+//! admin API. Changes are server functions (`app::api`, served by `server_fns`).
 
 use crate::admin::users;
 use crate::api_types;
@@ -9,9 +9,11 @@ use crate::http::input::{IdPath, QueryOf};
 use crate::http::session::SignedIn;
 use crate::AppState;
 use app::domain::{AuditEntryDto, LibraryDto, UserDto};
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::Extensions;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
@@ -28,6 +30,24 @@ impl Admin {
             Err(AppError::Forbidden("Only admins can do this.".to_owned()))
         }
     }
+}
+
+/// The API paths only admins may use (Appendix A): everything under them.
+const ADMIN_API: [&str; 2] = ["/api/v1/admin/", "/api/v1/settings/"];
+
+/// Answers 401 or 403 on the admin API before any body is read, so what another caller sends
+/// is never checked field by field: the same answer, whatever they send.
+pub async fn admins_only(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let admin_api = ADMIN_API.iter().any(|prefix| {
+        path.starts_with(prefix) || path == prefix.trim_end_matches('/')
+    });
+    if admin_api {
+        if let Err(refused) = Admin::from_extensions(req.extensions()) {
+            return refused.into_response();
+        }
+    }
+    next.run(req).await
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin {

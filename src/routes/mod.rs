@@ -62,6 +62,7 @@ pub fn build_router(state: AppState) -> Router {
             app::shell,
         ))
         .layer(from_fn_with_state(state.clone(), metrics::count_requests))
+        .layer(from_fn(admin::admins_only))
         .layer(from_fn_with_state(state.clone(), session::resolve))
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state.clone(), client::identify))

@@ -382,7 +382,11 @@ async fn settings_apis_are_for_admins(engine: Engine) {
             .send(json_request(
                 method.clone(),
                 path,
-                &json!({"oidcEnabled": true}),
+                &if path.contains("group-mappings") {
+                    json!({"groupClaim": "readers"})
+                } else {
+                    json!({"oidcEnabled": true})
+                },
                 Some(&bob),
             ))
             .await;
@@ -640,7 +644,7 @@ async fn test_connection_passes_against_the_real_provider(engine: Engine) {
     let wrong = test_with(&app, &admin, json!({"clientId": idp.confidential_client, "clientSecret": "wrong", "issuerUri": idp.issuer})).await;
     assert_eq!(
         status_of(&wrong, "Client Credentials"),
-        ("FAIL", "The provider rejected the client ID or secret")
+        ("FAIL", "The provider rejected the client ID or secret.")
     );
     // Testing changes nothing, and is audited.
     assert_eq!(
@@ -773,7 +777,7 @@ async fn test_connection_names_what_is_wrong(engine: Engine) {
     .await;
     assert_eq!(
         status_of(&wrong_client, "Client Credentials"),
-        ("FAIL", "The provider rejected the client ID or secret")
+        ("FAIL", "The provider rejected the client ID or secret.")
     );
     let (headers, _) = idp.seen().token_requests.last().cloned().unwrap();
     assert!(headers
@@ -782,6 +786,23 @@ async fn test_connection_names_what_is_wrong(engine: Engine) {
         .to_str()
         .unwrap()
         .starts_with("Basic "));
+
+    // Providers such as Glewlwyd refuse the client this way for an unregistered redirect URI:
+    // the message names that URI, exactly as sent, rather than blaming the secret.
+    idp.set(|b| {
+        b.token_status = 400;
+        b.token_body = json!({"error": "unauthorized_client"});
+    });
+    let unregistered = test_with(&app, &admin, form(&idp.issuer)).await;
+    let (_, body) = idp.seen().token_requests.last().cloned().unwrap();
+    let sent = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert_eq!(
+        status_of(&unregistered, "Client Credentials"),
+        ("FAIL", format!("The provider refused this client for this request: check the client ID and that the redirect URI {sent} is registered for it.").as_str())
+    );
 
     idp.set(|b| b.redirect_discovery = true);
     let redirected = test_with(&app, &admin, form(&idp.issuer)).await;

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 on_both_engines!(
     every_page_goes_to_setup_until_it_is_done,
     pages_need_a_session_and_remember_where_you_were_going,
-    pages_render_on_the_server
+    pages_render_on_the_server,
+    the_icon_and_manifest_are_served
 );
 
 async fn every_page_goes_to_setup_until_it_is_done(engine: Engine) {
@@ -42,4 +43,35 @@ async fn pages_render_on_the_server(engine: Engine) {
     let html = dashboard.text();
     assert!(html.contains("Ada Admin") && html.contains("admin@example.org"));
     assert!(html.contains("Sign out"));
+}
+
+/// The tab, a bookmark and a home-screen shortcut show Grimmory's icon. The server serves the
+/// site folder, which the build fills from `public/`; here it serves `public/` itself.
+async fn the_icon_and_manifest_are_served(engine: Engine) {
+    let app = TestApp::with_settings(engine, |raw| raw.site_root = Some("public".to_owned())).await;
+    app.setup_admin().await;
+    let login = app.get("/login", None).await.text();
+    for (path, content_type) in [
+        ("/favicon.ico", "image/x-icon"),
+        ("/apple-touch-icon.png", "image/png"),
+        ("/manifest.webmanifest", "application/manifest+json"),
+    ] {
+        assert!(
+            login.contains(&format!("href=\"{path}\"")),
+            "the page links {path}"
+        );
+        let r = app.get(path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.headers["content-type"], content_type, "{path}");
+        assert!(!r.body.is_empty());
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&app.get("/manifest.webmanifest", None).await.body).unwrap();
+    assert_eq!(manifest["name"], "Grimmory");
+    for icon in manifest["icons"].as_array().unwrap() {
+        let src = icon["src"].as_str().unwrap();
+        let r = app.get(src, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{src}");
+        assert_eq!(r.headers["content-type"], "image/png", "{src}");
+    }
 }

@@ -4,7 +4,7 @@
 //! can be a contract endpoint, and any HTTP client can call it.
 
 use super::body::{json_object, object_into};
-use crate::domain::{ErrorBody, FieldError};
+use crate::domain::ErrorBody;
 use http::Method;
 use leptos::server_fn::client::Client;
 use leptos::server_fn::request::{ClientReq, Req};
@@ -140,7 +140,7 @@ where
         let id: i64 = raw.parse().map_err(|_| ErrorBody::new(404, "Not found."))?;
         object.insert(name, id.into());
     }
-    object_into(object).map_err(|e: FieldError| ErrorBody::invalid(vec![e]))
+    object_into(object).map_err(ErrorBody::invalid)
 }
 
 /// The endpoint's path with each `{name}` segment replaced by that argument, which then

@@ -33,8 +33,9 @@ const BOUND_PREFIX: &str = "2.";
 /// What a sealed value protects, and so where alone it may be opened.
 #[derive(Debug, Clone, Copy)]
 pub enum Binding<'a> {
-    /// The OIDC client secret of this installation.
-    ClientSecret,
+    /// The OIDC client secret, for the client ID at the issuer it was entered for: moved to
+    /// another provider in the database, it no longer opens, so it is never sent there.
+    ClientSecret { issuer: &'a str, client_id: &'a str },
     /// An identity provider's refresh token, held by the session with this id hash.
     RefreshToken { session: &'a str },
 }
@@ -42,7 +43,15 @@ pub enum Binding<'a> {
 impl Binding<'_> {
     fn associated_data(&self) -> Vec<u8> {
         match self {
-            Binding::ClientSecret => b"grimmory oidc client secret".to_vec(),
+            Binding::ClientSecret { issuer, client_id } => [
+                b"grimmory oidc client secret for ".as_slice(),
+                // Lengths first, so no two (issuer, client ID) pairs give the same bytes.
+                &(issuer.len() as u64).to_be_bytes(),
+                issuer.as_bytes(),
+                &(client_id.len() as u64).to_be_bytes(),
+                client_id.as_bytes(),
+            ]
+            .concat(),
             Binding::RefreshToken { session } => [
                 b"grimmory refresh token of session ".as_slice(),
                 session.as_bytes(),
@@ -144,22 +153,20 @@ pub fn generate_key() -> String {
 mod tests {
     use super::*;
 
+    const SECRET: Binding = Binding::ClientSecret {
+        issuer: "https://auth.example.com/",
+        client_id: "grimmory",
+    };
+
     #[test]
     fn seals_and_opens_under_the_same_key_only() {
         let a = SecretBox::new("key one, long enough");
         let b = SecretBox::new("key two, long enough");
-        let sealed = a.seal("client secret", Binding::ClientSecret);
-        assert_ne!(
-            sealed,
-            a.seal("client secret", Binding::ClientSecret),
-            "nonces differ"
-        );
+        let sealed = a.seal("client secret", SECRET);
+        assert_ne!(sealed, a.seal("client secret", SECRET), "nonces differ");
         assert!(!sealed.contains("client secret"));
-        assert_eq!(
-            a.open(&sealed, Binding::ClientSecret).unwrap(),
-            "client secret"
-        );
-        assert!(b.open(&sealed, Binding::ClientSecret).is_err());
+        assert_eq!(a.open(&sealed, SECRET).unwrap(), "client secret");
+        assert!(b.open(&sealed, SECRET).is_err());
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(
             a.fingerprint(),
@@ -179,11 +186,27 @@ mod tests {
         assert!(key
             .open(&token, Binding::RefreshToken { session: "s2" })
             .is_err());
-        assert!(key.open(&token, Binding::ClientSecret).is_err());
-        let secret = key.seal("secret", Binding::ClientSecret);
+        assert!(key.open(&token, SECRET).is_err());
+        let secret = key.seal("secret", SECRET);
         assert!(key
             .open(&secret, Binding::RefreshToken { session: "" })
             .is_err());
+        for elsewhere in [
+            Binding::ClientSecret {
+                issuer: "https://evil.example.com/",
+                client_id: "grimmory",
+            },
+            Binding::ClientSecret {
+                issuer: "https://auth.example.com/",
+                client_id: "other",
+            },
+            Binding::ClientSecret {
+                issuer: "https://auth.example.com/g",
+                client_id: "rimmory",
+            },
+        ] {
+            assert!(key.open(&secret, elsewhere).is_err(), "{elsewhere:?}");
+        }
     }
 
     #[test]
@@ -197,9 +220,9 @@ mod tests {
             .unwrap();
         let legacy = STANDARD_NO_PAD.encode([nonce.as_slice(), &body].concat());
         assert!(SecretBox::is_legacy(&legacy));
-        assert!(key.open(&legacy, Binding::ClientSecret).is_err());
+        assert!(key.open(&legacy, SECRET).is_err());
         assert_eq!(key.legacy_open(&legacy).unwrap(), "old secret");
-        let bound = key.seal("new", Binding::ClientSecret);
+        let bound = key.seal("new", SECRET);
         assert!(!SecretBox::is_legacy(&bound));
         assert!(key.legacy_open(&bound).is_err());
     }

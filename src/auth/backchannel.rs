@@ -22,7 +22,7 @@ pub async fn end_sessions(state: &Services, ip: &str, token: &str) -> Result<(),
         .await
         .map_err(|_| "settings")?
         .unwrap_or_else(|| "RS256".to_owned());
-    let secret = super::sign_in::client_secret(state)
+    let secret = super::sign_in::client_secret(state, &s.issuer_uri, &s.client_id)
         .await
         .map_err(|_| "secret")?;
     let expected = Expected {

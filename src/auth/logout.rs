@@ -73,7 +73,7 @@ fn revoke_in_background(
         oidc.settings.client_id.clone(),
     );
     tokio::spawn(async move {
-        let revoked = match super::sign_in::client_secret(&state).await {
+        let revoked = match super::sign_in::client_secret(&state, &issuer, &client_id).await {
             Ok(secret) => state
                 .oidc
                 .revoke_refresh_token(&Revocation {

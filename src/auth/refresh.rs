@@ -118,7 +118,7 @@ pub async fn refresh_session(state: &Services, id_hash: &str) -> AppResult<Outco
     ) else {
         return end(state, id_hash, lease.user_id, "unreadable_refresh_token").await;
     };
-    let secret = sign_in::client_secret(state).await?;
+    let secret = sign_in::client_secret(state, &s.issuer_uri, &s.client_id).await?;
     let grant = RefreshGrant {
         issuer: &s.issuer_uri,
         client_id: &s.client_id,

@@ -133,9 +133,13 @@ pub async fn save(
     let sealed = match &secret {
         SecretPlan::Keep => SecretChange::Keep,
         SecretPlan::Clear => SecretChange::Clear,
-        SecretPlan::Replace(plain) => {
-            SecretChange::Replace(state.secrets.seal(plain, Binding::ClientSecret))
-        }
+        SecretPlan::Replace(plain) => SecretChange::Replace(state.secrets.seal(
+            plain,
+            Binding::ClientSecret {
+                issuer: &settings.issuer_uri,
+                client_id: &settings.client_id,
+            },
+        )),
     };
     let json = serde_json::to_string(&settings).map_err(AppError::internal)?;
     // Another issuer or client: fetch its discovery and keys afresh.

@@ -444,7 +444,14 @@ pub async fn for_form(
             Some(sealed) => Some(
                 state
                     .secrets
-                    .open(&sealed, Binding::ClientSecret)
+                    .open(
+                        &sealed,
+                        // Kept only while the provider is the saved one, whose secret it is.
+                        Binding::ClientSecret {
+                            issuer: &current.issuer_uri,
+                            client_id: &current.client_id,
+                        },
+                    )
                     .map_err(crate::error::AppError::internal)?,
             ),
             None => None,

@@ -39,9 +39,9 @@ const ADMIN_API: [&str; 2] = ["/api/v1/admin/", "/api/v1/settings/"];
 /// is never checked field by field: the same answer, whatever they send.
 pub async fn admins_only(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let admin_api = ADMIN_API.iter().any(|prefix| {
-        path.starts_with(prefix) || path == prefix.trim_end_matches('/')
-    });
+    let admin_api = ADMIN_API
+        .iter()
+        .any(|prefix| path.starts_with(prefix) || path == prefix.trim_end_matches('/'));
     if admin_api {
         if let Err(refused) = Admin::from_extensions(req.extensions()) {
             return refused.into_response();

@@ -141,7 +141,16 @@ async fn the_client_secret_is_sealed_and_never_shown(engine: Engine) {
     let raw = app.state.db.oidc_client_secret().await.unwrap().unwrap();
     assert!(!raw.contains("s3cret-value-XYZ"));
     assert_eq!(
-        app.state.secrets.open(&raw, Binding::ClientSecret).unwrap(),
+        app.state
+            .secrets
+            .open(
+                &raw,
+                Binding::ClientSecret {
+                    issuer: "https://auth.example.com/application/o/grimmory/",
+                    client_id: "grimmory"
+                }
+            )
+            .unwrap(),
         "s3cret-value-XYZ"
     );
     // Re-saving the form untouched keeps it.
@@ -203,7 +212,16 @@ async fn the_secret_does_not_follow_a_changed_provider(engine: Engine) {
     );
     let raw = app.state.db.oidc_client_secret().await.unwrap().unwrap();
     assert_eq!(
-        app.state.secrets.open(&raw, Binding::ClientSecret).unwrap(),
+        app.state
+            .secrets
+            .open(
+                &raw,
+                Binding::ClientSecret {
+                    issuer: "https://other.example.com/",
+                    client_id: "grimmory"
+                }
+            )
+            .unwrap(),
         "second-secret"
     );
     let cleared = app

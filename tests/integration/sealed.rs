@@ -85,8 +85,17 @@ async fn secrets_sealed_before_bindings_work_after_the_upgrade(engine: Engine) {
     let token_row = "SELECT refresh_token_enc FROM sessions WHERE id_hash = $1";
     assert!(stored(&flow, token_row, &hash).await.starts_with("2."));
     assert_eq!(
-        client_secret(&restarted).await.unwrap().as_deref(),
+        client_secret(&restarted, &flow.idp.issuer, "grimmory")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("secret from before binding")
+    );
+    // Bound to the provider it was saved for: pointed elsewhere, it does not open.
+    assert!(
+        client_secret(&restarted, "https://elsewhere.example.com/", "grimmory")
+            .await
+            .is_err()
     );
     flow.idp.set(|b| {
         b.refresh_status = 200;

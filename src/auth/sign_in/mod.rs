@@ -117,7 +117,7 @@ async fn finish(
     .map_err(|(f, pending)| (f, pending.and_then(|p| p.link_user_id)))?;
     let link_user_id = pending.link_user_id;
     let concerns = |f: Failure| (f, link_user_id);
-    let secret = client_secret(state)
+    let secret = client_secret(state, &oidc.settings.issuer_uri, &oidc.settings.client_id)
         .await
         .map_err(|e| concerns(Failure::internal(e)))?;
     let proven = state
@@ -143,15 +143,18 @@ async fn finish(
     .map_err(|e| concerns(Failure::internal(e)))
 }
 
-/// Decides who the identity is and applies it. Decided once more when a concurrent first
-/// sign-in of the same identity won the race: then the link exists and is used.
-/// The client secret, opened, when one is stored (a confidential client).
-pub async fn client_secret(state: &Services) -> AppResult<Option<String>> {
+/// The client secret, opened, when one is stored (a confidential client). It opens only for
+/// the issuer and client ID it was entered for.
+pub async fn client_secret(
+    state: &Services,
+    issuer: &str,
+    client_id: &str,
+) -> AppResult<Option<String>> {
     match state.db.oidc_client_secret().await? {
         Some(sealed) => Ok(Some(
             state
                 .secrets
-                .open(&sealed, Binding::ClientSecret)
+                .open(&sealed, Binding::ClientSecret { issuer, client_id })
                 .map_err(AppError::internal)?,
         )),
         None => Ok(None),
@@ -181,6 +184,8 @@ pub async fn end_session_url(
         .await
 }
 
+/// Decides who the identity is and applies it. Decided once more when a concurrent first
+/// sign-in of the same identity won the race: then the link exists and is used.
 async fn identify(
     state: &Services,
     auth: &Authenticated,

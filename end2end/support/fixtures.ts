@@ -1,8 +1,8 @@
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
 import { startServer, type RunningServer } from './server';
 
 /// Every test gets a fresh server with an empty database, so tests never depend on each other.
-export const test = base.extend<{ server: RunningServer }>({
+export const test = base.extend<{ server: RunningServer; cspViolations: string[] }>({
   server: async ({}, use) => {
     const server = await startServer();
     await use(server);
@@ -12,15 +12,31 @@ export const test = base.extend<{ server: RunningServer }>({
     await use(server.url);
   },
   // Every page of every test runs under the server's Content-Security-Policy: anything it
-  // blocks (a script without the page's nonce, a style, a fetch elsewhere) fails the test.
-  context: async ({ context }, use) => {
-    const violations: string[] = [];
-    context.on('console', (message) => {
-      if (message.text().includes('Content Security Policy')) violations.push(message.text());
-    });
-    await use(context);
-    expect(violations, 'Content-Security-Policy violations').toEqual([]);
-  },
+  // blocks (a script without the page's nonce, a style, a fetch elsewhere) fails the test,
+  // also in the contexts and pages a test opens itself.
+  cspViolations: [
+    async ({ browser, context }, use) => {
+      const violations: string[] = [];
+      const watch = (c: BrowserContext) =>
+        c.on('console', (message) => {
+          if (message.text().includes('Content Security Policy')) violations.push(message.text());
+        });
+      watch(context);
+      const newContext = browser.newContext.bind(browser);
+      browser.newContext = async (options) => {
+        const opened = await newContext(options);
+        watch(opened);
+        return opened;
+      };
+      try {
+        await use(violations);
+      } finally {
+        browser.newContext = newContext;
+      }
+      expect(violations, 'Content-Security-Policy violations').toEqual([]);
+    },
+    { auto: true },
+  ],
 });
 
 export { expect };

@@ -37,6 +37,8 @@ pub enum Binding<'a> {
     ClientSecret,
     /// An identity provider's refresh token, held by the session with this id hash.
     RefreshToken { session: &'a str },
+    /// Proof that a browser signed in to the account with this username (a cookie).
+    KnownDevice { username: &'a str },
 }
 
 impl Binding<'_> {
@@ -46,6 +48,11 @@ impl Binding<'_> {
             Binding::RefreshToken { session } => [
                 b"grimmory refresh token of session ".as_slice(),
                 session.as_bytes(),
+            ]
+            .concat(),
+            Binding::KnownDevice { username } => [
+                b"grimmory known device of account ".as_slice(),
+                username.as_bytes(),
             ]
             .concat(),
         }

@@ -47,6 +47,32 @@ impl Attempt {
     pub async fn forget(self, state: &Services) -> AppResult<()> {
         Ok(state.db.forget_attempt(&self.0).await?)
     }
+
+    /// Takes the attempt back from `bucket` only; it stays counted in the others.
+    pub async fn forget_in(&self, state: &Services, bucket: &str) -> AppResult<()> {
+        Ok(state.db.forget_hit(bucket, &self.0).await?)
+    }
+
+    /// The id its hits are recorded under.
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Records one attempt in each of `buckets`; answers it with each bucket's count in the
+/// window, this attempt included.
+pub async fn record(
+    state: &Services,
+    buckets: &[&str],
+    window_ms: Millis,
+) -> AppResult<(Attempt, Vec<i64>)> {
+    let now = state.clock.now();
+    let attempt = SessionToken::generate().hash();
+    let counts = state
+        .db
+        .record_attempt(buckets, &attempt, now, now - window_ms)
+        .await?;
+    Ok((Attempt(attempt), counts))
 }
 
 /// Counts one attempt in `bucket`; over `limit` within the window it is taken back (so
@@ -58,17 +84,12 @@ async fn count(
     window_ms: Millis,
     refusal: &str,
 ) -> AppResult<Attempt> {
-    let now = state.clock.now();
-    let attempt = SessionToken::generate().hash();
-    let counts = state
-        .db
-        .record_attempt(&[bucket], &attempt, now, now - window_ms)
-        .await?;
+    let (attempt, counts) = record(state, &[bucket], window_ms).await?;
     if counts[0] > limit {
-        state.db.forget_attempt(&attempt).await?;
+        attempt.forget(state).await?;
         return Err(AppError::TooManyRequests(refusal.to_owned()));
     }
-    Ok(Attempt(attempt))
+    Ok(attempt)
 }
 
 /// A sign-in started at the provider (authorize, or link from /profile).
@@ -94,11 +115,22 @@ pub async fn callback(state: &Services, ip: &str) -> AppResult<Attempt> {
     .await
 }
 
-/// A back-channel logout request; forget the attempt when it is accepted.
-pub async fn backchannel(state: &Services, ip: &str) -> AppResult<Attempt> {
+/// A back-channel logout request, counted before its token is checked; forget the attempt
+/// when the token is accepted. Over the limit it is still checked (a genuine logout must
+/// never be refused), but without the costly parts of a refusal: see [`Counted::over`].
+pub async fn backchannel(state: &Services, ip: &str) -> AppResult<Counted> {
     let bucket = format!("backchannel-ip:{}", key_of(ip));
-    let refusal = "Too many refused logout requests. Please try again later.";
-    count(state, &bucket, BACKCHANNEL_FAILURES, MINUTE_MS, refusal).await
+    let (attempt, counts) = record(state, &[bucket.as_str()], MINUTE_MS).await?;
+    Ok(Counted {
+        attempt,
+        over: counts[0] > BACKCHANNEL_FAILURES,
+    })
+}
+
+/// An attempt counted, and whether the client is over its limit with it.
+pub struct Counted {
+    pub attempt: Attempt,
+    pub over: bool,
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// Sign-ins started (authorize and link) per client per minute.
 pub const STARTS_PER_MINUTE: i64 = 30;
+/// Sign-ins started per IPv6 /48 per minute: a site or customer holds a whole /48, so one
+/// host could otherwise start from thousands of /64s at once.
+pub const STARTS_PER_MINUTE_PER_48: i64 = 120;
 /// Failed callbacks per client in ten minutes. Each is audited and may cost a call to the
 /// provider, so a flood is cut off well before it fills the audit log.
 pub const CALLBACK_FAILURES: i64 = 60;
@@ -28,6 +31,20 @@ pub fn client_key(ip: IpAddr) -> String {
             let s = v6.segments();
             let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
             format!("{prefix}/64")
+        }
+    }
+}
+
+/// The IPv6 /48 an address belongs to, for the coarser limits; `None` for IPv4.
+pub fn site_key(ip: &str) -> Option<String> {
+    match ip.parse::<IpAddr>().ok()?.to_canonical() {
+        IpAddr::V4(_) => None,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!(
+                "{}/48",
+                Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0)
+            ))
         }
     }
 }
@@ -98,6 +115,11 @@ pub async fn start(state: &Services, ip: &str) -> AppResult<()> {
     let refusal = "Too many sign-in attempts. Please try again in a minute.";
     // Started sign-ins stay counted, successful or not.
     let _counted = count(state, &bucket, STARTS_PER_MINUTE, MINUTE_MS, refusal).await?;
+    if let Some(site) = site_key(ip) {
+        let bucket = format!("authorize-48:{site}");
+        let limit = STARTS_PER_MINUTE_PER_48;
+        let _counted = count(state, &bucket, limit, MINUTE_MS, refusal).await?;
+    }
     Ok(())
 }
 
@@ -147,5 +169,16 @@ mod tests {
         assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
         assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
         assert_eq!(key("not an address"), "not an address");
+    }
+
+    #[test]
+    fn ipv6_sites_are_their_48() {
+        assert_eq!(
+            site_key("2001:db8:1:2:aaaa::1").as_deref(),
+            Some("2001:db8:1::/48")
+        );
+        assert_eq!(site_key("2001:db8:1:ffff::1"), site_key("2001:db8:1:2::1"));
+        assert_eq!(site_key("198.51.100.7"), None);
+        assert_eq!(site_key("::ffff:198.51.100.7"), None);
     }
 }

@@ -69,7 +69,12 @@ pub fn known_device_proof(state: &Services, user: &User, now: i64) -> String {
 fn is_known_device(state: &Services, proof: Option<&str>, username: &str) -> bool {
     let now = state.clock.now();
     proof
-        .and_then(|p| state.secrets.open(p, Binding::KnownDevice { username }).ok())
+        .and_then(|p| {
+            state
+                .secrets
+                .open(p, Binding::KnownDevice { username })
+                .ok()
+        })
         .and_then(|opened| opened.split_once(':')?.1.parse::<i64>().ok())
         .is_some_and(|at| (0..KNOWN_DEVICE_MS).contains(&(now - at)))
 }

@@ -126,8 +126,7 @@ where
             .collect(),
     );
     let options = ResponseOptions::default();
-    let backend: Arc<dyn Backend> = match CallBackend::new(state, &req, options.clone())
-    {
+    let backend: Arc<dyn Backend> = match CallBackend::new(state, &req, options.clone()) {
         Ok(backend) => Arc::new(backend),
         Err(e) => return e.into_response(),
     };
@@ -165,11 +164,7 @@ struct CallBackend {
 }
 
 impl CallBackend {
-    fn new(
-        state: AppState,
-        req: &Request,
-        response: ResponseOptions,
-    ) -> AppResult<Self> {
+    fn new(state: AppState, req: &Request, response: ResponseOptions) -> AppResult<Self> {
         let extensions = req.extensions();
         let client = extensions
             .get::<Client>()
@@ -178,8 +173,8 @@ impl CallBackend {
         let session = extensions
             .get::<SessionCookie>()
             .and_then(|cookie| cookie.0.clone());
-        let known_device = cookies::find(req.headers(), cookies::KNOWN_DEVICE, client.https)
-            .map(str::to_owned);
+        let known_device =
+            cookies::find(req.headers(), cookies::KNOWN_DEVICE, client.https).map(str::to_owned);
         Ok(Self {
             state,
             extensions: extensions.clone(),

@@ -491,7 +491,8 @@ async fn a_tiny_or_textual_expires_in_does_not_refresh_on_every_request(engine: 
     for expires_in in [json!(1), json!("1")] {
         flow.idp.set(move |bh| {
             bh.refresh_status = 200;
-            bh.refresh_body = json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": expires_in});
+            bh.refresh_body =
+                json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": expires_in});
         });
         assert_eq!(
             refresh_session(&flow.app.state, &hash).await.unwrap(),
@@ -507,7 +508,8 @@ async fn a_tiny_or_textual_expires_in_does_not_refresh_on_every_request(engine: 
         flow.app.clock.advance_ms(60_000);
     }
     flow.idp.set(|bh| {
-        bh.refresh_body = json!({"access_token": "at-3", "token_type": "Bearer", "expires_in": "3599"});
+        bh.refresh_body =
+            json!({"access_token": "at-3", "token_type": "Bearer", "expires_in": "3599"});
     });
     assert_eq!(
         refresh_session(&flow.app.state, &hash).await.unwrap(),

@@ -41,7 +41,8 @@ pub(super) fn failure_buckets(ip: &str, username: &str) -> [String; 3] {
 /// How long an account's next attempt waits after its last failure, once `failures` have
 /// been counted in the window from any addresses: nothing for the first few, then doubling
 /// from a second up to [`ACCOUNT_MAX_DELAY_MS`]. A back-off, never a lock-out: guessing from
-/// many addresses gets one try per delay, and the owner waits at most the cap.
+/// many addresses gets one try per delay; the owner is not held back on a known device, and
+/// elsewhere waits at most the cap once the guessing addresses have used up their own limits.
 fn account_delay_ms(failures: i64) -> i64 {
     if failures < ACCOUNT_FREE_FAILURES {
         return 0;

@@ -38,6 +38,8 @@ pub enum Binding<'a> {
     ClientSecret { issuer: &'a str, client_id: &'a str },
     /// An identity provider's refresh token, held by the session with this id hash.
     RefreshToken { session: &'a str },
+    /// Proof that a browser signed in to the account with this username (a cookie).
+    KnownDevice { username: &'a str },
 }
 
 impl Binding<'_> {
@@ -55,6 +57,11 @@ impl Binding<'_> {
             Binding::RefreshToken { session } => [
                 b"grimmory refresh token of session ".as_slice(),
                 session.as_bytes(),
+            ]
+            .concat(),
+            Binding::KnownDevice { username } => [
+                b"grimmory known device of account ".as_slice(),
+                username.as_bytes(),
             ]
             .concat(),
         }

@@ -155,7 +155,7 @@ fn secret_key_material(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = crypto::generate_key();
-            write_private(&path, &key).map_err(|e| {
+            let key = write_private(&path, &key).map_err(|e| {
                 format!(
                     "cannot write the generated secret key to {}: {e}",
                     path.display()
@@ -171,13 +171,15 @@ fn secret_key_material(
     }
 }
 
-/// Creates `path` readable by its owner only, whole or not at all: the key is written to a
-/// temporary file, flushed to disk and then renamed into place, so a crash never leaves a
-/// short key behind.
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+/// Creates `path` readable by its owner only, whole or not at all, and never over a key that
+/// is already there: the key is written to a temporary file and flushed to disk, then
+/// hard-linked into place, which fails when `path` exists (another process starting at the
+/// same moment wrote its key first; that one is then read and used). A crash never leaves a
+/// short key behind. Answers the key in use.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<String> {
     use std::io::Write;
-    let partial = path.with_extension("key.partial");
-    // Left over from a crash before the rename: it never held a key in use.
+    let partial = path.with_extension(format!("key.partial.{}", std::process::id()));
+    // Left over from a crash of an earlier process with our id: it never held a key in use.
     match std::fs::remove_file(&partial) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -189,7 +191,22 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     let mut file = options.open(&partial)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
-    std::fs::rename(&partial, path)
+    let linked = std::fs::hard_link(&partial, path);
+    std::fs::remove_file(&partial)?;
+    let key = match linked {
+        Ok(()) => contents.to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(path)?.trim().to_owned()
+        }
+        Err(e) => return Err(e),
+    };
+    // The new directory entry must reach the disk too, or a crash could lose the key that
+    // already sealed secrets.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -224,7 +241,23 @@ mod tests {
         let first = folder.key_material().unwrap();
         assert!(first.len() >= config::MIN_SECRET_KEY_CHARS);
         assert_eq!(folder.key_material().unwrap(), first);
-        assert!(!folder.0.join("secret.key.partial").exists());
+        let leftovers = std::fs::read_dir(&folder.0)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "secret.key")
+            .count();
+        assert_eq!(leftovers, 0, "no partial file is left behind");
+    }
+
+    #[test]
+    fn an_existing_key_file_is_never_replaced() {
+        // Another process wrote its key between our read (not found) and our write.
+        let folder = Folder::new();
+        let file = folder.0.join("secret.key");
+        let theirs = "f".repeat(64);
+        std::fs::write(&file, &theirs).unwrap();
+        let used = write_private(&file, &"0".repeat(64)).unwrap();
+        assert_eq!(used, theirs, "the key already written is the one used");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), theirs);
     }
 
     #[test]

@@ -569,6 +569,8 @@ pub enum OidcError {
     StateMismatch,
     LinkRefused,
     OidcDisabled,
+    /// Too many failed sign-ins from this client: the callback was not even looked at.
+    RateLimited,
     Unexpected,
     /// The provider's own `error` code (e.g. `access_denied`), passed on as it came: shown
     /// with the generic text, never followed anywhere.
@@ -576,7 +578,7 @@ pub enum OidcError {
 }
 
 impl OidcError {
-    const KNOWN: [Self; 8] = [
+    const KNOWN: [Self; 9] = [
         Self::NotProvisioned,
         Self::ProviderUnreachable,
         Self::InvalidToken,
@@ -584,6 +586,7 @@ impl OidcError {
         Self::StateMismatch,
         Self::LinkRefused,
         Self::OidcDisabled,
+        Self::RateLimited,
         Self::Unexpected,
     ];
 
@@ -597,6 +600,7 @@ impl OidcError {
             Self::StateMismatch => "state_mismatch",
             Self::LinkRefused => "link_refused",
             Self::OidcDisabled => "oidc_disabled",
+            Self::RateLimited => "rate_limited",
             Self::Unexpected => "unexpected",
             Self::Provider(code) => code,
         }
@@ -620,6 +624,7 @@ impl OidcError {
             Self::StateMismatch => "OIDC authentication failed: security state mismatch. Please try again.",
             Self::LinkRefused => "An account with this username already exists and cannot be linked. Contact your administrator.",
             Self::OidcDisabled => "Sign-in with OIDC is not enabled.",
+            Self::RateLimited => "Too many failed sign-ins. Please try again later.",
             Self::Unexpected | Self::Provider(_) => "An unexpected OIDC error occurred. Please try again.",
         }
     }

@@ -7,8 +7,14 @@ use crate::oidc_settings as settings;
 use crate::state::Services;
 
 /// Checks the logout token and ends the sessions it names. A refusal says why, for the server
-/// log only: the provider gets one answer for every failure.
-pub async fn end_sessions(state: &Services, ip: &str, token: &str) -> Result<(), Refusal> {
+/// log only: the provider gets one answer for every failure. `may_refetch` false (a client
+/// over its limit of refusals) checks the token with the keys at hand only.
+pub async fn end_sessions(
+    state: &Services,
+    ip: &str,
+    token: &str,
+    may_refetch: bool,
+) -> Result<(), Refusal> {
     let oidc = settings::effective(state).await.map_err(|_| "settings")?;
     if !oidc.enabled {
         return Err("OIDC is off");
@@ -32,7 +38,10 @@ pub async fn end_sessions(state: &Services, ip: &str, token: &str) -> Result<(),
         alg: &alg,
         now,
     };
-    let request = state.oidc.verify_logout_token(token, &expected).await?;
+    let request = state
+        .oidc
+        .verify_logout_token(token, &expected, may_refetch)
+        .await?;
     if !state
         .db
         .remember_logout_jti(&s.issuer_uri, &request.jti, request.keep_until, now)

@@ -10,6 +10,9 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// Sign-ins started (authorize and link) per client per minute.
 pub const STARTS_PER_MINUTE: i64 = 30;
+/// Sign-ins started per IPv6 /48 per minute: a site or customer holds a whole /48, so one
+/// host could otherwise start from thousands of /64s at once.
+pub const STARTS_PER_MINUTE_PER_48: i64 = 120;
 /// Failed callbacks per client in ten minutes. Each is audited and may cost a call to the
 /// provider, so a flood is cut off well before it fills the audit log.
 pub const CALLBACK_FAILURES: i64 = 60;
@@ -32,6 +35,20 @@ pub fn client_key(ip: IpAddr) -> String {
     }
 }
 
+/// The IPv6 /48 an address belongs to, for the coarser limits; `None` for IPv4.
+pub fn site_key(ip: &str) -> Option<String> {
+    match ip.parse::<IpAddr>().ok()?.to_canonical() {
+        IpAddr::V4(_) => None,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!(
+                "{}/48",
+                Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0)
+            ))
+        }
+    }
+}
+
 /// [`client_key`] of an address as the edges pass it on, in text; text that is no address
 /// counts as itself.
 pub fn key_of(ip: &str) -> String {
@@ -47,6 +64,32 @@ impl Attempt {
     pub async fn forget(self, state: &Services) -> AppResult<()> {
         Ok(state.db.forget_attempt(&self.0).await?)
     }
+
+    /// Takes the attempt back from `bucket` only; it stays counted in the others.
+    pub async fn forget_in(&self, state: &Services, bucket: &str) -> AppResult<()> {
+        Ok(state.db.forget_hit(bucket, &self.0).await?)
+    }
+
+    /// The id its hits are recorded under.
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Records one attempt in each of `buckets`; answers it with each bucket's count in the
+/// window, this attempt included.
+pub async fn record(
+    state: &Services,
+    buckets: &[&str],
+    window_ms: Millis,
+) -> AppResult<(Attempt, Vec<i64>)> {
+    let now = state.clock.now();
+    let attempt = SessionToken::generate().hash();
+    let counts = state
+        .db
+        .record_attempt(buckets, &attempt, now, now - window_ms)
+        .await?;
+    Ok((Attempt(attempt), counts))
 }
 
 /// Counts one attempt in `bucket`; over `limit` within the window it is taken back (so
@@ -58,17 +101,12 @@ async fn count(
     window_ms: Millis,
     refusal: &str,
 ) -> AppResult<Attempt> {
-    let now = state.clock.now();
-    let attempt = SessionToken::generate().hash();
-    let counts = state
-        .db
-        .record_attempt(&[bucket], &attempt, now, now - window_ms)
-        .await?;
+    let (attempt, counts) = record(state, &[bucket], window_ms).await?;
     if counts[0] > limit {
-        state.db.forget_attempt(&attempt).await?;
+        attempt.forget(state).await?;
         return Err(AppError::TooManyRequests(refusal.to_owned()));
     }
-    Ok(Attempt(attempt))
+    Ok(attempt)
 }
 
 /// A sign-in started at the provider (authorize, or link from /profile).
@@ -77,6 +115,11 @@ pub async fn start(state: &Services, ip: &str) -> AppResult<()> {
     let refusal = "Too many sign-in attempts. Please try again in a minute.";
     // Started sign-ins stay counted, successful or not.
     let _counted = count(state, &bucket, STARTS_PER_MINUTE, MINUTE_MS, refusal).await?;
+    if let Some(site) = site_key(ip) {
+        let bucket = format!("authorize-48:{site}");
+        let limit = STARTS_PER_MINUTE_PER_48;
+        let _counted = count(state, &bucket, limit, MINUTE_MS, refusal).await?;
+    }
     Ok(())
 }
 
@@ -94,11 +137,22 @@ pub async fn callback(state: &Services, ip: &str) -> AppResult<Attempt> {
     .await
 }
 
-/// A back-channel logout request; forget the attempt when it is accepted.
-pub async fn backchannel(state: &Services, ip: &str) -> AppResult<Attempt> {
+/// A back-channel logout request, counted before its token is checked; forget the attempt
+/// when the token is accepted. Over the limit it is still checked (a genuine logout must
+/// never be refused), but without the costly parts of a refusal: see [`Counted::over`].
+pub async fn backchannel(state: &Services, ip: &str) -> AppResult<Counted> {
     let bucket = format!("backchannel-ip:{}", key_of(ip));
-    let refusal = "Too many refused logout requests. Please try again later.";
-    count(state, &bucket, BACKCHANNEL_FAILURES, MINUTE_MS, refusal).await
+    let (attempt, counts) = record(state, &[bucket.as_str()], MINUTE_MS).await?;
+    Ok(Counted {
+        attempt,
+        over: counts[0] > BACKCHANNEL_FAILURES,
+    })
+}
+
+/// An attempt counted, and whether the client is over its limit with it.
+pub struct Counted {
+    pub attempt: Attempt,
+    pub over: bool,
 }
 
 #[cfg(test)]
@@ -115,5 +169,16 @@ mod tests {
         assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
         assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
         assert_eq!(key("not an address"), "not an address");
+    }
+
+    #[test]
+    fn ipv6_sites_are_their_48() {
+        assert_eq!(
+            site_key("2001:db8:1:2:aaaa::1").as_deref(),
+            Some("2001:db8:1::/48")
+        );
+        assert_eq!(site_key("2001:db8:1:ffff::1"), site_key("2001:db8:1:2::1"));
+        assert_eq!(site_key("198.51.100.7"), None);
+        assert_eq!(site_key("::ffff:198.51.100.7"), None);
     }
 }

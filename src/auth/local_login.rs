@@ -1,7 +1,9 @@
 //! Sign-in with username and password, with the rate limits of spec section 9.
 
+use super::limits::{self, Attempt};
 use super::password;
 use super::session::{SessionToken, LOCAL_SESSION_MS};
+use crate::crypto::Binding;
 use crate::db::{AuditEntry, AuditEvent, NewSession, User};
 use crate::error::{AppError, AppResult};
 use crate::state::Services;
@@ -39,7 +41,8 @@ pub(super) fn failure_buckets(ip: &str, username: &str) -> [String; 3] {
 /// How long an account's next attempt waits after its last failure, once `failures` have
 /// been counted in the window from any addresses: nothing for the first few, then doubling
 /// from a second up to [`ACCOUNT_MAX_DELAY_MS`]. A back-off, never a lock-out: guessing from
-/// many addresses gets one try per delay, and the owner waits at most the cap.
+/// many addresses gets one try per delay; the owner is not held back on a known device, and
+/// elsewhere waits at most the cap once the guessing addresses have used up their own limits.
 fn account_delay_ms(failures: i64) -> i64 {
     if failures < ACCOUNT_FREE_FAILURES {
         return 0;
@@ -48,27 +51,65 @@ fn account_delay_ms(failures: i64) -> i64 {
     (1_000_i64 << doublings).min(ACCOUNT_MAX_DELAY_MS)
 }
 
-/// Counts a password check against the limits before it runs; answers the attempt's id to
-/// take back once it succeeds. Refused attempts are taken back at once, so waiting out the
-/// window (or the account's short delay) always works.
-pub(super) async fn limit_attempt(state: &Services, ip: &str, username: &str) -> AppResult<String> {
+/// How long a browser stays a known device of an account after a password sign-in there.
+pub const KNOWN_DEVICE_MS: i64 = 180 * 24 * 3600 * 1000;
+
+/// Proof, for the known-device cookie, that this browser signed in to `user` with its
+/// password at `now`: sealed, so only this server can make one, and bound to the username.
+pub fn known_device_proof(state: &Services, user: &User, now: i64) -> String {
+    state.secrets.seal(
+        &format!("{}:{now}", user.id),
+        Binding::KnownDevice {
+            username: &user.username,
+        },
+    )
+}
+
+/// Whether `proof` (the known-device cookie) shows this browser signed in to `username`
+/// with its password within [`KNOWN_DEVICE_MS`].
+fn is_known_device(state: &Services, proof: Option<&str>, username: &str) -> bool {
     let now = state.clock.now();
-    let since = now - WINDOW_MS;
-    let attempt = super::session::SessionToken::generate().hash();
+    proof
+        .and_then(|p| {
+            state
+                .secrets
+                .open(p, Binding::KnownDevice { username })
+                .ok()
+        })
+        .and_then(|opened| opened.split_once(':')?.1.parse::<i64>().ok())
+        .is_some_and(|at| (0..KNOWN_DEVICE_MS).contains(&(now - at)))
+}
+
+/// Counts a password check against the limits before it runs; answers the attempt to take
+/// back once it succeeds. A refused attempt stays counted against the client (polling uses up
+/// its own allowance) but is taken back from the account, so it never pushes the account's
+/// next try further out. A `known_device` (a browser its owner signed in from before) skips
+/// the account's back-off: guessing elsewhere never keeps the owner out.
+pub(super) async fn limit_attempt(
+    state: &Services,
+    ip: &str,
+    username: &str,
+    known_device: bool,
+) -> AppResult<Attempt> {
+    let since = state.clock.now() - WINDOW_MS;
     let [by_ip, by_user, by_account] = failure_buckets(ip, username);
-    let counts = state
-        .db
-        .record_attempt(&[&by_ip, &by_user, &by_account], &attempt, now, since)
-        .await?;
-    let delay = account_delay_ms(counts[2] - 1);
-    let too_soon = delay > 0
-        && state
+    let buckets: &[&str] = if known_device {
+        &[&by_ip, &by_user]
+    } else {
+        &[&by_ip, &by_user, &by_account]
+    };
+    let (attempt, counts) = limits::record(state, buckets, WINDOW_MS).await?;
+    let over_client = counts[0] > MAX_PER_IP || counts[1] > MAX_PER_IP_AND_USER;
+    let too_soon = match counts.get(2) {
+        Some(&failures) if account_delay_ms(failures - 1) > 0 => state
             .db
-            .last_hit(&by_account, &attempt, since)
+            .last_hit(&by_account, attempt.id(), since)
             .await?
-            .is_some_and(|last| now - last < delay);
-    if counts[0] > MAX_PER_IP || counts[1] > MAX_PER_IP_AND_USER || too_soon {
-        state.db.forget_attempt(&attempt).await?;
+            .is_some_and(|last| state.clock.now() - last < account_delay_ms(failures - 1)),
+        _ => false,
+    };
+    if over_client || too_soon {
+        attempt.forget_in(state, &by_account).await?;
         return Err(AppError::TooManyRequests(TOO_MANY_ATTEMPTS.to_owned()));
     }
     Ok(attempt)
@@ -76,7 +117,13 @@ pub(super) async fn limit_attempt(state: &Services, ip: &str, username: &str) ->
 
 /// Checks the credentials and answers the user they belong to. Unknown users and wrong
 /// passwords get the same answer after the same work.
-pub async fn authenticate(state: &Services, req: LoginRequest, client_ip: &str) -> AppResult<User> {
+/// `known_device` is the known-device cookie the browser sent, if any.
+pub async fn authenticate(
+    state: &Services,
+    req: LoginRequest,
+    client_ip: &str,
+    known_device: Option<&str>,
+) -> AppResult<User> {
     let username = req.username.as_deref().map(str::trim).unwrap_or("");
     let pass = req.password.unwrap_or_default();
     let mut fields = crate::validation::Fields::new();
@@ -87,7 +134,8 @@ pub async fn authenticate(state: &Services, req: LoginRequest, client_ip: &str) 
         fields.add("password", "Password is required.");
     }
     fields.finish()?;
-    let attempt = limit_attempt(state, client_ip, username).await?;
+    let known = is_known_device(state, known_device, username);
+    let attempt = limit_attempt(state, client_ip, username, known).await?;
     // A name that could never have been created (control characters, too long) is looked up
     // as nobody: same answer, same work, and no odd bytes sent to the database.
     let user = match crate::validation::username(Some(username)) {
@@ -111,7 +159,7 @@ pub async fn authenticate(state: &Services, req: LoginRequest, client_ip: &str) 
     if !user.is_admin && crate::oidc_settings::effective(state).await?.force_only {
         return Err(AppError::Forbidden(LOCAL_DISABLED.to_owned()));
     }
-    state.db.forget_attempt(&attempt).await?;
+    attempt.forget(state).await?;
     state
         .db
         .clear_hits(&failure_buckets(client_ip, username)[1])
@@ -119,19 +167,31 @@ pub async fn authenticate(state: &Services, req: LoginRequest, client_ip: &str) 
     Ok(user)
 }
 
+/// A password sign-in: the user, the new session, and the known-device proof for the cookie.
+pub struct LocalSignIn {
+    pub user: UserDto,
+    pub token: SessionToken,
+    pub known_device: String,
+}
+
 /// Signs in with a password: checks the credentials and starts a fresh session (ending
 /// `previous`, this browser's old one). Every attempt counts in the metrics. The REST
-/// handler and the UI's server function both come here.
+/// handler and the UI's server function both come here; both set the known-device cookie.
 pub async fn sign_in(
     state: &Services,
     credentials: LoginRequest,
     previous: Option<&str>,
     client_ip: &str,
-) -> AppResult<(UserDto, SessionToken)> {
+    known_device: Option<&str>,
+) -> AppResult<LocalSignIn> {
     let result = async {
-        let user = authenticate(state, credentials, client_ip).await?;
+        let user = authenticate(state, credentials, client_ip, known_device).await?;
         let token = start_session(state, &user, previous, client_ip).await?;
-        Ok((state.db.user_view(&user).await?.into(), token))
+        Ok(LocalSignIn {
+            known_device: known_device_proof(state, &user, state.clock.now()),
+            user: state.db.user_view(&user).await?.into(),
+            token,
+        })
     }
     .await;
     let outcome = match &result {

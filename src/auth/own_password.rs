@@ -31,14 +31,16 @@ pub async fn change(
         .map_err(|m| fields.add("newPassword", m))
         .ok();
     fields.finish()?;
-    let attempt = limit_attempt(state, ip, &user.username).await?;
+    // A signed-in session is better proof than a known-device cookie: guessing at this
+    // account elsewhere never delays its owner here.
+    let attempt = limit_attempt(state, ip, &user.username, true).await?;
     if !password::verify(current, Some(stored), &state.dummy_hash).await? {
         return Err(AppError::Validation(vec![FieldError {
             field: "currentPassword".to_owned(),
             message: "Your current password is not right.".to_owned(),
         }]));
     }
-    state.db.forget_attempt(&attempt).await?;
+    attempt.forget(state).await?;
     let new = new.ok_or_else(|| AppError::internal("validated password missing"))?;
     let changes = UserChanges {
         password_hash: Some(Some(password::hash(new).await?)),

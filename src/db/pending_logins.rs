@@ -11,8 +11,8 @@ pub const PER_BROWSER: i64 = 10;
 /// its oldest, so a flood from one place evicts its own.
 pub const PER_CLIENT: i64 = 50;
 /// Pending sign-ins the whole server holds at most, so a flood cannot fill the database.
-/// Reaching it drops the oldest rather than refusing: a flood from many places then delays
-/// sign-ins no more than it takes to push out one that was just started.
+/// Reaching it drops the oldest of the client holding the most rather than refusing: a
+/// flood from many places pushes out its own sign-ins first.
 pub const TOTAL: i64 = 10_000;
 
 #[derive(Debug, Clone)]
@@ -66,8 +66,12 @@ impl Db {
             .fetch_one(&mut *tx)
             .await?;
         if total >= TOTAL {
+            // The oldest of the client holding the most: a flood spread over many clients
+            // pushes out its own sign-ins before a quiet client's one.
             sqlx::query(
                 "DELETE FROM pending_logins WHERE state_hash IN (SELECT state_hash FROM pending_logins \
+                 WHERE client_key = (SELECT client_key FROM pending_logins GROUP BY client_key \
+                 ORDER BY COUNT(*) DESC, MIN(created_at) ASC LIMIT 1) \
                  ORDER BY created_at ASC LIMIT $1)",
             )
             .bind(total - TOTAL + 1)

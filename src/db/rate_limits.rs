@@ -74,6 +74,16 @@ impl Db {
         Ok(())
     }
 
+    /// Takes back the hit of one attempt in one bucket.
+    pub async fn forget_hit(&self, bucket: &str, attempt: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM rate_limit_hits WHERE bucket = $1 AND attempt = $2")
+            .bind(bucket)
+            .bind(attempt)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn clear_hits(&self, bucket: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM rate_limit_hits WHERE bucket = $1")
             .bind(bucket)

@@ -253,8 +253,6 @@ impl Db {
 
 /// A session's refresh, leased to one caller.
 pub struct RefreshLease {
-    /// The holder's proof: only it may store the result or release the lease.
-    pub token: String,
     pub user_id: i64,
     pub issuer: String,
     pub subject: String,
@@ -298,7 +296,6 @@ impl Db {
         .await?;
         row.map(|r| {
             Ok(RefreshLease {
-                token: token.to_owned(),
                 user_id: r.try_get("user_id")?,
                 issuer: r
                     .try_get::<Option<String>, _>("oidc_issuer")?
@@ -318,7 +315,10 @@ impl Db {
         .transpose()
     }
 
-    /// Stores what a refresh brought and ends the lease, if `lease_token` still holds it.
+    /// Stores what a refresh brought and ends the lease, if `lease_token` still holds it and
+    /// the identity the session came through is still linked to its user: checked in the same
+    /// statement, so an unlink landing during the refresh is never undone by its result (the
+    /// caller re-syncs groups only after a store).
     pub async fn store_refresh(
         &self,
         id_hash: &str,
@@ -328,7 +328,9 @@ impl Db {
         let done = sqlx::query(
             "UPDATE sessions SET refresh_token_enc = $3, id_token = $4, access_expires_at = $5, \
              refresh_version = refresh_version + 1, refreshing_until = NULL, refresh_lease = NULL, \
-             refresh_not_before = NULL WHERE id_hash = $1 AND refresh_lease = $2",
+             refresh_not_before = NULL WHERE id_hash = $1 AND refresh_lease = $2 \
+             AND EXISTS (SELECT 1 FROM oidc_identities i WHERE i.user_id = sessions.user_id \
+             AND i.issuer = sessions.oidc_issuer AND i.subject = sessions.oidc_subject)",
         )
         .bind(id_hash)
         .bind(lease_token)

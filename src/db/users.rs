@@ -483,15 +483,14 @@ impl Db {
             issuer: row.try_get("issuer")?,
             subject: row.try_get("subject")?,
         };
-        let ended = sqlx::query(
-            "DELETE FROM sessions WHERE user_id = $1 AND oidc_issuer = $2 AND oidc_subject = $3",
-        )
-        .bind(id)
-        .bind(&link.issuer)
-        .bind(&link.subject)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        // Every OIDC session of the user, by user id: a user has one link at most, and
+        // sessions from before "Move existing links" still name the old issuer.
+        let ended =
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND oidc_subject IS NOT NULL")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         admin_guard::verify(&mut tx, force_disabled).await?;
         audit
             .target(id)

@@ -14,10 +14,14 @@ use axum::http::HeaderMap;
 pub const SESSION: &str = "grimmory_session";
 /// The stable per-browser id that owns pending sign-ins.
 pub const BROWSER: &str = "grimmory_browser";
+/// Proof that this browser signed in to an account with its password before: it skips the
+/// account's back-off (OWASP "known device"), so guessing elsewhere never keeps the owner out.
+pub const KNOWN_DEVICE: &str = "grimmory_known_device";
 /// The count of automatic trips to the provider in OIDC-only mode.
 pub const OIDC_ATTEMPTS: &str = "grimmory_oidc_attempts";
 
 const BROWSER_MAX_AGE_S: u32 = 365 * 24 * 3600;
+const KNOWN_DEVICE_MAX_AGE_S: u32 = (crate::auth::local_login::KNOWN_DEVICE_MS / 1000) as u32;
 /// Long enough for a round trip through the provider's login page, short enough to reset.
 const OIDC_ATTEMPTS_MAX_AGE_S: u32 = 600;
 
@@ -55,6 +59,10 @@ pub fn clear_session(secure: bool) -> String {
 
 pub fn browser(value: &str, secure: bool) -> String {
     build(BROWSER, value, Some(BROWSER_MAX_AGE_S), secure)
+}
+
+pub fn known_device(proof: &str, secure: bool) -> String {
+    build(KNOWN_DEVICE, proof, Some(KNOWN_DEVICE_MAX_AGE_S), secure)
 }
 
 pub fn oidc_attempts(count: u32, secure: bool) -> String {

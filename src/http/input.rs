@@ -8,6 +8,7 @@ use app::domain::FieldError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 pub struct Input<T> {
@@ -16,20 +17,30 @@ pub struct Input<T> {
     pub form: bool,
 }
 
+/// Whether the request is an HTML form post (`application/x-www-form-urlencoded`), which is
+/// answered with a redirect rather than JSON.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    content_type(headers).starts_with("application/x-www-form-urlencoded")
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let form = is_form(req.headers());
+        let content_type = content_type(req.headers());
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| AppError::BadRequest("The request body could not be read.".to_owned()))?;
-        if content_type.starts_with("application/x-www-form-urlencoded") {
+        if form {
             let value = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
                 AppError::Validation(vec![FieldError {
                     field: "body".to_owned(),

@@ -4,6 +4,7 @@
 //! inputs (issuer, client, tokens), so it knows nothing of settings, sessions or the database.
 
 use super::id_token::{self, Expected, TokenFailure, Verified};
+use super::jws;
 use super::logout_token::{self, LogoutRequest, Refusal};
 use super::outbound::{Outbound, OutboundError};
 use super::provider::ProviderCache;
@@ -55,47 +56,44 @@ impl OidcClient {
             .await
     }
 
-    /// The issuer's keys; `unknown_key` (a token named a key they lack) asks for a fresh
-    /// copy, refused (`None`) when one was fetched for that reason under a minute ago.
-    pub async fn jwks(
-        &self,
-        issuer: &str,
-        unknown_key: bool,
-    ) -> Result<Option<Arc<Value>>, OutboundError> {
+    /// The issuer's keys; `unknown_key` (a token needs a key they lack) asks for a fresh
+    /// copy, answered from the cache when one was fetched for that reason under a minute ago.
+    pub async fn jwks(&self, issuer: &str, unknown_key: bool) -> Result<Arc<Value>, OutboundError> {
         self.providers
             .jwks(&self.outbound, issuer, self.now(), unknown_key)
             .await
     }
 
-    /// Validates an ID token, fetching the keys once more when it names a key we do not
-    /// know: that is how providers rotate keys.
+    /// Validates an ID token, fetching the keys once more when none of ours can have signed
+    /// it: that is how providers rotate keys.
     pub async fn verify_id_token(
         &self,
         raw: &str,
         expected: &Expected<'_>,
     ) -> Result<Verified, IdTokenError> {
-        let keys = self
-            .jwks(expected.issuer, false)
-            .await?
-            .ok_or(IdTokenError::NoKeys)?;
+        let keys = self.jwks(expected.issuer, false).await?;
         match id_token::verify(raw, &keys, expected) {
-            Err(TokenFailure::UnknownKid) => match self.jwks(expected.issuer, true).await? {
-                Some(fresh) => Ok(id_token::verify(raw, &fresh, expected)?),
-                None => Err(TokenFailure::UnknownKid.into()),
-            },
+            Err(TokenFailure::UnknownKid) => {
+                let fresh = self.jwks(expected.issuer, true).await?;
+                Ok(id_token::verify(raw, &fresh, expected)?)
+            }
             other => Ok(other?),
         }
     }
 
-    /// Checks a back-channel logout token (spec section 7).
+    /// Checks a back-channel logout token (spec section 7). `may_refetch` false (a client
+    /// over its limit of refusals) checks it with the keys at hand only.
     pub async fn verify_logout_token(
         &self,
         raw: &str,
         expected: &logout_token::Expected<'_>,
+        may_refetch: bool,
     ) -> Result<LogoutRequest, Refusal> {
-        self.verify_signed(expected.issuer, |keys| {
-            logout_token::verify(raw, keys, expected)
-        })
+        self.verify_signed(
+            expected.issuer,
+            |keys| logout_token::verify(raw, keys, expected),
+            may_refetch,
+        )
         .await
         .map_err(|e| match e {
             SignedError::Unreachable(_) => "keys unreachable",
@@ -104,21 +102,20 @@ impl OidcClient {
     }
 
     /// Runs `check` (a JWS check of `jws::verify`'s kind) with the issuer's keys, once more
-    /// with fresh keys when the signature does not verify: perhaps a rotated key.
+    /// with fresh keys when none of ours can have signed it: perhaps a rotated key. A wrong
+    /// signature under a key we know is a forgery and fetches nothing.
     pub async fn verify_signed<T>(
         &self,
         issuer: &str,
         check: impl Fn(&Value) -> Result<T, &'static str>,
+        may_refetch: bool,
     ) -> Result<T, SignedError> {
-        let keys = self
-            .jwks(issuer, false)
-            .await?
-            .ok_or(SignedError::Refused("no keys"))?;
+        let keys = self.jwks(issuer, false).await?;
         match check(&keys) {
-            Err("bad signature") => match self.jwks(issuer, true).await? {
-                Some(fresh) => Ok(check(&fresh)?),
-                None => Err(SignedError::Refused("bad signature")),
-            },
+            Err(jws::UNKNOWN_KEY) if may_refetch => {
+                let fresh = self.jwks(issuer, true).await?;
+                Ok(check(&fresh)?)
+            }
             other => Ok(other?),
         }
     }
@@ -149,7 +146,6 @@ impl From<&'static str> for SignedError {
 #[derive(Debug)]
 pub enum IdTokenError {
     Unreachable(OutboundError),
-    NoKeys,
     Token(TokenFailure),
 }
 

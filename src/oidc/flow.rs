@@ -90,7 +90,6 @@ impl From<IdTokenError> for Failure {
     fn from(e: IdTokenError) -> Self {
         match e {
             IdTokenError::Unreachable(e) => Self::outbound(&e),
-            IdTokenError::NoKeys => Self::ProviderUnreachable,
             IdTokenError::Token(f) => Self::Token(f),
         }
     }
@@ -378,7 +377,7 @@ impl OidcClient {
                 id_token::alg_allowed(alg, confidential)
             })
         };
-        let claims = match self.verify_signed(expected.issuer, check).await {
+        let claims = match self.verify_signed(expected.issuer, check, true).await {
             Ok(signed) => signed.claims,
             Err(SignedError::Unreachable(e)) => return Err(e.into()),
             // A signed answer that does not verify is forged or broken, not missing.

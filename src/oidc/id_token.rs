@@ -180,7 +180,14 @@ pub fn verify(raw: &str, jwks: &Value, expected: &Expected) -> Result<Verified, 
             .claims(&verifier, |_: Option<&Nonce>| Ok(()))
             .map(|_| ()),
     };
-    nonce_result.map_err(classify)?;
+    nonce_result.map_err(|e| match classify(e) {
+        // Without a `kid`, a key we do not hold yet may have signed it: after a rotation the
+        // keys are fetched again, as for an unknown `kid`.
+        TokenFailure::BadSignature if !alg.starts_with("HS") && header.get("kid").is_none() => {
+            TokenFailure::UnknownKid
+        }
+        other => other,
+    })?;
 
     let aud: Vec<&str> = match payload.get("aud") {
         Some(Value::String(a)) => vec![a.as_str()],

@@ -4,7 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use openidconnect::JsonWebKey;
 use serde_json::Value;
 
@@ -15,6 +15,24 @@ pub fn decode(segment: &str) -> Option<Vec<u8>> {
 pub struct Signed {
     pub header: Value,
     pub claims: Value,
+}
+
+/// No key of the set can have signed the token: it names a `kid` the set lacks, or (without
+/// a `kid`) none of the set's keys of its type verifies it. Perhaps the provider rotated its
+/// keys: worth fetching them again.
+pub const UNKNOWN_KEY: &str = "no key for this token";
+/// The key the token names is known and its signature is wrong: a forgery, and fresh keys
+/// would not change that.
+pub const BAD_SIGNATURE: &str = "bad signature";
+
+/// The key type (`kty`) an algorithm's keys have.
+fn key_type(alg: &str) -> Option<&'static str> {
+    match alg.get(..2) {
+        Some("RS" | "PS") => Some("RSA"),
+        Some("ES") => Some("EC"),
+        _ if alg == "EdDSA" => Some("OKP"),
+        _ => None,
+    }
 }
 
 /// The header and claims of `raw` once its signature checks out with `alg` (which the
@@ -40,25 +58,36 @@ pub fn verify(
     let signing_alg: CoreJwsSigningAlgorithm =
         serde_json::from_value(Value::String(alg.to_owned())).map_err(|_| "unknown alg")?;
     let message = format!("{header_b64}.{payload_b64}");
-    let verified = if alg.starts_with("HS") {
+    if alg.starts_with("HS") {
         let secret = client_secret.ok_or("HS needs a client secret")?;
         CoreJsonWebKey::new_symmetric(secret.as_bytes().to_vec())
             .verify_signature(&signing_alg, message.as_bytes(), &signature)
-            .is_ok()
+            .map_err(|_| BAD_SIGNATURE)?;
     } else {
-        let keys: CoreJsonWebKeySet =
-            serde_json::from_value(jwks.clone()).map_err(|_| "bad key set")?;
         let kid = header.get("kid").and_then(Value::as_str);
-        keys.keys()
+        let kty = key_type(alg).ok_or("unknown alg")?;
+        let candidates: Vec<CoreJsonWebKey> = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("bad key set")?
             .iter()
-            .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid)
-            .any(|k| {
-                k.verify_signature(&signing_alg, message.as_bytes(), &signature)
-                    .is_ok()
-            })
-    };
-    if !verified {
-        return Err("bad signature");
+            .filter(|k| k.get("kty").and_then(Value::as_str) == Some(kty))
+            .filter(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
+            .filter_map(|k| serde_json::from_value(k.clone()).ok())
+            .collect();
+        let verified = candidates.iter().any(|k| {
+            k.verify_signature(&signing_alg, message.as_bytes(), &signature)
+                .is_ok()
+        });
+        if !verified {
+            // Only a token that names a key we hold is known to be forged; without a `kid`,
+            // a key we do not hold yet may have signed it.
+            return Err(if kid.is_some() && !candidates.is_empty() {
+                BAD_SIGNATURE
+            } else {
+                UNKNOWN_KEY
+            });
+        }
     }
     let claims: Value = decode(payload_b64)
         .and_then(|b| serde_json::from_slice(&b).ok())

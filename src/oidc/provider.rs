@@ -118,20 +118,21 @@ impl ProviderCache {
         }
     }
 
-    /// The provider's keys; `unknown_key` says a token named a key the cached set lacks, and
-    /// asks for a fresh copy (`None` when one was fetched for that reason under a minute ago).
+    /// The provider's keys; `unknown_key` says a token needs a key the cached set lacks, and
+    /// asks for a fresh copy. When one was fetched for that reason under a minute ago, the
+    /// cached set is answered instead: perhaps that fetch (by a request running alongside)
+    /// brought the key.
     pub async fn jwks(
         &self,
         outbound: &Outbound,
         issuer: &str,
         now: Millis,
         unknown_key: bool,
-    ) -> Result<Option<Arc<Value>>, OutboundError> {
+    ) -> Result<Arc<Value>, OutboundError> {
         let discovery = self.discovery(outbound, issuer, now).await?;
         if let Some(entry) = self.get(issuer) {
             match entry.jwks {
-                Some(jwks) if !unknown_key => return Ok(Some(jwks)),
-                Some(_) if !may_refetch(&entry, now) => return Ok(None),
+                Some(jwks) if !unknown_key || !may_refetch(&entry, now) => return Ok(jwks),
                 _ => {}
             }
         }
@@ -143,7 +144,7 @@ impl ProviderCache {
                 e.unknown_key_refetch_at = unknown_key.then_some(now);
             }
         });
-        Ok(Some(jwks))
+        Ok(jwks)
     }
 }
 

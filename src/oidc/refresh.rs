@@ -32,8 +32,8 @@ pub enum NewIdToken {
     None,
     /// The new ID token, raw and checked.
     Verified(String, Verified),
-    /// One that could not be checked now: its key is unknown even to freshly fetched keys, or
-    /// the keys could not be fetched. The answer came from the token endpoint itself, so its
+    /// One that could not be checked now: its key is unknown even to freshly fetched keys, its
+    /// signature does not verify, or the keys could not be fetched. The answer came from the token endpoint itself, so its
     /// refresh token is kept; the token and its claims are not.
     Unchecked,
 }
@@ -80,6 +80,10 @@ impl OidcClient {
         if reply.status != 200 {
             return Err(refusal(reply.status, &body));
         }
+        if !is_token_response(&body) {
+            // A proxy's error page or a half-broken provider: not an answer to act on.
+            return Err(RefreshError::Unavailable);
+        }
         let id_token = match body.get("id_token").and_then(Value::as_str) {
             Some(raw) => {
                 let expected = Expected {
@@ -93,10 +97,12 @@ impl OidcClient {
                 };
                 match self.verify_id_token(raw, &expected).await {
                     Ok(verified) => NewIdToken::Verified(raw.to_owned(), verified),
+                    // A key problem (unknown even to fresh keys, or a signature that does not
+                    // verify under the key we hold) keeps the session: the token came straight
+                    // from the token endpoint, and its claims are not used.
                     Err(
                         IdTokenError::Unreachable(_)
-                        | IdTokenError::NoKeys
-                        | IdTokenError::Token(TokenFailure::UnknownKid),
+                        | IdTokenError::Token(TokenFailure::UnknownKid | TokenFailure::BadSignature),
                     ) => NewIdToken::Unchecked,
                     Err(IdTokenError::Token(f)) => return Err(RefreshError::Token(f)),
                 }
@@ -114,6 +120,14 @@ impl OidcClient {
     }
 }
 
+/// Whether a 200 answer is a token response at all (RFC 6749 section 5.1 requires the
+/// access token).
+fn is_token_response(body: &Value) -> bool {
+    body.get("access_token")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty())
+}
+
 /// What an answer other than 200 means for the session.
 fn refusal(status: u16, body: &Value) -> RefreshError {
     let code = body.get("error").and_then(Value::as_str);
@@ -127,5 +141,23 @@ fn refusal(status: u16, body: &Value) -> RefreshError {
                 .collect(),
         ),
         None => RefreshError::Refused(format!("HTTP {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_200_without_an_access_token_is_no_token_response() {
+        assert!(is_token_response(
+            &json!({"access_token": "at", "token_type": "Bearer"})
+        ));
+        assert!(!is_token_response(&json!({"token_type": "Bearer"})));
+        assert!(!is_token_response(&json!({"access_token": ""})));
+        assert!(!is_token_response(&json!({"access_token": 5})));
+        // What `reply.json()` failing (an HTML page) turns into.
+        assert!(!is_token_response(&Value::Null));
     }
 }

@@ -30,16 +30,23 @@ fn basic_auth(client_id: &str, secret: &str) -> String {
 
 /// The longest access-token lifetime believed: a year.
 const MAX_EXPIRES_IN_SECS: f64 = 366.0 * 24.0 * 3600.0;
+/// The shortest one: refreshes start a minute before the access token goes stale, so a
+/// lifetime of seconds would make every request start one. Two minutes leave a minute between
+/// refreshes.
+pub const MIN_EXPIRES_IN_SECS: f64 = 120.0;
 
 /// When the access token of a token response goes stale: `expires_in` seconds from `now`,
-/// read as any JSON number and held between zero and a year, so a huge or negative value
-/// can neither overflow nor schedule nonsense.
+/// read as a JSON number or a numeric string (some providers send `"3599"`) and held between
+/// two minutes and a year, so a huge, tiny or negative value can neither overflow nor make
+/// every request refresh.
 pub fn expires_at(body: &Value, now: Millis) -> Option<Millis> {
-    let secs = body
-        .get("expires_in")
-        .and_then(Value::as_f64)
-        .filter(|s| s.is_finite())?;
-    Some(now.saturating_add((secs.clamp(0.0, MAX_EXPIRES_IN_SECS) * 1000.0) as Millis))
+    let secs = match body.get("expires_in")? {
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        v => v.as_f64(),
+    }
+    .filter(|s| s.is_finite())?;
+    let secs = secs.clamp(MIN_EXPIRES_IN_SECS, MAX_EXPIRES_IN_SECS);
+    Some(now.saturating_add((secs * 1000.0) as Millis))
 }
 
 /// Posts `form` to `endpoint` with the client's authentication added.
@@ -89,9 +96,12 @@ mod tests {
     fn expires_in_is_held_within_bounds() {
         let now = 1_800_000_000_000;
         let at = |v: Value| expires_at(&serde_json::json!({ "expires_in": v }), now);
+        let floor = Some(now + 120_000);
         assert_eq!(at(serde_json::json!(300)), Some(now + 300_000));
-        assert_eq!(at(serde_json::json!(-5)), Some(now));
-        assert_eq!(at(serde_json::json!(i64::MIN)), Some(now));
+        assert_eq!(at(serde_json::json!(-5)), floor);
+        assert_eq!(at(serde_json::json!(0)), floor);
+        assert_eq!(at(serde_json::json!(1)), floor, "a tiny lifetime is held");
+        assert_eq!(at(serde_json::json!(i64::MIN)), floor);
         assert_eq!(
             at(serde_json::json!(i64::MAX)),
             Some(now + 366 * 86_400_000)
@@ -101,8 +111,18 @@ mod tests {
             Some(now + 366 * 86_400_000)
         );
         assert_eq!(at(serde_json::json!(1e300)), Some(now + 366 * 86_400_000));
-        assert_eq!(at(serde_json::json!(60.5)), Some(now + 60_500));
-        assert_eq!(at(serde_json::json!("300")), None);
+        assert_eq!(at(serde_json::json!(160.5)), Some(now + 160_500));
         assert_eq!(expires_at(&serde_json::json!({}), now), None);
+    }
+
+    #[test]
+    fn expires_in_as_a_numeric_string_is_read() {
+        let now = 1_800_000_000_000;
+        let at = |v: &str| expires_at(&serde_json::json!({ "expires_in": v }), now);
+        assert_eq!(at("3599"), Some(now + 3_599_000));
+        assert_eq!(at(" 300 "), Some(now + 300_000));
+        assert_eq!(at("5"), Some(now + 120_000));
+        assert_eq!(at("soon"), None);
+        assert_eq!(at(""), None);
     }
 }

@@ -4,14 +4,14 @@ use crate::auth::logout;
 use crate::error::AppError;
 use crate::http::client::Client;
 use crate::http::cookies;
-use crate::http::input::Input;
+use crate::http::input::{is_form, Input};
 use crate::http::session::{SessionCookie, SignedIn};
 use crate::AppState;
 use app::domain::{safe_return_to, LoginRequest, LogoutResponse, UserDto};
 use axum::extract::State;
-use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
@@ -28,6 +28,7 @@ pub async fn login(
     State(state): State<AppState>,
     client: Client,
     SessionCookie(previous): SessionCookie,
+    headers: HeaderMap,
     input: Input<LoginForm>,
 ) -> Response {
     let LoginForm {
@@ -45,11 +46,19 @@ pub async fn login(
         credentials,
         previous.as_deref(),
         &client.ip_string(),
+        cookies::find(&headers, cookies::KNOWN_DEVICE, client.https),
     )
     .await;
     match result {
-        Ok((user, token)) => {
-            let cookie = [(SET_COOKIE, cookies::session(&token, client.https))];
+        Ok(signed_in) => {
+            let cookie = AppendHeaders([
+                (SET_COOKIE, cookies::session(&signed_in.token, client.https)),
+                (
+                    SET_COOKIE,
+                    cookies::known_device(&signed_in.known_device, client.https),
+                ),
+            ]);
+            let user = signed_in.user;
             if input.form {
                 let target = return_to.as_deref().and_then(safe_return_to).unwrap_or("/");
                 (cookie, see_other(target)).into_response()
@@ -91,11 +100,7 @@ pub async fn logout(
 ) -> Result<Response, AppError> {
     let logout_url = logout::sign_out(&state, hash.as_deref(), &client.ip_string()).await?;
     let cookie = [(SET_COOKIE, cookies::clear_session(client.https))];
-    let form = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if form {
+    if is_form(&headers) {
         Ok((cookie, see_other(&logout_url)).into_response())
     } else {
         Ok((cookie, Json(LogoutResponse { logout_url })).into_response())

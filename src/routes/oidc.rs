@@ -10,14 +10,14 @@ use crate::http::cookies;
 
 use crate::error::{AppError, AppResult};
 use crate::http::client::Client;
-use crate::http::input::QueryOf;
+use crate::http::input::{is_form, QueryOf};
 use crate::http::session::{SessionCookie, SignedIn};
 use crate::oidc::flow::CallbackQuery;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{safe_return_to, OidcError};
 use axum::extract::State;
-use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -136,11 +136,7 @@ pub async fn link(
     client: Client,
     parts: Parts,
 ) -> AppResult<Response> {
-    let form = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form = is_form(&parts.headers);
     let user = match SignedIn::from_extensions(&parts.extensions) {
         Ok(signed_in) => signed_in.user,
         Err(_) if form => return Ok(see_other("/login?returnTo=%2Fprofile")),
@@ -174,6 +170,7 @@ pub async fn callback(
     let (ip, browser) = (client.ip_string(), browser_id(&headers, &client));
     let attempt = match limits::callback(&state, &ip).await {
         Ok(attempt) => attempt,
+        Err(AppError::TooManyRequests(_)) => return login_error(&OidcError::RateLimited),
         Err(e) => return e.into_response(),
     };
     let request = sign_in::Callback {
@@ -186,8 +183,9 @@ pub async fn callback(
         Ok(signed_in) => signed_in,
         Err(failure) => return login_error(&failure.page()),
     };
+    // The user is signed in: a failure to take the attempt back only leaves it counted.
     if let Err(e) = attempt.forget(&state).await {
-        return e.into_response();
+        tracing::warn!(error = %e, "could not take back a successful callback's rate-limit count");
     }
     let secure = client.https;
     // A successful sign-in resets the count of automatic trips to the provider.
@@ -200,30 +198,38 @@ pub async fn callback(
 
 /// `POST /api/v1/auth/oidc/backchannel-logout`: the provider ends sessions. Authenticated by
 /// the token's signature (so exempt from the CSRF check); one answer for every failure.
-/// Refusals count against the client's limit; over it, 429 before any work.
+/// Every token is checked and a valid one always accepted: a limit must not keep a session
+/// alive that the provider ended. Refusals count against the client's limit; over it, a
+/// refused token fetches no keys, is not logged, and gets a 429.
 pub async fn backchannel_logout(
     State(state): State<AppState>,
     client: Client,
     body: axum::body::Body,
 ) -> Response {
     let ip = client.ip_string();
-    let attempt = match limits::backchannel(&state, &ip).await {
-        Ok(attempt) => attempt,
+    let counted = match limits::backchannel(&state, &ip).await {
+        Ok(counted) => counted,
         Err(e) => return e.into_response(),
     };
     let ended = match logout_token(body).await {
-        Ok(token) => backchannel::end_sessions(&state, &ip, &token).await,
+        Ok(token) => backchannel::end_sessions(&state, &ip, &token, !counted.over).await,
         Err(why) => Err(why),
     };
     match ended {
-        Ok(()) => match attempt.forget(&state).await {
-            Ok(()) => (axum::http::StatusCode::OK, Json(serde_json::json!({}))).into_response(),
-            Err(e) => e.into_response(),
-        },
+        Ok(()) => {
+            if let Err(e) = counted.attempt.forget(&state).await {
+                tracing::warn!(error = %e, "could not take back an accepted logout's rate-limit count");
+            }
+            (StatusCode::OK, Json(serde_json::json!({}))).into_response()
+        }
+        Err(_) if counted.over => AppError::TooManyRequests(
+            "Too many refused logout requests. Please try again later.".to_owned(),
+        )
+        .into_response(),
         Err(why) => {
             tracing::info!(reason = why, "back-channel logout refused");
             (
-                axum::http::StatusCode::BAD_REQUEST,
+                StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({"error": "invalid_request"})),
             )
                 .into_response()

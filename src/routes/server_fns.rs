@@ -126,8 +126,7 @@ where
             .collect(),
     );
     let options = ResponseOptions::default();
-    let backend: Arc<dyn Backend> = match CallBackend::new(state, req.extensions(), options.clone())
-    {
+    let backend: Arc<dyn Backend> = match CallBackend::new(state, &req, options.clone()) {
         Ok(backend) => Arc::new(backend),
         Err(e) => return e.into_response(),
     };
@@ -159,11 +158,14 @@ struct CallBackend {
     client: Client,
     /// The hash of the session cookie the request carried, live or not.
     session: Option<String>,
+    /// The known-device cookie the request carried.
+    known_device: Option<String>,
     response: ResponseOptions,
 }
 
 impl CallBackend {
-    fn new(state: AppState, extensions: &Extensions, response: ResponseOptions) -> AppResult<Self> {
+    fn new(state: AppState, req: &Request, response: ResponseOptions) -> AppResult<Self> {
+        let extensions = req.extensions();
         let client = extensions
             .get::<Client>()
             .cloned()
@@ -171,11 +173,14 @@ impl CallBackend {
         let session = extensions
             .get::<SessionCookie>()
             .and_then(|cookie| cookie.0.clone());
+        let known_device =
+            cookies::find(req.headers(), cookies::KNOWN_DEVICE, client.https).map(str::to_owned);
         Ok(Self {
             state,
             extensions: extensions.clone(),
             client,
             session,
+            known_device,
             response,
         })
     }
@@ -202,7 +207,8 @@ impl CallBackend {
         Ok(())
     }
 
-    fn secure_cookies(&self) -> bool {
+    /// Whether the user reaches us over https (cookies are Secure and `__Host-` then).
+    fn https(&self) -> bool {
         self.client.https
     }
 }
@@ -216,15 +222,18 @@ fn reply<'a, T: 'a>(work: impl Future<Output = AppResult<T>> + Send + 'a) -> Rep
 impl Backend for CallBackend {
     fn login(&self, credentials: LoginRequest) -> Reply<'_, UserDto> {
         reply(async move {
-            let (user, token) = local_login::sign_in(
+            let signed_in = local_login::sign_in(
                 &self.state,
                 credentials,
                 self.session.as_deref(),
                 &self.ip(),
+                self.known_device.as_deref(),
             )
             .await?;
-            self.set_cookie(cookies::session(&token, self.secure_cookies()))?;
-            Ok(user)
+            let https = self.https();
+            self.set_cookie(cookies::session(&signed_in.token, https))?;
+            self.set_cookie(cookies::known_device(&signed_in.known_device, https))?;
+            Ok(signed_in.user)
         })
     }
 
@@ -238,7 +247,7 @@ impl Backend for CallBackend {
                 self.session.as_deref(),
             )
             .await?;
-            self.set_cookie(cookies::session(&token, self.secure_cookies()))?;
+            self.set_cookie(cookies::session(&token, self.https()))?;
             Ok(user)
         })
     }
@@ -247,7 +256,7 @@ impl Backend for CallBackend {
         reply(async move {
             let logout_url =
                 logout::sign_out(&self.state, self.session.as_deref(), &self.ip()).await?;
-            self.set_cookie(cookies::clear_session(self.secure_cookies()))?;
+            self.set_cookie(cookies::clear_session(self.https()))?;
             Ok(LogoutResponse { logout_url })
         })
     }

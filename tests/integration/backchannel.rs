@@ -3,9 +3,10 @@
 use crate::common::Engine;
 use crate::oidc_sign_in::{rs256, signed_in, Flow, BROWSER, CLIENT};
 use crate::on_both_engines;
-use crate::signer::{sign, Key};
+use crate::signer::{rsa_jwk, sign, Key};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use grimmory::auth::limits::BACKCHANNEL_FAILURES;
 use serde_json::{json, Value};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -78,7 +79,9 @@ on_both_engines!(
     good_logout_tokens_end_the_right_sessions,
     a_sid_token_also_ends_the_subjects_sessions_without_sid,
     sign_out_goes_through_the_provider,
-    sign_out_revokes_the_refresh_token
+    sign_out_revokes_the_refresh_token,
+    over_the_limit_a_valid_token_still_ends_the_session,
+    forged_signatures_under_a_known_key_do_not_use_up_the_refetch,
 );
 
 async fn bad_logout_tokens_end_nothing(engine: Engine) {
@@ -332,4 +335,54 @@ async fn sign_out_revokes_the_refresh_token(engine: Engine) {
             "{pair:?} in {form:?}"
         );
     }
+}
+
+async fn over_the_limit_a_valid_token_still_ends_the_session(engine: Engine) {
+    let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
+    let cookie = session(&flow, "sub-a", "sid-a").await;
+    // Junk from the provider's address, past its limit of refusals.
+    for _ in 0..BACKCHANNEL_FAILURES {
+        assert_eq!(deliver(&flow, "not.a.token").await, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        deliver(&flow, "not.a.token").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The provider's genuine logout is still honoured.
+    let mut claims = logout_claims(&flow);
+    claims["sid"] = json!("sid-a");
+    assert_eq!(
+        deliver(&flow, &rs256(&claims, Some("rsa-1"), 0)).await,
+        StatusCode::OK
+    );
+    assert!(
+        !alive(&flow, &cookie).await,
+        "the session outlived its logout"
+    );
+}
+
+async fn forged_signatures_under_a_known_key_do_not_use_up_the_refetch(engine: Engine) {
+    let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
+    let cookie = session(&flow, "sub-a", "sid-a").await;
+    let mut claims = logout_claims(&flow);
+    claims["sid"] = json!("sid-a");
+    // Signed by a key that is not the provider's, naming the provider's key.
+    let forged = rs256(&claims, Some("rsa-1"), 1);
+    let fetches = flow.idp.seen().jwks_fetches;
+    for _ in 0..3 {
+        assert_eq!(deliver(&flow, &forged).await, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(flow.idp.seen().jwks_fetches, fetches, "no keys fetched");
+    assert!(alive(&flow, &cookie).await);
+    // Seconds later the provider rotates its key: its logout token is accepted.
+    flow.idp
+        .set(|b| b.jwks = json!({"keys": [rsa_jwk(1, "rsa-2")]}));
+    flow.app.clock.advance_ms(5_000);
+    let mut claims = logout_claims(&flow);
+    claims["sid"] = json!("sid-a");
+    assert_eq!(
+        deliver(&flow, &rs256(&claims, Some("rsa-2"), 1)).await,
+        StatusCode::OK
+    );
+    assert!(!alive(&flow, &cookie).await);
 }

@@ -8,6 +8,7 @@ use crate::on_both_engines;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use grimmory::auth::refresh::{refresh_session, Outcome};
+use grimmory::clock::Clock;
 use serde_json::{json, Value};
 
 on_both_engines!(
@@ -17,6 +18,8 @@ on_both_engines!(
     unlinking_ends_the_sessions_of_that_identity,
     a_session_whose_link_is_gone_ends_at_the_next_refresh,
     a_pre_created_account_is_claimed_only_with_its_email,
+    unlinking_ends_sessions_from_before_the_links_moved,
+    a_refresh_result_is_not_stored_once_the_link_is_gone,
 );
 
 const LINK: &str = "/api/v1/auth/oidc/link";
@@ -354,4 +357,64 @@ async fn a_pre_created_account_is_claimed_only_with_its_email(engine: Engine) {
         let linked = !user["oidcLink"].is_null();
         assert_eq!(linked, user["username"] == "erin", "{}", user["username"]);
     }
+}
+
+async fn unlinking_ends_sessions_from_before_the_links_moved(engine: Engine) {
+    let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
+    let session = signed_in(
+        &flow
+            .sign_in(|f, nonce| rs256(&f.claims(nonce, "sub-mo", "mo"), Some("rsa-1"), 0))
+            .await,
+    );
+    let id = flow.app.get("/api/v1/auth/me", Some(&session)).await.json()["id"]
+        .as_i64()
+        .unwrap();
+    // The provider moved: the admin moved the links along (as "Move existing links" does);
+    // Mo's session still names the old issuer.
+    let moved =
+        "UPDATE oidc_identities SET issuer = 'https://sso.example.com/application/o/grimmory/'";
+    assert_eq!(flow.app.execute(moved).await, 1);
+    let r = flow
+        .app
+        .delete(
+            &format!("/api/v1/admin/users/{id}/oidc-link"),
+            Some(&flow.admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        flow.app.get("/api/v1/auth/me", Some(&session)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a session from before the move outlived the unlink"
+    );
+}
+
+/// The unlink lands while a refresh is at the provider: its result is not stored (nor its
+/// groups synced) into the account.
+async fn a_refresh_result_is_not_stored_once_the_link_is_gone(engine: Engine) {
+    let flow = Flow::new(
+        engine,
+        json!({"autoProvisioning": true, "scopes": "openid profile email offline_access"}),
+    )
+    .await;
+    let (_, hash) = crate::refresh::sign_in(&flow, json!([]), 30).await;
+    let db = &flow.app.state.db;
+    let now = flow.app.clock.now();
+    assert!(db
+        .lease_refresh(&hash, "holder", now, now + 60_000, 55_000)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        flow.app
+            .execute("DELETE FROM oidc_identities WHERE subject = 'sub-r'")
+            .await,
+        1
+    );
+    let result = grimmory::db::RefreshResult {
+        refresh_sealed: "sealed",
+        id_token: "id-token",
+        access_expires_at: Some(now + 300_000),
+    };
+    assert!(!db.store_refresh(&hash, "holder", &result).await.unwrap());
 }

@@ -1060,3 +1060,23 @@ async fn admins_see_the_machine_reason(engine: Engine) {
             && admin.text().contains("state_mismatch")
     );
 }
+
+on_both_engines!(a_token_without_kid_signs_in_after_a_rotation);
+
+async fn a_token_without_kid_signs_in_after_a_rotation(engine: Engine) {
+    let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
+    flow.idp
+        .set(|b| b.jwks = json!({"keys": [rsa_jwk(0, "old")]}));
+    flow.app.state.oidc.forget_providers();
+    let nokid = |sub: &'static str, key: usize| {
+        move |f: &Flow, nonce: &str| rs256(&f.claims(nonce, sub, sub), None, key)
+    };
+    signed_in(&flow.sign_in(nokid("sub-nk1", 0)).await);
+    // Seconds later the provider signs with a new key, still naming none.
+    flow.idp
+        .set(|b| b.jwks = json!({"keys": [rsa_jwk(1, "new")]}));
+    flow.app.clock.advance_ms(5_000);
+    let fetches = flow.idp.seen().jwks_fetches;
+    signed_in(&flow.sign_in(nokid("sub-nk2", 1)).await);
+    assert_eq!(flow.idp.seen().jwks_fetches, fetches + 1);
+}

@@ -58,7 +58,12 @@ const CLOSE: Duration = Duration::from_secs(2);
 async fn serve(config: Config) -> Result<(), String> {
     let state = AppState::new(config, Arc::new(SystemClock)).await?;
     if let Some(token) = &state.setup_token {
-        tracing::warn!("setup token (needed to create the first admin): {token}");
+        tracing::warn!(
+            "no admin yet: open /setup to create one. From this machine (http://{}/setup, when \
+             listening on loopback) no token is needed; from anywhere else, or through a reverse \
+             proxy, enter this setup token: {token}",
+            state.config.bind
+        );
     }
     let listener = tokio::net::TcpListener::bind(state.config.bind)
         .await

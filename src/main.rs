@@ -16,8 +16,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
+fn main() -> ExitCode {
+    // Settings from ./.env when there is one; variables already set win. Done before the
+    // runtime starts: changing the environment is only sound while the process has one thread.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("grimmory: .env: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    start()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn start() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         // Colours only on a terminal: container logs, journald and files get plain text.

@@ -93,10 +93,14 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.bind)
             .build();
+        let outbound = oidc::outbound::Outbound::trusting(&config.extra_roots.0);
         let services = Services {
             db,
             config: Arc::new(config),
-            oidc: Arc::new(oidc::client::OidcClient::new(clock.clone())),
+            oidc: Arc::new(oidc::client::OidcClient::with_outbound(
+                clock.clone(),
+                outbound,
+            )),
             clock,
             setup_token,
             dummy_hash: Arc::from(dummy_hash),

@@ -8,7 +8,8 @@ on_both_engines!(
     create_admin_from_the_command_line,
     reset_a_forgotten_password,
     unknown_users_are_named,
-    a_backup_while_the_server_writes_holds_the_users
+    a_backup_while_the_server_writes_holds_the_users,
+    settings_come_from_a_dot_env_file_too
 );
 
 async fn create_admin_from_the_command_line(engine: Engine) {
@@ -136,5 +137,80 @@ async fn a_backup_while_the_server_writes_holds_the_users(engine: Engine) {
             assert!(err.contains("already exists"), "{err}");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The binary reads `.env` in its working folder: a variable set there counts like one set in
+/// the environment, a variable set in the environment wins, and a broken file stops it with
+/// one line.
+async fn settings_come_from_a_dot_env_file_too(engine: Engine) {
+    use std::process::Command;
+    let app = TestApp::new(engine).await;
+    app.setup_admin().await;
+    let dir =
+        std::env::temp_dir().join(format!("grimmory-dotenv-{engine:?}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |env_url: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_grimmory"));
+        command
+            .args(["admin", "create", "from-dotenv"])
+            .current_dir(&dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("GRIMMORY_SECRET_KEY")
+            .env_remove("GRIMMORY_SECRET_KEY_FILE")
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::piped());
+        if let Some(url) = env_url {
+            command.env("DATABASE_URL", url);
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"dotenv password\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The environment wins over a .env pointing elsewhere.
+    std::fs::write(
+        dir.join(".env"),
+        "DATABASE_URL=postgres://nobody@127.0.0.1:1/none\nGRIMMORY_SECRET_KEY=\"integration test key material\"\n",
+    )
+    .unwrap();
+    let (code, err) = run(Some(&app.database_url));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        app.login("from-dotenv", "dotenv password").await.status,
+        StatusCode::OK
+    );
+    // The .env alone is enough.
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "# as .env.example\nDATABASE_URL={}\nGRIMMORY_SECRET_KEY=\"integration test key material\"\n",
+            app.database_url
+        ),
+    )
+    .unwrap();
+    let (code, err) = run(None);
+    assert_eq!(code, Some(1), "the user exists now: {err}");
+    assert!(
+        err.contains("already exists"),
+        "read the .env database: {err}"
+    );
+    std::fs::write(dir.join(".env"), "DATABASE_URL\n=broken \"\n").unwrap();
+    let (code, err) = run(None);
+    assert_eq!(code, Some(2));
+    assert!(err.starts_with("grimmory: .env"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,8 @@
 use crate::admin::users;
 use crate::admin::Actor;
 use crate::clock::SystemClock;
-use crate::config::{Config, RawSettings};
+use crate::config::{sqlite_dir, Config, RawSettings};
+use crate::db::StoreError;
 use crate::error::AppError;
 use crate::AppState;
 use app::domain::{CreateUserRequest, UpdateUserRequest, PERMISSIONS};
@@ -52,6 +53,12 @@ pub enum AdminCommand {
         /// Display name (default: the username).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Copy the SQLite database into a new file, consistent even while the server runs and
+    /// writes. (PostgreSQL: use pg_dump.) Keep the secret key with it.
+    Backup {
+        /// The file to create; it must not exist yet.
+        file: std::path::PathBuf,
     },
 }
 
@@ -130,6 +137,23 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<String, String
                 .map_err(refused)?;
             let role = if admin { "admin" } else { "user" };
             Ok(format!("Created the {role} \"{username}\"."))
+        }
+        AdminCommand::Backup { file } => {
+            state.db.backup_into(&file).await.map_err(|e| match e {
+                StoreError::Invariant(line) => line.to_owned(),
+                other => format!("the backup failed: {other}"),
+            })?;
+            let key = match (
+                &state.config.secret_key,
+                sqlite_dir(&state.config.database_url),
+            ) {
+                (None, Some(dir)) => dir.join("secret.key").display().to_string(),
+                _ => "the GRIMMORY_SECRET_KEY you set".to_owned(),
+            };
+            Ok(format!(
+                "Backed up the database to {}. Keep {key} with it: the stored secrets cannot be read without it.",
+                file.display()
+            ))
         }
     }
 }

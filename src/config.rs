@@ -54,6 +54,10 @@ pub struct RawSettings {
     /// Folder holding the built site (pkg/, style); default target/site.
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
     pub site_root: Option<String>,
+    /// PEM file of extra certificate authorities to trust for the identity provider (one
+    /// behind a private CA); the built-in public roots stay trusted.
+    #[arg(long, env = "GRIMMORY_EXTRA_CA_FILE", global = true)]
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 /// A configured secret: `Debug` and logs show it as redacted; `expose` is the one way to read it.
@@ -85,6 +89,18 @@ pub struct Config {
     /// The configured key material, when given; see [`crate::AppState::new`] for the default.
     pub secret_key: Option<Secret>,
     pub site_root: String,
+    /// Certificate authorities trusted for outbound requests besides the built-in roots.
+    pub extra_roots: ExtraRoots,
+}
+
+/// The certificates of `GRIMMORY_EXTRA_CA_FILE`, read and checked at start.
+#[derive(Clone, Default)]
+pub struct ExtraRoots(pub Vec<openidconnect::reqwest::Certificate>);
+
+impl std::fmt::Debug for ExtraRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExtraRoots({} certificates)", self.0.len())
+    }
 }
 
 /// The shortest secret key accepted, configured or found in a key file.
@@ -120,6 +136,7 @@ impl Config {
                 raw.secret_key_file.as_deref(),
             )?
             .map(Secret),
+            extra_roots: parse_extra_ca(raw.extra_ca_file.as_deref())?,
             site_root: raw
                 .site_root
                 .clone()
@@ -239,6 +256,25 @@ fn parse_secret_key(
     Ok(Some(material))
 }
 
+fn parse_extra_ca(file: Option<&std::path::Path>) -> Result<ExtraRoots, String> {
+    let Some(path) = file.filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(ExtraRoots::default());
+    };
+    let name = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("GRIMMORY_EXTRA_CA_FILE \"{name}\" cannot be read: {e}"))?;
+    let certificates =
+        openidconnect::reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
+            format!("GRIMMORY_EXTRA_CA_FILE \"{name}\" is not a PEM certificate bundle")
+        })?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "GRIMMORY_EXTRA_CA_FILE \"{name}\" holds no certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(ExtraRoots(certificates))
+}
+
 fn parse_idle_hours(value: Option<&str>) -> Result<i64, String> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(168),
@@ -291,6 +327,7 @@ mod tests {
             secret_key: None,
             secret_key_file: None,
             site_root: None,
+            extra_ca_file: None,
         }
     }
 
@@ -371,5 +408,23 @@ mod tests {
         .unwrap();
         assert_eq!(c.public_url.as_deref(), Some("https://books.example.com"));
         assert!(c.secure_cookies());
+    }
+
+    #[test]
+    fn the_extra_ca_file_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("grimmory-extra-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let err = parse_extra_ca(Some(&missing)).unwrap_err();
+        assert!(
+            err.contains("GRIMMORY_EXTRA_CA_FILE") && err.contains("cannot be read"),
+            "{err}"
+        );
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = parse_extra_ca(Some(&empty)).unwrap_err();
+        assert!(err.contains("GRIMMORY_EXTRA_CA_FILE"), "{err}");
+        assert!(parse_extra_ca(None).unwrap().0.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -16,8 +16,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
+fn main() -> ExitCode {
+    // Settings from ./.env when there is one; variables already set win. Done before the
+    // runtime starts: changing the environment is only sound while the process has one thread.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("grimmory: .env: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    start()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn start() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         // Colours only on a terminal: container logs, journald and files get plain text.
@@ -58,7 +70,12 @@ const CLOSE: Duration = Duration::from_secs(2);
 async fn serve(config: Config) -> Result<(), String> {
     let state = AppState::new(config, Arc::new(SystemClock)).await?;
     if let Some(token) = &state.setup_token {
-        tracing::warn!("setup token (needed to create the first admin): {token}");
+        tracing::warn!(
+            "no admin yet: open /setup to create one. From this machine (http://{}/setup, when \
+             listening on loopback) no token is needed; from anywhere else, or through a reverse \
+             proxy, enter this setup token: {token}",
+            state.config.bind
+        );
     }
     let listener = tokio::net::TcpListener::bind(state.config.bind)
         .await

@@ -18,7 +18,8 @@ pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
-    /// Asked for by setup when the server listens on a non-loopback address.
+    /// Made at start while no admin exists; asked for by setup unless it comes from this
+    /// machine to a server listening on loopback.
     pub setup_token: Option<Arc<str>>,
     /// A hash checked for unknown users so their answer takes as long as a wrong password's.
     pub dummy_hash: Arc<str>,
@@ -63,9 +64,8 @@ impl AppState {
         let db = Db::connect(&config.database_url)
             .await
             .map_err(|e| format!("DATABASE_URL: cannot open the database: {e}"))?;
-        let setup_token = if config.bind.ip().is_loopback()
-            || db.setup_completed().await.map_err(|e| e.to_string())?
-        {
+        // Needed by setup from anywhere but this machine (`auth::setup::token_needed`).
+        let setup_token = if db.setup_completed().await.map_err(|e| e.to_string())? {
             None
         } else {
             Some(Arc::from(new_setup_token()))
@@ -93,10 +93,14 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.bind)
             .build();
+        let outbound = oidc::outbound::Outbound::trusting(&config.extra_roots.0);
         let services = Services {
             db,
             config: Arc::new(config),
-            oidc: Arc::new(oidc::client::OidcClient::new(clock.clone())),
+            oidc: Arc::new(oidc::client::OidcClient::with_outbound(
+                clock.clone(),
+                outbound,
+            )),
             clock,
             setup_token,
             dummy_hash: Arc::from(dummy_hash),

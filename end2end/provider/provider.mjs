@@ -6,6 +6,7 @@
 
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 
 import Provider, { errors } from 'oidc-provider';
 
@@ -107,6 +108,8 @@ function send(res, status, html, headers = {}) {
  * @param {'RS256'|'ES256'} [options.signingAlg='RS256']
  * @param {string} [options.clientSecret] secret of the confidential client (default: random per start)
  * @param {boolean} [options.log=false] log provider events to stderr
+ * @param {{cert: string, key: string}} [options.tls] serve https with this PEM certificate and key
+ *   (a provider behind a private CA)
  */
 export async function startProvider(options = {}) {
   const {
@@ -117,6 +120,7 @@ export async function startProvider(options = {}) {
     signingAlg = 'RS256',
     clientSecret = randomBytes(24).toString('hex'),
     log = false,
+    tls,
   } = options;
   if (!Array.isArray(redirectUris) || redirectUris.length === 0) {
     throw new TypeError('startProvider: redirectUris (non-empty array) is required');
@@ -126,14 +130,14 @@ export async function startProvider(options = {}) {
   }
 
   // Bind first: the issuer needs the real port.
-  const server = http.createServer();
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }) : http.createServer();
   server.keepAliveTimeout = 1000;
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
   });
   const actualPort = server.address().port;
-  const origin = `http://127.0.0.1:${actualPort}`;
+  const origin = `${tls ? 'https' : 'http'}://127.0.0.1:${actualPort}`;
   const issuer = `${origin}${ISSUER_PATH}`;
 
   const common = {

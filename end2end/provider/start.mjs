@@ -4,10 +4,12 @@
 //   node provider/start.mjs --redirect-uri URI [--redirect-uri URI2 ...]
 //       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]
 //       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log]
+//       [--tls-cert PEM-FILE --tls-key PEM-FILE]   (serve https)
 //
 // Prints ONE JSON line to stdout, then runs until SIGTERM/SIGINT:
 //   {"issuer":"http://127.0.0.1:N/application/o/grimmory/","port":N,"clients":{...}}
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { startProvider } from './provider.mjs';
@@ -15,7 +17,8 @@ import { startProvider } from './provider.mjs';
 function usage(message) {
   if (message) console.error(`error: ${message}`);
   console.error('usage: node provider/start.mjs --redirect-uri URI [--post-logout-redirect-uri URI] '
-    + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log]');
+    + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log] '
+    + '[--tls-cert PEM-FILE --tls-key PEM-FILE]');
   process.exit(2);
 }
 
@@ -30,6 +33,8 @@ try {
       'signing-alg': { type: 'string', default: 'RS256' },
       'client-secret': { type: 'string' },
       log: { type: 'boolean', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -41,6 +46,10 @@ if (values.help) usage();
 if (!values['redirect-uri']?.length) usage('--redirect-uri is required');
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) usage('--port must be an integer 0-65535');
+if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) usage('--tls-cert and --tls-key go together');
+const tls = values['tls-cert']
+  ? { cert: readFileSync(values['tls-cert'], 'utf8'), key: readFileSync(values['tls-key'], 'utf8') }
+  : undefined;
 
 const idp = await startProvider({
   port,
@@ -50,6 +59,7 @@ const idp = await startProvider({
   signingAlg: values['signing-alg'],
   clientSecret: values['client-secret'],
   log: values.log,
+  tls,
 });
 
 process.stdout.write(`${JSON.stringify({ issuer: idp.issuer, port: idp.port, clients: idp.clients })}\n`);

@@ -33,29 +33,39 @@ fn host_may_set_up(state: &Services, own_origin: Option<&str>) -> bool {
         })
 }
 
+/// Whether a setup request must carry the setup token printed at start: unless it comes from
+/// this machine to a server that listens on loopback only. A reverse proxy on this host that
+/// is not trusted forwards the whole internet from 127.0.0.1, so its requests need it too.
+pub fn token_needed(state: &Services, on_this_host: bool) -> bool {
+    !state.config.bind.ip().is_loopback() || !on_this_host
+}
+
+/// Where a setup request comes from.
+pub struct Requester<'a> {
+    pub ip: &'a str,
+    /// Where the request was sent (`scheme://host`), for the DNS-rebinding check.
+    pub own_origin: Option<&'a str>,
+    pub on_this_host: bool,
+}
+
 /// Creates the first admin and signs them in with a fresh session (ending `previous`).
 pub async fn complete(
     state: &Services,
     req: SetupRequest,
-    client_ip: &str,
-    own_origin: Option<&str>,
+    from: &Requester<'_>,
     previous: Option<&str>,
 ) -> AppResult<(UserDto, SessionToken)> {
-    let user = run(state, req, client_ip, own_origin).await?;
-    let token = start_session(state, &user, previous, client_ip).await?;
+    let user = run(state, req, from).await?;
+    let token = start_session(state, &user, previous, from.ip).await?;
     Ok((state.db.user_view(&user).await?.into(), token))
 }
 
-pub async fn run(
-    state: &Services,
-    req: SetupRequest,
-    client_ip: &str,
-    own_origin: Option<&str>,
-) -> AppResult<User> {
+pub async fn run(state: &Services, req: SetupRequest, from: &Requester<'_>) -> AppResult<User> {
     if state.db.setup_completed().await? {
         return Err(AppError::Forbidden(SETUP_CLOSED.to_owned()));
     }
-    if state.setup_token.is_none() && !host_may_set_up(state, own_origin) {
+    let token_needed = token_needed(state, from.on_this_host);
+    if !token_needed && !host_may_set_up(state, from.own_origin) {
         return Err(AppError::Forbidden(
             "Open Grimmory at http://localhost (or set GRIMMORY_PUBLIC_URL) to create the first admin.".to_owned(),
         ));
@@ -70,9 +80,11 @@ pub async fn run(
     let password = validation::new_password(req.password.as_deref())
         .map_err(|m| fields.add("password", m))
         .ok();
-    if let Some(expected) = &state.setup_token {
+    if token_needed {
+        let expected = state.setup_token.as_deref().unwrap_or_default();
         let given = req.setup_token.as_deref().unwrap_or("").trim();
-        if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        // No token was made (setup was done when the server started): nothing matches.
+        if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
             fields.add(
                 "setupToken",
                 "Enter the setup token printed in the server log at start.",
@@ -93,7 +105,7 @@ pub async fn run(
     };
     match state
         .db
-        .complete_setup(&admin, state.clock.now(), client_ip)
+        .complete_setup(&admin, state.clock.now(), from.ip)
         .await?
     {
         crate::db::setup::SetupOutcome::Created(user) => {

@@ -4,6 +4,7 @@
 
 pub mod admin_guard;
 mod audit;
+mod backup;
 mod libraries;
 pub mod oidc;
 pub mod oidc_users;

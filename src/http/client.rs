@@ -20,6 +20,9 @@ pub struct Client {
     /// The browser reached us over https: the public URL is https, or a trusted proxy says so.
     /// Cookies then carry `Secure` and the `__Host-` prefix.
     pub https: bool,
+    /// The client is on this machine: a loopback address as seen through trusted proxies, and
+    /// no forwarding headers from a proxy we do not trust (which would hide who is behind it).
+    pub on_this_host: bool,
 }
 
 impl Client {
@@ -133,10 +136,16 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
     let proxies = &state.config.trusted_proxies;
     let peer_trusted = trusted(peer, proxies);
     state.proxy_warning.check(peer, peer_trusted, req.headers());
+    let ip = client_ip(peer, req.headers(), proxies);
+    let forwarded_untrusted = !peer_trusted
+        && FORWARDING_HEADERS
+            .iter()
+            .any(|h| req.headers().contains_key(*h));
     let client = Client {
-        ip: client_ip(peer, req.headers(), proxies),
+        ip,
         own_origin: own_origin(peer_trusted, req.headers()),
         https: state.config.secure_cookies() || scheme(peer_trusted, req.headers()) == "https",
+        on_this_host: ip.is_loopback() && !forwarded_untrusted,
     };
     req.extensions_mut().insert(client);
     next.run(req).await

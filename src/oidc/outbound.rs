@@ -116,7 +116,19 @@ impl Outbound {
 
     /// The policy with another timeout than spec section 9's (tests of a provider that hangs).
     pub fn with_timeout(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
+        Self::build(timeout, &[])
+    }
+
+    /// The policy, trusting `roots` besides the built-in ones (`GRIMMORY_EXTRA_CA_FILE`).
+    pub fn trusting(roots: &[reqwest::Certificate]) -> Self {
+        Self::build(TIMEOUT, roots)
+    }
+
+    fn build(timeout: Duration, roots: &[reqwest::Certificate]) -> Self {
+        let builder = roots.iter().fold(reqwest::Client::builder(), |b, root| {
+            b.add_root_certificate(root.clone())
+        });
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve names itself, around the link-local guard below.
             .no_proxy()

@@ -2,6 +2,7 @@
 
 use super::admin::{audit_filter, AuditQuery};
 use crate::api_types::all;
+use crate::auth::setup;
 use crate::db::{AuditFilter, User};
 use crate::error::AppError;
 use crate::http::client::Client;
@@ -62,8 +63,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     // Owned copies: a borrowed `Request` cannot be held across an await (its body is not Sync).
     let signed_in = req.extensions().get::<SignedIn>().cloned();
     let client = req.extensions().get::<Client>().cloned();
-    let own_origin = client.as_ref().and_then(|c| c.own_origin.clone());
-    let https = client.is_some_and(|c| c.https);
+    let https = client.as_ref().is_some_and(|c| c.https);
     let query = req.uri().query().map(str::to_owned);
     let target = req
         .uri()
@@ -94,7 +94,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
                     page,
                     user.as_ref(),
                     query.as_deref(),
-                    own_origin.as_deref(),
+                    client.as_ref(),
                 )
                 .await?;
                 let user = match &user {
@@ -206,8 +206,9 @@ async fn page_data(
     page: Page,
     user: Option<&User>,
     query: Option<&str>,
-    own_origin: Option<&str>,
+    client: Option<&Client>,
 ) -> Result<PageData, AppError> {
+    let own_origin = client.and_then(|c| c.own_origin.as_deref());
     let signed_in = || user.ok_or_else(|| AppError::Unauthorized("You are not signed in.".into()));
     if page.access() == Access::Admin && !signed_in()?.is_admin {
         return Ok(PageData::Forbidden);
@@ -228,7 +229,10 @@ async fn page_data(
             },
         }),
         Page::Setup => PageData::Setup(SetupData {
-            setup_token_required: state.setup_token.is_some(),
+            setup_token_required: setup::token_needed(
+                state,
+                client.is_some_and(|c| c.on_this_host),
+            ),
         }),
         Page::Profile => PageData::Profile(ProfileData {
             oidc_enabled: settings::public(state).await?.oidc_enabled,

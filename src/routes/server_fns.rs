@@ -239,14 +239,14 @@ impl Backend for CallBackend {
 
     fn setup(&self, admin: SetupRequest) -> Reply<'_, UserDto> {
         reply(async move {
-            let (user, token) = setup::complete(
-                &self.state,
-                admin,
-                &self.ip(),
-                self.own_origin(),
-                self.session.as_deref(),
-            )
-            .await?;
+            let ip = self.ip();
+            let from = setup::Requester {
+                ip: &ip,
+                own_origin: self.own_origin(),
+                on_this_host: self.client.on_this_host,
+            };
+            let (user, token) =
+                setup::complete(&self.state, admin, &from, self.session.as_deref()).await?;
             self.set_cookie(cookies::session(&token, self.https()))?;
             Ok(user)
         })

@@ -26,14 +26,13 @@ pub async fn create(
     SessionCookie(previous): SessionCookie,
     input: Input<SetupRequest>,
 ) -> Response {
-    let result = setup::complete(
-        &state,
-        input.value,
-        &client.ip_string(),
-        client.own_origin.as_deref(),
-        previous.as_deref(),
-    )
-    .await;
+    let ip = client.ip_string();
+    let from = setup::Requester {
+        ip: &ip,
+        own_origin: client.own_origin.as_deref(),
+        on_this_host: client.on_this_host,
+    };
+    let result = setup::complete(&state, input.value, &from, previous.as_deref()).await;
     match (result, input.form) {
         (Ok((user, token)), form) => {
             let cookie = [(SET_COOKIE, cookies::session(&token, client.https))];

@@ -193,6 +193,7 @@ pub fn raw_settings(database_url: String) -> RawSettings {
         secret_key: Some("integration test key material".to_owned()),
         secret_key_file: None,
         site_root: None,
+        extra_ca_file: None,
     }
 }
 

@@ -634,7 +634,10 @@ pub fn status_of<'a>(checks: &'a [(String, String, String)], name: &str) -> (&'a
         .unwrap_or_else(|| panic!("no check {name}: {checks:?}"))
 }
 
-on_both_engines!(test_connection_passes_against_the_real_provider);
+on_both_engines!(
+    test_connection_passes_against_the_real_provider,
+    a_provider_behind_a_private_ca_needs_its_ca_trusted
+);
 
 async fn test_connection_passes_against_the_real_provider(engine: Engine) {
     let app = TestApp::new(engine).await;
@@ -903,4 +906,69 @@ async fn changing_the_issuer_can_move_links(engine: Engine) {
         .await
         .json();
     assert_eq!(user["oidcLink"]["issuer"], new);
+}
+
+/// A CA of the test's own, and a certificate for 127.0.0.1 it signed: (CA, certificate, key)
+/// as PEM.
+fn private_ca() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "Grimmory test private CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+/// A provider whose certificate comes from a private CA fails Test Connection until that CA
+/// is given in GRIMMORY_EXTRA_CA_FILE; then every check passes.
+async fn a_provider_behind_a_private_ca_needs_its_ca_trusted(engine: Engine) {
+    let dir = std::env::temp_dir().join(format!("grimmory-ca-{engine:?}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = private_ca();
+    let file = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let (ca_file, cert_file, key_file) = (
+        file("ca.pem", &ca),
+        file("cert.pem", &cert),
+        file("key.pem", &key),
+    );
+    let idp = RealIdp::start_with(
+        "http://127.0.0.1:9/oauth2-callback",
+        &["--tls-cert", &cert_file, "--tls-key", &key_file],
+    );
+    assert!(
+        idp.issuer.starts_with("https://127.0.0.1:"),
+        "{}",
+        idp.issuer
+    );
+    let form = json!({"clientId": idp.public_client, "issuerUri": idp.issuer});
+
+    let untrusted = TestApp::new(engine).await;
+    let admin = untrusted.setup_admin().await;
+    let checks = test_with(&untrusted, &admin, form.clone()).await;
+    assert_eq!(
+        status_of(&checks, "Discovery Document").0,
+        "FAIL",
+        "{checks:?}"
+    );
+
+    let trusted = TestApp::with_settings(engine, |raw| {
+        raw.extra_ca_file = Some(ca_file.clone().into())
+    })
+    .await;
+    let admin = trusted.setup_admin().await;
+    let checks = test_with(&trusted, &admin, form).await;
+    assert!(checks.iter().all(|c| c.1 == "PASS"), "{checks:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

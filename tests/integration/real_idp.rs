@@ -16,9 +16,15 @@ pub struct RealIdp {
 
 impl RealIdp {
     pub fn start(redirect_uri: &str) -> Self {
+        Self::start_with(redirect_uri, &[])
+    }
+
+    /// The provider with more options of provider/start.mjs (e.g. `--tls-cert`).
+    pub fn start_with(redirect_uri: &str, options: &[&str]) -> Self {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/end2end");
         let mut child = Command::new("node")
             .args(["provider/start.mjs", "--redirect-uri", redirect_uri])
+            .args(options)
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

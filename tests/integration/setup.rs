@@ -7,7 +7,8 @@ on_both_engines!(
     setup_runs_once_and_signs_the_admin_in,
     racing_setups_make_one_admin,
     setup_validates_every_field,
-    setup_needs_the_token_off_loopback
+    setup_needs_the_token_off_loopback,
+    setup_from_elsewhere_needs_the_token_whatever_the_bind
 );
 
 async fn setup_runs_once_and_signs_the_admin_in(engine: Engine) {
@@ -201,4 +202,85 @@ async fn setup_needs_the_token_off_loopback(engine: Engine) {
     assert_eq!(wrong.json()["errors"][0]["field"], "setupToken");
     let right = app.post_json("/api/v1/setup", body(&token), None).await;
     assert_eq!(right.status, StatusCode::CREATED, "{}", right.text());
+}
+
+fn setup_request(
+    body: &serde_json::Value,
+    forwarded_for: Option<&str>,
+) -> axum::http::Request<axum::body::Body> {
+    let mut b = axum::http::Request::post("/api/v1/setup")
+        .header("content-type", "application/json")
+        .header("host", "127.0.0.1:3000");
+    if let Some(f) = forwarded_for {
+        b = b.header("x-forwarded-for", f);
+    }
+    b.body(axum::body::Body::from(body.to_string())).unwrap()
+}
+
+/// A server on loopback is reachable from elsewhere through a reverse proxy on its host: then
+/// setup asks for the token printed at start, as it does for any client not on this machine.
+async fn setup_from_elsewhere_needs_the_token_whatever_the_bind(engine: Engine) {
+    let app = TestApp::with_settings(engine, |raw| {
+        raw.trusted_proxies = Some("10.0.0.0/8".to_owned())
+    })
+    .await;
+    let token = app
+        .state
+        .setup_token
+        .clone()
+        .expect("no admin yet: a token");
+    let admin = json!({"username": "admin", "password": "long enough"});
+    let refused = |r: &crate::common::Reply, how: &str| {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{how}: {}", r.text());
+        assert_eq!(r.json()["errors"][0]["field"], "setupToken", "{how}");
+    };
+    // An untrusted proxy on this host forwarding someone.
+    refused(
+        &app.send_from(setup_request(&admin, Some("203.0.113.5")), "127.0.0.1")
+            .await,
+        "untrusted proxy on loopback",
+    );
+    // A trusted proxy forwarding a remote client.
+    refused(
+        &app.send_from(setup_request(&admin, Some("198.51.100.7")), "10.0.0.2")
+            .await,
+        "trusted proxy",
+    );
+    // A client elsewhere, directly.
+    refused(
+        &app.send_from(setup_request(&admin, None), "192.0.2.10")
+            .await,
+        "remote client",
+    );
+    // The setup page tells each of them so.
+    let page = app
+        .send_from(
+            axum::http::Request::get("/setup")
+                .header("x-forwarded-for", "198.51.100.7")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+            "10.0.0.2",
+        )
+        .await;
+    assert!(
+        page.text().contains("\"setupTokenRequired\":true"),
+        "{}",
+        page.text()
+    );
+    assert!(app
+        .get("/setup", None)
+        .await
+        .text()
+        .contains("\"setupTokenRequired\":false"));
+    assert_eq!(
+        app.get("/api/v1/setup/status", None).await.json()["completed"],
+        false
+    );
+
+    let mut with_token = admin.clone();
+    with_token["setupToken"] = json!(token.to_string());
+    let r = app
+        .send_from(setup_request(&with_token, Some("198.51.100.7")), "10.0.0.2")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 }

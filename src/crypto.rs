@@ -37,6 +37,9 @@ pub enum Binding<'a> {
     ClientSecret,
     /// An identity provider's refresh token, held by the session with this id hash.
     RefreshToken { session: &'a str },
+    /// The client secret of a dry run's unsaved form, held by the pending sign-in with this
+    /// state hash.
+    TrialSecret { state: &'a str },
 }
 
 impl Binding<'_> {
@@ -46,6 +49,11 @@ impl Binding<'_> {
             Binding::RefreshToken { session } => [
                 b"grimmory refresh token of session ".as_slice(),
                 session.as_bytes(),
+            ]
+            .concat(),
+            Binding::TrialSecret { state } => [
+                b"grimmory dry-run client secret of pending sign-in ".as_slice(),
+                state.as_bytes(),
             ]
             .concat(),
         }

@@ -4,7 +4,7 @@
 use super::see_other;
 use crate::auth::session::SessionToken;
 use crate::auth::sign_in;
-use crate::auth::sign_in::Intent;
+use crate::auth::sign_in::{dry_run, Finished, Intent};
 use crate::auth::{backchannel, limits};
 use crate::http::cookies;
 
@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 /// The stable per-browser id that owns pending sign-ins, so a callback is only accepted by
 /// the browser that started it (and two tabs do not spoil each other).
-fn browser_id(headers: &HeaderMap, client: &Client) -> Option<String> {
+pub(super) fn browser_id(headers: &HeaderMap, client: &Client) -> Option<String> {
     cookies::find(headers, cookies::BROWSER, client.https)
         .filter(|v| {
             v.len() >= 32
@@ -182,13 +182,18 @@ pub async fn callback(
         previous_session: previous.as_deref(),
         ip: &ip,
     };
-    let signed_in = match sign_in::callback(&state, request).await {
-        Ok(signed_in) => signed_in,
+    let finished = sign_in::callback(&state, request).await;
+    if finished.is_ok() {
+        if let Err(e) = attempt.forget(&state).await {
+            return e.into_response();
+        }
+    }
+    let signed_in = match finished {
+        Ok(Finished::SignedIn(signed_in)) => signed_in,
+        // A dry run changes no cookie: the admin's own session stays as it is.
+        Ok(Finished::Tried { report_id }) => return see_other(&dry_run::report_path(&report_id)),
         Err(failure) => return login_error(&failure.page()),
     };
-    if let Err(e) = attempt.forget(&state).await {
-        return e.into_response();
-    }
     let secure = client.https;
     // A successful sign-in resets the count of automatic trips to the provider.
     let set = axum::response::AppendHeaders([

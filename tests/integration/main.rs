@@ -27,3 +27,4 @@ mod sessions;
 mod setup;
 mod shutdown;
 mod signer;
+mod try_sign_in;

@@ -356,6 +356,7 @@ impl Backend for CallBackend {
                 session_hash: self.session.as_deref(),
                 browser_id: &browser,
                 ip: &ip,
+                own_origin: self.own_origin(),
             };
             dry_run::start(&self.state, by, &form).await
         })

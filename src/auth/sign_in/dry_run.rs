@@ -31,6 +31,8 @@ pub struct Starter<'a> {
     pub session_hash: Option<&'a str>,
     pub browser_id: &'a str,
     pub ip: &'a str,
+    /// The origin the admin's request came to.
+    pub own_origin: Option<&'a str>,
 }
 
 /// Starts a dry run with the unsaved form `patch` (the secret rule of Test Connection):
@@ -47,7 +49,12 @@ pub async fn start(
         ));
     };
     limits::start(state, by.ip).await?;
-    let redirect_uri = format!("{}/oauth2-callback", reference::redirect_base(state).await?);
+    // The redirect URI the form would use once saved from here, as Test Connection sends it:
+    // the provider's answer must come back to this browser's cookies.
+    let redirect_uri = format!(
+        "{}/oauth2-callback",
+        reference::public_base(&state.config, by.own_origin)
+    );
     let purpose = Purpose::DryRun(DryRun {
         admin_id: by.admin.id,
         session_hash,

@@ -17,7 +17,6 @@ test('Try Sign-in: a test user at the provider, the report, and nothing changed'
   // Provisioning is on; the provider itself is only in the unsaved form, OIDC is off.
   const api = await adminApi(server.url);
   await api.put('/api/v1/settings/oidc', { autoProvisioning: true });
-  const usersBefore = await api.get('/api/v1/admin/users');
 
   await page.goto('/login');
   await hydrated(page);
@@ -25,6 +24,7 @@ test('Try Sign-in: a test user at the provider, the report, and nothing changed'
   await page.getByLabel('Password').fill(admin.password);
   await page.getByRole('button', { name: 'Sign In' }).click();
   await expect(page.getByTestId('greeting')).toBeVisible();
+  const usersBefore = await api.get('/api/v1/admin/users');
   await page.goto('/settings/oidc');
   await hydrated(page);
   const form = page.getByTestId('provider-form');

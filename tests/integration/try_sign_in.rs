@@ -1,7 +1,7 @@
 //! Try Sign-in (spec section 12): a dry run from the settings form that reports what a real
 //! sign-in of a test user would check, map and decide, and changes nothing.
 
-use crate::common::{Engine, Reply};
+use crate::common::{Engine, Reply, TestApp};
 use crate::oidc_sign_in::{rs256, Flow, BROWSER};
 use crate::on_both_engines;
 use crate::signer::{sign, Key};
@@ -12,7 +12,8 @@ on_both_engines!(
     each_decision_is_reported_and_nothing_changes,
     group_mappings_show_grants_and_what_each_sync_mode_changes,
     a_bad_id_token_gives_a_report_with_the_failing_check,
-    only_the_admin_who_started_it_reads_the_report_for_ten_minutes
+    only_the_admin_who_started_it_reads_the_report_for_ten_minutes,
+    force_disable_oidc_turns_it_off
 );
 
 /// A started dry run: the provider URL's state and nonce.
@@ -488,4 +489,23 @@ async fn only_the_admin_who_started_it_reads_the_report_for_ten_minutes(engine: 
         report(&flow, &id, &flow.admin).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+async fn force_disable_oidc_turns_it_off(engine: Engine) {
+    let app = TestApp::with_settings(engine, |raw| {
+        raw.force_disable_oidc = Some("true".to_owned())
+    })
+    .await;
+    let flow = Flow::on(app, json!({})).await;
+    let cookie = format!("{}; {}", flow.browser_cookie(BROWSER), flow.admin);
+    let r = flow
+        .app
+        .post_json("/api/v1/settings/oidc/try", json!({}), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("FORCE_DISABLE_OIDC"));
+    assert_eq!(flow.app.count("SELECT COUNT(*) FROM pending_logins").await, 0);
 }

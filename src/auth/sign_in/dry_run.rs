@@ -42,6 +42,12 @@ pub async fn start(
     by: Starter<'_>,
     patch: &SettingsPatch,
 ) -> AppResult<TrySignInStarted> {
+    // The escape hatch means no trip to the provider at all, a dry one included.
+    if state.config.force_disable_oidc {
+        return Err(AppError::Forbidden(
+            "OIDC is turned off by FORCE_DISABLE_OIDC=true, Try Sign-in too.".to_owned(),
+        ));
+    }
     let form = unsaved::form(state, patch, "try a sign-in").await?;
     let Some(session_hash) = by.session_hash else {
         return Err(AppError::Forbidden(

@@ -507,5 +507,8 @@ async fn force_disable_oidc_turns_it_off(engine: Engine) {
         .as_str()
         .unwrap()
         .contains("FORCE_DISABLE_OIDC"));
-    assert_eq!(flow.app.count("SELECT COUNT(*) FROM pending_logins").await, 0);
+    assert_eq!(
+        flow.app.count("SELECT COUNT(*) FROM pending_logins").await,
+        0
+    );
 }

@@ -40,6 +40,9 @@ pub enum Binding<'a> {
     RefreshToken { session: &'a str },
     /// Proof that a browser signed in to the account with this username (a cookie).
     KnownDevice { username: &'a str },
+    /// The client secret of a dry run's unsaved form, held by the pending sign-in with this
+    /// state hash.
+    TrialSecret { state: &'a str },
 }
 
 impl Binding<'_> {
@@ -62,6 +65,11 @@ impl Binding<'_> {
             Binding::KnownDevice { username } => [
                 b"grimmory known device of account ".as_slice(),
                 username.as_bytes(),
+            ]
+            .concat(),
+            Binding::TrialSecret { state } => [
+                b"grimmory dry-run client secret of pending sign-in ".as_slice(),
+                state.as_bytes(),
             ]
             .concat(),
         }

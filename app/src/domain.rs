@@ -290,6 +290,8 @@ pub enum PageData {
     Audit(AuditData),
     /// Boxed: by far the largest.
     OidcSettings(Box<OidcSettingsData>),
+    /// The report of a Try Sign-in dry run.
+    TrySignIn(Box<SignInTrialReport>),
     /// An admin page, opened by someone else.
     Forbidden,
     /// No page: what is rendered without the server having loaded one.
@@ -374,6 +376,7 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "OIDC_CONFIG_CHANGED",
     "OIDC_FORCE_ONLY_MODE_CHANGED",
     "OIDC_CONNECTION_TEST",
+    "OIDC_TEST_SIGN_IN",
     "OIDC_GROUP_MAPPING_CREATED",
     "OIDC_GROUP_MAPPING_UPDATED",
     "OIDC_GROUP_MAPPING_DELETED",
@@ -530,6 +533,89 @@ pub struct ConnectionCheck {
 pub struct ConnectionTestResult {
     pub success: bool,
     pub checks: Vec<ConnectionCheck>,
+}
+
+/// Try Sign-in started: open this URL (the provider's sign-in page) in a new tab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrySignInStarted {
+    pub url: String,
+}
+
+/// One check of a dry run (spec section 12): the checks of a sign-in (section 4) in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrialCheck {
+    pub name: String,
+    /// PASS, FAIL, WARN, or SKIP for a check not reached after a failure.
+    pub status: String,
+    /// The machine reason of the audit log (spec section 8), for a FAIL or WARN.
+    pub reason: Option<String>,
+    pub message: String,
+}
+
+/// A claim as the report shows it: its value as JSON, shortened when long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRow {
+    pub name: String,
+    pub value: String,
+}
+
+/// A mapped field (username, email, display name, groups) and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MappedValue {
+    pub field: String,
+    /// `None`: missing.
+    pub value: Option<String>,
+    /// The claim it came from and where it was found, e.g. "preferred_username (ID token)".
+    pub source: Option<String>,
+    /// What is used when it is missing.
+    pub fallback: Option<String>,
+}
+
+/// Admin flag, permissions (names) and libraries (names) a user would have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrialGrants {
+    pub is_admin: bool,
+    pub permissions: Vec<String>,
+    pub libraries: Vec<String>,
+}
+
+/// What one group sync mode would change for the existing user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncPreview {
+    /// "On Login (Replace)" or "On Login (Additive)".
+    pub mode: String,
+    /// Each change in words; empty when nothing would change.
+    pub changes: Vec<String>,
+}
+
+/// The report of a dry run (spec section 12). Never holds a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInTrialReport {
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub created_at: i64,
+    pub checks: Vec<TrialCheck>,
+    pub id_token_header: Vec<ClaimRow>,
+    pub id_token_claims: Vec<ClaimRow>,
+    /// `None` when the provider offers no userinfo or it could not be used.
+    pub userinfo: Option<Vec<ClaimRow>>,
+    pub mapped: Vec<MappedValue>,
+    /// `linked`, `claim`, `link`, `create`, `refuse`, or `failed` when a check failed first.
+    pub outcome: String,
+    /// The decision in words: "Would sign in as alice (linked)", "Would refuse: link_refused".
+    pub decision: String,
+    /// With group mappings: what the user would have after signing in.
+    pub grants: Option<TrialGrants>,
+    /// With group mappings and an existing user: what each sync mode would change.
+    pub sync: Vec<SyncPreview>,
+    pub warnings: Vec<String>,
 }
 
 /// The values to paste into the identity provider.

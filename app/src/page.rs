@@ -3,7 +3,9 @@
 //! each page's data by it, in one exhaustive match (`routes::pages`). So a page added here is
 //! routed, guarded and loaded, or the build says what is missing.
 
-use leptos_router::{PartialPathMatch, PathSegment, PossibleRouteMatch, StaticSegment};
+use leptos_router::{
+    ParamSegment, PartialPathMatch, PathSegment, PossibleRouteMatch, StaticSegment,
+};
 
 /// Who may open a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +57,33 @@ pages! {
     Libraries "/admin/libraries" Admin,
     Audit "/admin/audit" Admin,
     OidcSettings "/settings/oidc" Admin,
+    /// The report of a Try Sign-in dry run, for the admin who started it.
+    TrySignIn "/settings/oidc/try/{id}" Admin,
 }
 
 impl Page {
-    /// The page at exactly `path`, if any.
+    /// The page at exactly `path`, if any: a `{name}` segment of the table stands for any
+    /// one non-empty segment.
     pub fn at(path: &str) -> Option<Page> {
-        Self::ALL.iter().copied().find(|page| page.path() == path)
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|page| page.param_in(path).is_some())
+    }
+
+    /// The value of the page's `{name}` segment in `path` (empty for a page without one);
+    /// `None` when `path` is not this page.
+    pub fn param_in(self, path: &str) -> Option<&str> {
+        let (mut pattern, mut given) = (self.path().split('/'), path.split('/'));
+        let mut value = "";
+        loop {
+            match (pattern.next(), given.next()) {
+                (None, None) => return Some(value),
+                (Some(p), Some(g)) if p.starts_with('{') && !g.is_empty() => value = g,
+                (Some(p), Some(g)) if p == g => {}
+                _ => return None,
+            }
+        }
     }
 
     /// The page's path as a route.
@@ -69,22 +92,49 @@ impl Page {
     }
 }
 
-/// A page's path as a route: its static segments, matched one after another (`path!` makes
-/// the same from a literal, but the table's paths are values).
+/// A page's path as a route: its segments, matched one after another (`path!` makes the same
+/// from a literal, but the table's paths are values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PagePath(&'static str);
 
+/// One segment of a page's path: fixed, or a `{name}` parameter.
+enum Segment {
+    Static(StaticSegment<&'static str>),
+    Param(ParamSegment),
+}
+
+impl Segment {
+    fn test<'a>(&self, path: &'a str) -> Option<PartialPathMatch<'a>> {
+        match self {
+            Segment::Static(s) => s.test(path),
+            Segment::Param(p) => p.test(path),
+        }
+    }
+
+    fn generate_path(&self, path: &mut Vec<PathSegment>) {
+        match self {
+            Segment::Static(s) => s.generate_path(path),
+            Segment::Param(p) => p.generate_path(path),
+        }
+    }
+}
+
 impl PagePath {
     /// The segments; the root is the one empty segment, as `path!("/")` has it.
-    fn segments(self) -> Vec<StaticSegment<&'static str>> {
+    fn segments(self) -> Vec<Segment> {
         let segments: Vec<_> = self
             .0
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(StaticSegment)
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(ParamSegment(name)),
+                    None => Segment::Static(StaticSegment(s)),
+                },
+            )
             .collect();
         if segments.is_empty() {
-            vec![StaticSegment("")]
+            vec![Segment::Static(StaticSegment(""))]
         } else {
             segments
         }
@@ -98,11 +148,14 @@ impl PossibleRouteMatch for PagePath {
 
     fn test<'a>(&self, path: &'a str) -> Option<PartialPathMatch<'a>> {
         let mut remaining = path;
+        let mut params = Vec::new();
         for segment in self.segments() {
-            remaining = segment.test(remaining)?.remaining();
+            let matched = segment.test(remaining)?;
+            remaining = matched.remaining();
+            params.extend(matched.params());
         }
         let matched = &path[..path.len() - remaining.len()];
-        Some(PartialPathMatch::new(remaining, Vec::new(), matched))
+        Some(PartialPathMatch::new(remaining, params, matched))
     }
 
     fn generate_path(&self, path: &mut Vec<PathSegment>) {
@@ -123,6 +176,21 @@ mod tests {
         }
         assert_eq!(Page::at("/admin"), None);
         assert_eq!(Page::at("/admin/users/"), None);
+    }
+
+    #[test]
+    fn a_parameter_segment_stands_for_one_segment() {
+        assert_eq!(Page::at("/settings/oidc/try/abc"), Some(Page::TrySignIn));
+        assert_eq!(
+            Page::TrySignIn.param_in("/settings/oidc/try/abc"),
+            Some("abc")
+        );
+        assert_eq!(Page::at("/settings/oidc/try/"), None);
+        assert_eq!(Page::at("/settings/oidc/try/a/b"), None);
+        assert!(Page::TrySignIn
+            .route()
+            .test("/settings/oidc/try/abc")
+            .is_some_and(|m| m.is_complete()));
     }
 
     #[test]

@@ -38,6 +38,7 @@ audit_events! {
     OidcConfigChanged => "OIDC_CONFIG_CHANGED",
     OidcForceOnlyModeChanged => "OIDC_FORCE_ONLY_MODE_CHANGED",
     OidcConnectionTest => "OIDC_CONNECTION_TEST",
+    OidcTestSignIn => "OIDC_TEST_SIGN_IN",
     OidcGroupMappingCreated => "OIDC_GROUP_MAPPING_CREATED",
     OidcGroupMappingUpdated => "OIDC_GROUP_MAPPING_UPDATED",
     OidcGroupMappingDeleted => "OIDC_GROUP_MAPPING_DELETED",

@@ -14,6 +14,7 @@ pub mod sealed;
 mod sessions;
 mod settings;
 pub mod setup;
+pub mod sign_in_trials;
 mod users;
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};

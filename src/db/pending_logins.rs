@@ -25,10 +25,25 @@ pub struct PendingLogin {
     pub client_id: String,
     pub redirect_uri: String,
     pub return_to: String,
-    /// `login` or `link`.
+    /// `login`, `link` or `dry_run`.
     pub intent: String,
+    /// For `link`, the user who asked; for `dry_run`, the admin who started it.
     pub link_user_id: Option<i64>,
     pub created_at: Millis,
+    /// For `dry_run` only: the unsaved form it runs with.
+    pub trial: Option<TrialForm>,
+}
+
+/// The unsaved settings a dry run (Try Sign-in) runs with, and the admin session it is bound
+/// to.
+#[derive(Debug, Clone)]
+pub struct TrialForm {
+    /// The form's settings as JSON.
+    pub settings: String,
+    /// The client secret, sealed to this pending sign-in's state hash.
+    pub secret: Option<String>,
+    /// The hash of the session of the admin who started it.
+    pub session_hash: String,
 }
 
 impl Db {
@@ -80,8 +95,8 @@ impl Db {
         }
         sqlx::query(
             "INSERT INTO pending_logins (state_hash, browser_hash, nonce, pkce_verifier, issuer, client_id, redirect_uri, \
-             return_to, intent, link_user_id, created_at, client_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             return_to, intent, link_user_id, created_at, client_key, trial_settings, trial_secret, session_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&p.state_hash)
         .bind(&p.browser_hash)
@@ -95,6 +110,9 @@ impl Db {
         .bind(p.link_user_id)
         .bind(p.created_at)
         .bind(client_key)
+        .bind(p.trial.as_ref().map(|t| t.settings.as_str()))
+        .bind(p.trial.as_ref().and_then(|t| t.secret.as_deref()))
+        .bind(p.trial.as_ref().map(|t| t.session_hash.as_str()))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -109,12 +127,23 @@ impl Db {
     ) -> Result<Option<PendingLogin>, sqlx::Error> {
         let row = sqlx::query(
             "DELETE FROM pending_logins WHERE state_hash = $1 RETURNING state_hash, browser_hash, nonce, pkce_verifier, \
-             issuer, client_id, redirect_uri, return_to, intent, link_user_id, created_at",
+             issuer, client_id, redirect_uri, return_to, intent, link_user_id, created_at, trial_settings, trial_secret, \
+             session_hash",
         )
         .bind(state_hash)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
+            let trial = match r.try_get::<Option<String>, _>("trial_settings")? {
+                Some(settings) => Some(TrialForm {
+                    settings,
+                    secret: r.try_get("trial_secret")?,
+                    session_hash: r
+                        .try_get::<Option<String>, _>("session_hash")?
+                        .unwrap_or_default(),
+                }),
+                None => None,
+            };
             Ok(PendingLogin {
                 state_hash: r.try_get("state_hash")?,
                 browser_hash: r.try_get("browser_hash")?,
@@ -127,6 +156,7 @@ impl Db {
                 intent: r.try_get("intent")?,
                 link_user_id: r.try_get("link_user_id")?,
                 created_at: r.try_get("created_at")?,
+                trial,
             })
         })
         .transpose()

@@ -7,6 +7,7 @@ pub mod model;
 pub mod patch;
 pub mod reference;
 pub mod test_connection;
+pub mod unsaved;
 
 use crate::crypto::Binding;
 use crate::db::oidc::{SecretChange, SettingsWrite};

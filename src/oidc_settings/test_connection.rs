@@ -1,7 +1,6 @@
 //! Test Connection (spec section 3): thirteen checks against the unsaved form, run on the
 //! server through the outbound policy. Never changes settings.
 
-use crate::crypto::Binding;
 use crate::oidc::id_token::{alg_allowed, ASYMMETRIC_ALGS};
 use crate::oidc::outbound::{Outbound, OutboundError};
 use app::domain::{ConnectionCheck, ConnectionTestResult};
@@ -415,48 +414,17 @@ fn printable(code: &str) -> String {
 }
 
 /// Runs the checks for the unsaved form `patch` over the stored settings and writes
-/// OIDC_CONNECTION_TEST. The stored secret is used only while issuer and client ID are the
-/// stored ones, so it is never sent to another provider.
+/// OIDC_CONNECTION_TEST (the secret rule is `unsaved::form`'s).
 pub async fn for_form(
     state: &crate::state::Services,
     actor: &crate::db::User,
     client: &crate::http::client::Client,
     patch: app::domain::SettingsPatch,
 ) -> crate::error::AppResult<ConnectionTestResult> {
-    use super::load;
-    use super::patch::{apply, SecretPlan};
-    let current = load(state).await?;
-    let stored_secret = state.db.oidc_client_secret().await?;
-    let mut fields = crate::validation::Fields::new();
-    let applied = apply(&current, &patch, stored_secret.is_some(), &mut fields);
-    let s = applied.settings;
-    if s.issuer_uri.is_empty() {
-        fields.add("issuerUri", "Enter the issuer URI to test.");
-    }
-    if s.client_id.is_empty() {
-        fields.add("clientId", "Enter the client ID to test.");
-    }
-    fields.finish()?;
-    let client_secret = match applied.secret {
-        SecretPlan::Replace(secret) => Some(secret),
-        SecretPlan::Clear => None,
-        SecretPlan::Keep => match stored_secret {
-            Some(sealed) => Some(
-                state
-                    .secrets
-                    .open(
-                        &sealed,
-                        // Kept only while the provider is the saved one, whose secret it is.
-                        Binding::ClientSecret {
-                            issuer: &current.issuer_uri,
-                            client_id: &current.client_id,
-                        },
-                    )
-                    .map_err(crate::error::AppError::internal)?,
-            ),
-            None => None,
-        },
-    };
+    let super::unsaved::Unsaved {
+        settings: s,
+        client_secret,
+    } = super::unsaved::form(state, &patch, "test").await?;
     let target = Target {
         issuer: s.issuer_uri.clone(),
         client_id: s.client_id.clone(),

@@ -44,6 +44,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/public-settings", get(settings::public))
         .route("/api/v1/settings/oidc", get(settings::get))
         .route("/api/v1/settings/oidc/reference", get(settings::reference))
+        .route("/api/v1/settings/oidc/try/{id}", get(settings::try_report))
         .route(
             "/api/v1/admin/oidc-group-mappings",
             get(settings::list_mappings),

@@ -4,7 +4,7 @@
 use super::see_other;
 use crate::auth::session::SessionToken;
 use crate::auth::sign_in;
-use crate::auth::sign_in::Intent;
+use crate::auth::sign_in::{dry_run, Finished, Intent};
 use crate::auth::{backchannel, limits};
 use crate::http::cookies;
 
@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 /// The stable per-browser id that owns pending sign-ins, so a callback is only accepted by
 /// the browser that started it (and two tabs do not spoil each other).
-fn browser_id(headers: &HeaderMap, client: &Client) -> Option<String> {
+pub(super) fn browser_id(headers: &HeaderMap, client: &Client) -> Option<String> {
     cookies::find(headers, cookies::BROWSER, client.https)
         .filter(|v| {
             v.len() >= 32
@@ -179,14 +179,19 @@ pub async fn callback(
         previous_session: previous.as_deref(),
         ip: &ip,
     };
-    let signed_in = match sign_in::callback(&state, request).await {
-        Ok(signed_in) => signed_in,
+    let finished = sign_in::callback(&state, request).await;
+    // Signed in (or tried): a failure to take the attempt back only leaves it counted.
+    if finished.is_ok() {
+        if let Err(e) = attempt.forget(&state).await {
+            tracing::warn!(error = %e, "could not take back a successful callback's rate-limit count");
+        }
+    }
+    let signed_in = match finished {
+        Ok(Finished::SignedIn(signed_in)) => signed_in,
+        // A dry run changes no cookie: the admin's own session stays as it is.
+        Ok(Finished::Tried { report_id }) => return see_other(&dry_run::report_path(&report_id)),
         Err(failure) => return login_error(&failure.page()),
     };
-    // The user is signed in: a failure to take the attempt back only leaves it counted.
-    if let Err(e) = attempt.forget(&state).await {
-        tracing::warn!(error = %e, "could not take back a successful callback's rate-limit count");
-    }
     let secure = client.https;
     // A successful sign-in resets the count of automatic trips to the provider.
     let set = axum::response::AppendHeaders([

@@ -3,6 +3,7 @@
 use super::admin::{audit_filter, AuditQuery};
 use crate::api_types::all;
 use crate::auth::setup;
+use crate::auth::sign_in::dry_run;
 use crate::db::{AuditFilter, User};
 use crate::error::AppError;
 use crate::http::client::Client;
@@ -65,6 +66,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let client = req.extensions().get::<Client>().cloned();
     let https = client.as_ref().is_some_and(|c| c.https);
     let query = req.uri().query().map(str::to_owned);
+    let path = req.uri().path().to_owned();
     let target = req
         .uri()
         .path_and_query()
@@ -93,8 +95,11 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
                     &state,
                     page,
                     user.as_ref(),
-                    query.as_deref(),
-                    client.as_ref(),
+                    PageRequest {
+                        path: &path,
+                        query: query.as_deref(),
+                        client: client.as_ref(),
+                    },
                 )
                 .await?;
                 let user = match &user {
@@ -199,14 +204,24 @@ async fn decide(
     })
 }
 
+/// What a page's data may depend on besides the user.
+struct PageRequest<'a> {
+    path: &'a str,
+    query: Option<&'a str>,
+    client: Option<&'a Client>,
+}
+
 /// Loads what `page` shows, by the page table: admin pages only for admins (others get the
 /// 403 page), and a page needing a session only with one (the guard made sure of it).
 async fn page_data(
     state: &AppState,
     page: Page,
     user: Option<&User>,
-    query: Option<&str>,
-    client: Option<&Client>,
+    PageRequest {
+        path,
+        query,
+        client,
+    }: PageRequest<'_>,
 ) -> Result<PageData, AppError> {
     let own_origin = client.and_then(|c| c.own_origin.as_deref());
     let signed_in = || user.ok_or_else(|| AppError::Unauthorized("You are not signed in.".into()));
@@ -262,6 +277,15 @@ async fn page_data(
             group_mappings: all(state.db.group_mappings().await?),
             libraries: all(state.db.libraries().await?),
         })),
+        // Someone else's or an expired report is not found, as at its API.
+        Page::TrySignIn => {
+            let id = page.param_in(path).unwrap_or_default();
+            match dry_run::report(state, signed_in()?, id).await {
+                Ok(report) => PageData::TrySignIn(Box::new(report)),
+                Err(AppError::NotFound(_)) => PageData::NotFound,
+                Err(e) => return Err(e),
+            }
+        }
     })
 }
 

@@ -6,6 +6,8 @@
 
 use super::admin::Admin;
 use crate::admin::{libraries, users, Actor};
+use crate::auth::session::SessionToken;
+use crate::auth::sign_in::dry_run;
 use crate::auth::{local_login, logout, own_identity, own_password, setup};
 use crate::db::User;
 use crate::error::{AppError, AppResult};
@@ -18,7 +20,7 @@ use app::api::{self, Backend, PathIds, Reply};
 use app::domain::{
     ChangePasswordRequest, ConnectionTestResult, CreateUserRequest, Done, ErrorBody,
     GroupMappingDto, LibraryDto, LibraryRequest, LoginRequest, LogoutResponse, MappingRequest,
-    OidcSettingsDto, SettingsPatch, SetupRequest, UpdateUserRequest, UserDto,
+    OidcSettingsDto, SettingsPatch, SetupRequest, TrySignInStarted, UpdateUserRequest, UserDto,
 };
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request, State};
@@ -52,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .mount::<api::libraries::DeleteLibrary>()
         .mount::<api::oidc_settings::SaveOidcSettings>()
         .mount::<api::oidc_settings::TestOidcConnection>()
+        .mount::<api::oidc_settings::TryOidcSignIn>()
         .mount::<api::group_mappings::CreateGroupMapping>()
         .mount::<api::group_mappings::UpdateGroupMapping>()
         .mount::<api::group_mappings::DeleteGroupMapping>()
@@ -160,6 +163,8 @@ struct CallBackend {
     session: Option<String>,
     /// The known-device cookie the request carried.
     known_device: Option<String>,
+    /// The per-browser id that owns pending sign-ins, when the browser has one.
+    browser: Option<String>,
     response: ResponseOptions,
 }
 
@@ -178,11 +183,22 @@ impl CallBackend {
         Ok(Self {
             state,
             extensions: extensions.clone(),
+            browser: super::oidc::browser_id(req.headers(), &client),
             client,
             session,
             known_device,
             response,
         })
+    }
+
+    /// The browser id, made and set as a cookie when the browser has none.
+    fn browser_id(&self) -> AppResult<String> {
+        if let Some(browser) = &self.browser {
+            return Ok(browser.clone());
+        }
+        let browser = SessionToken::generate().as_cookie_value().to_owned();
+        self.set_cookie(cookies::browser(&browser, self.https()))?;
+        Ok(browser)
     }
 
     fn ip(&self) -> String {
@@ -338,6 +354,20 @@ impl Backend for CallBackend {
     fn test_oidc_connection(&self, form: SettingsPatch) -> Reply<'_, ConnectionTestResult> {
         reply(async move {
             test_connection::for_form(&self.state, &self.admin()?, &self.client, form).await
+        })
+    }
+
+    fn try_oidc_sign_in(&self, form: SettingsPatch) -> Reply<'_, TrySignInStarted> {
+        reply(async move {
+            let (admin, ip, browser) = (self.admin()?, self.ip(), self.browser_id()?);
+            let by = dry_run::Starter {
+                admin: &admin,
+                session_hash: self.session.as_deref(),
+                browser_id: &browser,
+                ip: &ip,
+                own_origin: self.own_origin(),
+            };
+            dry_run::start(&self.state, by, &form).await
         })
     }
 

@@ -3,12 +3,15 @@
 
 use super::admin::Admin;
 use crate::api_types;
+use crate::auth::sign_in::dry_run;
 use crate::error::AppResult;
 use crate::http::client::Client;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
-use app::domain::{GroupMappingDto, OidcSettingsDto, ProviderReference, PublicSettings};
-use axum::extract::State;
+use app::domain::{
+    GroupMappingDto, OidcSettingsDto, ProviderReference, PublicSettings, SignInTrialReport,
+};
+use axum::extract::{Path, State};
 use axum::Json;
 
 pub async fn public(State(state): State<AppState>) -> AppResult<Json<PublicSettings>> {
@@ -34,4 +37,13 @@ pub async fn list_mappings(
     _: Admin,
 ) -> AppResult<Json<Vec<GroupMappingDto>>> {
     Ok(Json(api_types::all(state.db.group_mappings().await?)))
+}
+
+/// A Try Sign-in report: only for the admin who started it, for ten minutes.
+pub async fn try_report(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> AppResult<Json<SignInTrialReport>> {
+    Ok(Json(dry_run::report(&state, &admin, &id).await?))
 }

@@ -28,3 +28,4 @@ mod setup;
 mod shutdown;
 mod signer;
 mod strict_bodies;
+mod try_sign_in;

@@ -6,7 +6,7 @@
 use crate::domain::{
     ChangePasswordRequest, ConnectionTestResult, CreateUserRequest, Done, ErrorBody,
     GroupMappingDto, LibraryDto, LibraryRequest, LoginRequest, LogoutResponse, MappingRequest,
-    OidcSettingsDto, SettingsPatch, SetupRequest, UpdateUserRequest, UserDto,
+    OidcSettingsDto, SettingsPatch, SetupRequest, TrySignInStarted, UpdateUserRequest, UserDto,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -37,6 +37,9 @@ pub trait Backend: Send + Sync {
     fn save_oidc_settings(&self, patch: SettingsPatch) -> Reply<'_, OidcSettingsDto>;
     /// Tests the unsaved provider fields of `form`; never changes settings.
     fn test_oidc_connection(&self, form: SettingsPatch) -> Reply<'_, ConnectionTestResult>;
+    /// Starts Try Sign-in with the unsaved provider fields of `form`: a dry run that changes
+    /// nothing and ends in a report.
+    fn try_oidc_sign_in(&self, form: SettingsPatch) -> Reply<'_, TrySignInStarted>;
 
     fn create_group_mapping(&self, mapping: MappingRequest) -> Reply<'_, GroupMappingDto>;
     fn update_group_mapping(&self, id: i64, mapping: MappingRequest) -> Reply<'_, GroupMappingDto>;

@@ -46,3 +46,49 @@ pub fn copy_to_clipboard(text: &str) {
     #[cfg(not(feature = "hydrate"))]
     let _ = text;
 }
+
+/// A new tab, opened at once (within the click, so no popup blocker stops it) and sent to its
+/// address when the server has answered.
+pub struct NewTab {
+    #[cfg(feature = "hydrate")]
+    window: Option<web_sys::Window>,
+}
+
+impl NewTab {
+    pub fn open() -> Self {
+        #[cfg(feature = "hydrate")]
+        {
+            let window = web_sys::window()
+                .and_then(|w| w.open_with_url_and_target("about:blank", "_blank").ok())
+                .flatten();
+            // The provider's page gets no handle on this one.
+            if let Some(tab) = &window {
+                let _ = tab.set_opener(&wasm_bindgen::JsValue::NULL);
+            }
+            Self { window }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        Self {}
+    }
+
+    /// Sends the tab to `url`; where the browser opened no tab, this page goes there.
+    pub fn go(self, url: &str) {
+        #[cfg(feature = "hydrate")]
+        match self.window {
+            Some(tab) => {
+                let _ = tab.location().set_href(url);
+            }
+            None => navigate(url),
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = url;
+    }
+
+    /// Closes the tab: there is nowhere to send it.
+    pub fn close(self) {
+        #[cfg(feature = "hydrate")]
+        if let Some(tab) = self.window {
+            let _ = tab.close();
+        }
+    }
+}

@@ -3,7 +3,7 @@
 mod browser;
 mod layout;
 
-pub use browser::{confirm, copy_to_clipboard, navigate};
+pub use browser::{confirm, copy_to_clipboard, navigate, NewTab};
 pub use layout::{Forbidden, Layout};
 
 use crate::domain::{ErrorBody, FieldError};

@@ -7,6 +7,7 @@ mod not_found;
 mod oidc_settings;
 mod profile;
 mod setup;
+mod try_sign_in;
 mod users;
 
 pub use not_found::NotFound;
@@ -28,6 +29,9 @@ pub fn Loaded() -> impl IntoView {
         PageData::Audit(data) => view! { <audit::Audit data/> }.into_any(),
         PageData::OidcSettings(data) => {
             view! { <oidc_settings::OidcSettings data=*data/> }.into_any()
+        }
+        PageData::TrySignIn(report) => {
+            view! { <try_sign_in::TrySignIn report=*report/> }.into_any()
         }
         PageData::Forbidden => view! { <Layout><Forbidden/></Layout> }.into_any(),
         PageData::NotFound => view! { <NotFound/> }.into_any(),

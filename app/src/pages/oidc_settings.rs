@@ -1,10 +1,10 @@
 //! `/settings/oidc`: the OIDC Settings page (spec section 3).
 
 use super::group_mappings::GroupMappingCard;
-use crate::api::oidc_settings::{save_oidc_settings, test_oidc_connection};
+use crate::api::oidc_settings::{save_oidc_settings, test_oidc_connection, try_oidc_sign_in};
 use crate::components::{
-    copy_to_clipboard, FieldMessage, Layout, LibraryChecks, PermissionChecks, Status, StatusLine,
-    Toggle,
+    copy_to_clipboard, FieldMessage, Layout, LibraryChecks, NewTab, PermissionChecks, Status,
+    StatusLine, Toggle,
 };
 use crate::domain::{
     ClaimMappingPatch, ConnectionTestResult, FieldError, OidcSettingsData, OidcSettingsDto,
@@ -228,6 +228,26 @@ fn ProviderCard(page: Page) -> impl IntoView {
             busy.set(false);
         });
     };
+    // Try Sign-in: the provider's page opens in a new tab, the report follows there.
+    let on_try = move |_| {
+        let Some(body) = body() else { return };
+        let tab = NewTab::open();
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match try_oidc_sign_in(body).await {
+                Ok(started) => {
+                    errors.set(Vec::new());
+                    tab.go(&started.url);
+                }
+                Err(e) => {
+                    tab.close();
+                    page.status.set(Some(Status::Failed(e.message.clone())));
+                    errors.set(e.errors);
+                }
+            }
+            busy.set(false);
+        });
+    };
     let secret_set = move || page.saved.with(|s| s.client_secret_set) && !clear_secret.get();
 
     view! {
@@ -302,6 +322,7 @@ fn ProviderCard(page: Page) -> impl IntoView {
                 </fieldset>
                 <div class="buttons">
                     <button type="button" on:click=on_test disabled=move || busy.get()>"Test Connection"</button>
+                    <button type="button" on:click=on_try disabled=move || busy.get() title="Sign in at the provider as a test user in a new tab and see what a real sign-in would do; changes nothing.">"Try Sign-in"</button>
                     <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
                 </div>
             </form>

@@ -18,12 +18,36 @@ pub struct Claims {
     pub groups: Option<Vec<String>>,
 }
 
-fn lookup<'a>(token: &'a Value, userinfo: Option<&'a Value>, claim: &str) -> Option<&'a Value> {
+/// Where a claim was found: the ID token, else userinfo.
+fn lookup<'a>(
+    token: &'a Value,
+    userinfo: Option<&'a Value>,
+    claim: &str,
+) -> Option<(&'a Value, Found)> {
     token
         .get(claim)
         .filter(|v| !v.is_null())
-        .or_else(|| userinfo.and_then(|u| u.get(claim)))
-        .filter(|v| !v.is_null())
+        .map(|v| (v, Found::IdToken))
+        .or_else(|| {
+            userinfo
+                .and_then(|u| u.get(claim))
+                .filter(|v| !v.is_null())
+                .map(|v| (v, Found::Userinfo))
+        })
+}
+
+/// Which document a mapped claim came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    IdToken,
+    Userinfo,
+}
+
+/// A mapped claim's value, the claim it was read from, and where.
+struct Mapped<'a> {
+    value: &'a Value,
+    claim: String,
+    found: Found,
 }
 
 /// The configured claim, else (only when the configured one is absent everywhere) the default.
@@ -32,8 +56,14 @@ fn mapped<'a>(
     userinfo: Option<&'a Value>,
     configured: &str,
     default: &str,
-) -> Option<&'a Value> {
-    lookup(token, userinfo, configured).or_else(|| lookup(token, userinfo, default))
+) -> Option<Mapped<'a>> {
+    [configured, default].into_iter().find_map(|claim| {
+        lookup(token, userinfo, claim).map(|(value, found)| Mapped {
+            value,
+            claim: claim.to_owned(),
+            found,
+        })
+    })
 }
 
 /// A claim as sent: never trimmed, since a username or email that differs by a space is
@@ -70,7 +100,10 @@ fn email_verified(token: &Value, userinfo: Option<&Value>) -> Option<bool> {
 /// The mapped claims from an ID token's claims and, where it lacks them, userinfo's.
 pub fn claims_of(token: &Value, userinfo: Option<&Value>, s: &StoredSettings) -> Claims {
     let m = &s.claim_mapping;
-    let groups = mapped(token, userinfo, &m.groups, "groups").map(|v| match v {
+    let value = |configured: &str, default: &str| {
+        mapped(token, userinfo, configured, default).map(|found| found.value)
+    };
+    let groups = value(&m.groups, "groups").map(|v| match v {
         Value::Array(items) => items
             .iter()
             .filter_map(|i| i.as_str().map(str::to_owned))
@@ -79,15 +112,34 @@ pub fn claims_of(token: &Value, userinfo: Option<&Value>, s: &StoredSettings) ->
         _ => Vec::new(),
     });
     Claims {
-        username: text(mapped(token, userinfo, &m.username, "preferred_username")),
-        email: text(mapped(token, userinfo, &m.email, "email")),
+        username: text(value(&m.username, "preferred_username")),
+        email: text(value(&m.email, "email")),
         email_verified: email_verified(token, userinfo),
         // Only shown, never compared: a padded display name is tidied.
-        name: text(mapped(token, userinfo, &m.name, "name"))
+        name: text(value(&m.name, "name"))
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty()),
         groups,
     }
+}
+
+/// Where each mapped claim (username, email, display name, groups, in that order) was read
+/// from, by the lookup `claims_of` uses: the claim's name and the document, or `None`.
+pub fn sources_of(
+    token: &Value,
+    userinfo: Option<&Value>,
+    s: &StoredSettings,
+) -> [Option<(String, Found)>; 4] {
+    let m = &s.claim_mapping;
+    [
+        (&m.username, "preferred_username"),
+        (&m.email, "email"),
+        (&m.name, "name"),
+        (&m.groups, "groups"),
+    ]
+    .map(|(configured, default)| {
+        mapped(token, userinfo, configured, default).map(|found| (found.claim, found.found))
+    })
 }
 
 #[cfg(test)]
@@ -108,6 +160,15 @@ mod tests {
         assert_eq!(c.username.as_deref(), Some("default"));
         assert_eq!(c.email, None);
         assert_eq!(c.name, None);
+        let [username, email, name, _] = sources_of(&token, Some(&userinfo), &s);
+        assert_eq!(username, Some(("login".to_owned(), Found::Userinfo)));
+        assert_eq!(email, Some(("email".to_owned(), Found::Userinfo)));
+        assert_eq!(name, None);
+        let [username, ..] = sources_of(&token, None, &s);
+        assert_eq!(
+            username,
+            Some(("preferred_username".to_owned(), Found::IdToken))
+        );
     }
 
     #[test]

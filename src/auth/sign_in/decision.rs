@@ -106,6 +106,8 @@ pub struct Decision {
     /// The email and display name from the claims, for an existing user.
     pub email: Option<String>,
     pub name: Option<String>,
+    /// The grants group sync starts from: the user's own, or a new user's defaults.
+    pub start: Grants,
 }
 
 /// The username an existing account is matched by: the mapped username claim exactly, never
@@ -128,6 +130,7 @@ pub fn decide(f: &Facts) -> Result<Decision, Refusal> {
         email: valid_email(&f.claims).filter(|_| existing),
         name: f.claims.name.clone().filter(|_| existing),
         way,
+        start: before,
     })
 }
 

@@ -5,10 +5,12 @@
 
 mod claims;
 pub mod decision;
+pub mod dry_run;
 mod facts;
 mod failure;
 pub mod group_sync;
 mod pending;
+mod report;
 
 pub use claims::{claims_of, Claims};
 pub use failure::Failure;
@@ -19,7 +21,7 @@ use crate::crypto::Binding;
 use crate::db::pending_logins::PendingLogin;
 use crate::db::{AuditEntry, AuditEvent, NewSession, OidcSession, StoreError};
 use crate::error::{AppError, AppResult};
-use crate::oidc::flow::{CallbackQuery, EndSession, Proven};
+use crate::oidc::flow::{self, CallbackQuery, EndSession, Proven};
 use crate::oidc_settings::{self as settings, Effective, StoredSettings};
 use crate::state::Services;
 use app::domain::{safe_return_to, DEFAULT_SESSION_HOURS};
@@ -49,6 +51,15 @@ pub struct SignedIn {
     pub return_to: String,
 }
 
+/// How a callback ended well.
+pub enum Finished {
+    SignedIn(SignedIn),
+    /// A dry run (Try Sign-in): its report is stored under this id, and nothing else changed.
+    Tried {
+        report_id: String,
+    },
+}
+
 /// Starts a sign-in (spec section 4, step 1) and answers where to send the browser; a
 /// failure is audited.
 pub async fn start(
@@ -63,11 +74,10 @@ pub async fn start(
     let client = super::limits::key_of(ip);
     let begun = pending::begin(
         state,
-        oidc,
+        pending::Purpose::SignIn(&oidc.settings, intent),
         &client,
         browser_id,
         return_to,
-        intent,
         redirect_uri,
     );
     let failure = match begun.await {
@@ -79,14 +89,15 @@ pub async fn start(
 }
 
 /// Finishes a sign-in at `/oauth2-callback` (spec section 4, steps 2 to 7): a new session,
-/// or a failure that is already audited and counted.
-pub async fn callback(state: &Services, request: Callback<'_>) -> Result<SignedIn, Failure> {
+/// or a failure that is already audited and counted; or, for a dry run, its report.
+pub async fn callback(state: &Services, request: Callback<'_>) -> Result<Finished, Failure> {
     let ip = request.ip;
     match finish(state, request).await {
-        Ok(signed_in) => {
+        Ok(Finished::SignedIn(signed_in)) => {
             state.metrics.record_sign_in("oidc", "success");
-            Ok(signed_in)
+            Ok(Finished::SignedIn(signed_in))
         }
+        Ok(tried) => Ok(tried),
         Err((failure, user)) => {
             state.metrics.record_sign_in("oidc", "failure");
             audit_failure(state, ip, &failure, user).await;
@@ -96,26 +107,36 @@ pub async fn callback(state: &Services, request: Callback<'_>) -> Result<SignedI
 }
 
 /// The callback's steps. A failure comes with the user who asked to link, when known, as
-/// the target of its audit entry.
+/// the target of its audit entry. A dry run goes its own way once its pending sign-in is
+/// found: it runs with the form it started with, whether OIDC is on or not.
 async fn finish(
     state: &Services,
     request: Callback<'_>,
-) -> Result<SignedIn, (Failure, Option<i64>)> {
+) -> Result<Finished, (Failure, Option<i64>)> {
     let oidc = settings::effective(state)
         .await
         .map_err(|e| (Failure::internal(e), None))?;
+    let taken = pending::take(state, request.browser_id, request.query.state.as_deref()).await;
+    let taken = match taken {
+        Ok(mut pending) => match pending.trial.take() {
+            Some(trial) => {
+                return dry_run::finish(state, pending, trial, request)
+                    .await
+                    .map(|report_id| Finished::Tried { report_id })
+                    .map_err(|f| (f, None))
+            }
+            None => Ok(pending),
+        },
+        Err(f) => Err(f),
+    };
     if !oidc.enabled {
         return Err((Failure::OidcDisabled, None));
     }
-    let pending = pending::take(
-        state,
-        &oidc,
-        request.browser_id,
-        request.query.state.as_deref(),
-    )
-    .await
-    .map_err(|(f, pending)| (f, pending.and_then(|p| p.link_user_id)))?;
+    let pending = taken.map_err(|f| (f, None))?;
     let link_user_id = pending.link_user_id;
+    if !pending::same_provider(&pending, &oidc.settings) {
+        return Err((flow::Failure::StateMismatch.into(), link_user_id));
+    }
     let concerns = |f: Failure| (f, link_user_id);
     let secret = client_secret(state, &oidc.settings.issuer_uri, &oidc.settings.client_id)
         .await
@@ -140,6 +161,7 @@ async fn finish(
         request.previous_session,
     )
     .await
+    .map(Finished::SignedIn)
     .map_err(|e| concerns(Failure::internal(e)))
 }
 

@@ -7,6 +7,7 @@ use clap::Args;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use url::Url;
 
 /// The settings as given, before checking. Each has an environment variable and a flag. No
@@ -54,6 +55,10 @@ pub struct RawSettings {
     /// Folder holding the built site (pkg/, style); default target/site.
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
     pub site_root: Option<String>,
+    /// Milliseconds a request waits for a database connection before it answers 503
+    /// (default 2000).
+    #[arg(long, env = "GRIMMORY_DB_ACQUIRE_TIMEOUT_MS", global = true)]
+    pub db_acquire_timeout_ms: Option<String>,
 }
 
 /// A configured secret: `Debug` and logs show it as redacted; `expose` is the one way to read it.
@@ -85,6 +90,9 @@ pub struct Config {
     /// The configured key material, when given; see [`crate::AppState::new`] for the default.
     pub secret_key: Option<Secret>,
     pub site_root: String,
+    /// How long a request waits for a database connection: when the database does not
+    /// answer, requests fail with 503 after this instead of piling up.
+    pub db_acquire_timeout: Duration,
 }
 
 /// The shortest secret key accepted, configured or found in a key file.
@@ -124,6 +132,7 @@ impl Config {
                 .site_root
                 .clone()
                 .unwrap_or_else(|| "target/site".to_owned()),
+            db_acquire_timeout: parse_acquire_timeout(raw.db_acquire_timeout_ms.as_deref())?,
         })
     }
 
@@ -250,6 +259,18 @@ fn parse_idle_hours(value: Option<&str>) -> Result<i64, String> {
     }
 }
 
+fn parse_acquire_timeout(value: Option<&str>) -> Result<Duration, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(Duration::from_millis(2000)),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (100..=60_000).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("GRIMMORY_DB_ACQUIRE_TIMEOUT_MS \"{v}\" must be a whole number of milliseconds from 100 to 60000")),
+    }
+}
+
 /// Where the default SQLite database lives; created on first start.
 pub fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
@@ -291,6 +312,7 @@ mod tests {
             secret_key: None,
             secret_key_file: None,
             site_root: None,
+            db_acquire_timeout_ms: None,
         }
     }
 
@@ -301,6 +323,7 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_SQLITE_URL);
         assert_eq!(c.session_idle_ms, 168 * HOUR_MS);
         assert!(!c.force_disable_oidc);
+        assert_eq!(c.db_acquire_timeout, Duration::from_millis(2000));
     }
 
     #[test]
@@ -347,6 +370,13 @@ mod tests {
                     ..raw()
                 },
                 "GRIMMORY_SESSION_IDLE_HOURS",
+            ),
+            (
+                RawSettings {
+                    db_acquire_timeout_ms: Some("5".into()),
+                    ..raw()
+                },
+                "GRIMMORY_DB_ACQUIRE_TIMEOUT_MS",
             ),
             (
                 RawSettings {

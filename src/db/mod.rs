@@ -4,6 +4,7 @@
 
 pub mod admin_guard;
 mod audit;
+mod health;
 mod libraries;
 pub mod oidc;
 pub mod oidc_users;
@@ -23,6 +24,8 @@ pub use users::{IdentityLink, NewUser, User, UserChanges, UserView, PERMISSION_C
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -34,14 +37,17 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    outage: Arc<health::Outage>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
-    /// Connects and brings the schema up to date. Migration failures stop start-up.
-    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+    /// Connects and brings the schema up to date. Migration failures stop start-up. A query
+    /// waits at most `acquire_timeout` for a connection, so an unreachable database answers
+    /// quickly instead of holding every request.
+    pub async fn connect(url: &str, acquire_timeout: Duration) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -50,6 +56,7 @@ impl Db {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
         if backend == Backend::Sqlite {
@@ -63,7 +70,11 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            outage: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -86,6 +97,42 @@ impl Db {
 fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     row.try_get::<bool, _>(column)
         .or_else(|_| row.try_get::<i64, _>(column).map(|v| v != 0))
+}
+
+/// Whether an error means the database cannot serve the request right now, rather than that
+/// the request or the code is wrong: no connection within the acquire timeout, a connection
+/// lost, or (SQLite) a file that is read-only, on a full disk, or locked; (PostgreSQL) the
+/// server shutting down, out of resources, or read-only.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary code is the low byte of SQLite's extended code.
+                let primary = d
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff);
+                // BUSY, READONLY, IOERR, FULL, CANTOPEN.
+                return matches!(primary, Some(5 | 8 | 10 | 13 | 14));
+            }
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                // Connection exceptions, insufficient resources (disk full), operator
+                // intervention (shutdown), read-only transaction (a standby).
+                return code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "25006";
+            }
+            false
+        }
+        _ => false,
+    }
 }
 
 /// Whether an error is a unique-constraint violation (a lost race or a duplicate).

@@ -14,7 +14,7 @@ mod settings;
 mod setup;
 
 use crate::error::AppError;
-use crate::http::{client, csrf, headers, session};
+use crate::http::{client, csrf, headers, session, unavailable};
 use crate::AppState;
 use app::api::paths;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -63,6 +63,7 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .layer(from_fn_with_state(state.clone(), metrics::count_requests))
         .layer(from_fn_with_state(state.clone(), session::resolve))
+        .layer(from_fn_with_state(state.clone(), unavailable::answer))
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state.clone(), client::identify))
         .layer(from_fn(headers::security_headers))

@@ -213,14 +213,20 @@ pub async fn backchannel_logout(
     };
     let ended = match logout_token(body).await {
         Ok(token) => backchannel::end_sessions(&state, &ip, &token).await,
-        Err(why) => Err(why),
+        Err(why) => Err(why.into()),
     };
     match ended {
         Ok(()) => match attempt.forget(&state).await {
             Ok(()) => (axum::http::StatusCode::OK, Json(serde_json::json!({}))).into_response(),
             Err(e) => e.into_response(),
         },
-        Err(why) => {
+        // Not the token's fault: a 503 (not a 400) makes the provider send it again later.
+        Err(backchannel::Failure::Database(e)) => {
+            // Only refusals count; if the database is back already, take the attempt back.
+            let _ = attempt.forget(&state).await;
+            e.into_response()
+        }
+        Err(backchannel::Failure::Refused(why)) => {
             tracing::info!(reason = why, "back-channel logout refused");
             (
                 axum::http::StatusCode::BAD_REQUEST,

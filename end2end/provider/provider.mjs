@@ -107,6 +107,7 @@ function send(res, status, html, headers = {}) {
  * @param {'RS256'|'ES256'} [options.signingAlg='RS256']
  * @param {string} [options.clientSecret] secret of the confidential client (default: random per start)
  * @param {boolean} [options.log=false] log provider events to stderr
+ * @param {number} [options.accessTokenTtl=600] access token lifetime in seconds (short: refreshes)
  */
 export async function startProvider(options = {}) {
   const {
@@ -117,6 +118,7 @@ export async function startProvider(options = {}) {
     signingAlg = 'RS256',
     clientSecret = randomBytes(24).toString('hex'),
     log = false,
+    accessTokenTtl = 10 * 60,
   } = options;
   if (!Array.isArray(redirectUris) || redirectUris.length === 0) {
     throw new TypeError('startProvider: redirectUris (non-empty array) is required');
@@ -253,7 +255,7 @@ ${autoForm}
       return globalThis.fetch(url, opts);
     },
     ttl: {
-      AccessToken: 10 * 60,
+      AccessToken: accessTokenTtl,
       AuthorizationCode: 60,
       IdToken: 60 * 60,
       RefreshToken: 24 * 60 * 60,
@@ -276,6 +278,7 @@ ${autoForm}
   if (log) {
     provider.on('backchannel.success', (ctx, client, accountId, sid) => console.error(`[test-idp] backchannel.success ${client.clientId} sid=${sid}`));
     provider.on('end_session.success', () => console.error('[test-idp] end_session.success'));
+    provider.on('grant.success', (ctx) => console.error(`[test-idp] grant.success ${ctx.oidc.params.grant_type}`));
   }
   const callback = provider.callback();
 

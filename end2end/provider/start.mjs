@@ -3,7 +3,7 @@
 //
 //   node provider/start.mjs --redirect-uri URI [--redirect-uri URI2 ...]
 //       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]
-//       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log]
+//       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--access-token-ttl SECS] [--log]
 //
 // Prints ONE JSON line to stdout, then runs until SIGTERM/SIGINT:
 //   {"issuer":"http://127.0.0.1:N/application/o/grimmory/","port":N,"clients":{...}}
@@ -15,7 +15,8 @@ import { startProvider } from './provider.mjs';
 function usage(message) {
   if (message) console.error(`error: ${message}`);
   console.error('usage: node provider/start.mjs --redirect-uri URI [--post-logout-redirect-uri URI] '
-    + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log]');
+    + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] '
+    + '[--access-token-ttl SECS] [--log]');
   process.exit(2);
 }
 
@@ -29,6 +30,7 @@ try {
       port: { type: 'string', default: '0' },
       'signing-alg': { type: 'string', default: 'RS256' },
       'client-secret': { type: 'string' },
+      'access-token-ttl': { type: 'string', default: '600' },
       log: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -41,6 +43,8 @@ if (values.help) usage();
 if (!values['redirect-uri']?.length) usage('--redirect-uri is required');
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) usage('--port must be an integer 0-65535');
+const accessTokenTtl = Number(values['access-token-ttl']);
+if (!Number.isInteger(accessTokenTtl) || accessTokenTtl < 1) usage('--access-token-ttl must be a whole number of seconds');
 
 const idp = await startProvider({
   port,
@@ -50,6 +54,7 @@ const idp = await startProvider({
   signingAlg: values['signing-alg'],
   clientSecret: values['client-secret'],
   log: values.log,
+  accessTokenTtl,
 });
 
 process.stdout.write(`${JSON.stringify({ issuer: idp.issuer, port: idp.port, clients: idp.clients })}\n`);

@@ -55,7 +55,7 @@ pub struct RawSettings {
     /// Folder holding the built site (pkg/, style); default target/site.
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
     pub site_root: Option<String>,
-    /// Milliseconds a request waits for a database connection before it answers 503
+    /// Milliseconds a request waits for a database that does not answer before it answers 503
     /// (default 2000).
     #[arg(long, env = "GRIMMORY_DB_ACQUIRE_TIMEOUT_MS", global = true)]
     pub db_acquire_timeout_ms: Option<String>,
@@ -90,8 +90,9 @@ pub struct Config {
     /// The configured key material, when given; see [`crate::AppState::new`] for the default.
     pub secret_key: Option<Secret>,
     pub site_root: String,
-    /// How long a request waits for a database connection: when the database does not
-    /// answer, requests fail with 503 after this instead of piling up.
+    /// How long a request waits for the database: when it does not answer (a probe on a
+    /// connection of its own says so), requests fail with 503 by then instead of piling up; a
+    /// database that answers but is busy is waited for.
     pub db_acquire_timeout: Duration,
 }
 
@@ -265,9 +266,9 @@ fn parse_acquire_timeout(value: Option<&str>) -> Result<Duration, String> {
         Some(v) => v
             .parse::<u64>()
             .ok()
-            .filter(|ms| (100..=60_000).contains(ms))
+            .filter(|ms| (1_000..=60_000).contains(ms))
             .map(Duration::from_millis)
-            .ok_or_else(|| format!("GRIMMORY_DB_ACQUIRE_TIMEOUT_MS \"{v}\" must be a whole number of milliseconds from 100 to 60000")),
+            .ok_or_else(|| format!("GRIMMORY_DB_ACQUIRE_TIMEOUT_MS \"{v}\" must be a whole number of milliseconds from 1000 to 60000")),
     }
 }
 

@@ -60,7 +60,7 @@ impl AppState {
             std::fs::create_dir_all(config::default_data_dir())
                 .map_err(|e| format!("cannot create the data folder ./data: {e}"))?;
         }
-        let db = Db::connect(&config.database_url, config.db_acquire_timeout)
+        let db = Db::connect(&config.database_url)
             .await
             .map_err(|e| format!("DATABASE_URL: cannot open the database: {e}"))?;
         let setup_token = if config.bind.ip().is_loopback()

@@ -1,40 +1,64 @@
-//! Whether the database answers: the health check's quick ping, and the outage the log reports
-//! once when it begins and once when it ends, not once per failed request.
+//! Whether the database answers, told apart from whether it is merely busy: a probe on a
+//! connection of its own, which never queues behind requests waiting for the pool. An outage is
+//! logged once when it begins and once when it ends, not once per failed request.
 
 use super::Db;
+use sqlx::Connection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 use tracing::instrument::WithSubscriber;
 
-/// How long the health check waits for the database: within the second a probe is usually
-/// given, and apart from the requests' acquire timeout, so a probe answers even while requests
-/// queue for connections.
-pub const HEALTH_TIMEOUT: Duration = Duration::from_millis(600);
+/// How long the probe waits for the database: within the second a health check is usually
+/// given.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(600);
+/// How long a probe's answer stands: requests that grow slow together share one probe.
+const PROBE_FRESH: Duration = Duration::from_millis(500);
 /// How often an outage is checked for its end.
 const RECHECK: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 pub(super) struct Outage {
-    down: AtomicBool,
+    /// Logged as begun and not yet as ended.
+    logged: AtomicBool,
+    /// The last probe found no answer: requests fail at once instead of waiting.
+    unreachable: AtomicBool,
+    last_probe: Mutex<Option<(Instant, bool)>>,
 }
 
 impl Db {
-    /// Whether the database answers a query within [`HEALTH_TIMEOUT`].
+    /// Whether the database answers a fresh connection within [`PROBE_TIMEOUT`]. Callers at
+    /// the same moment share one probe. No answer begins an outage (see [`Db::outage_began`]).
     pub async fn answers(&self) -> bool {
+        let mut last = self.outage.last_probe.lock().await;
+        if let Some((at, answered)) = *last {
+            if at.elapsed() < PROBE_FRESH {
+                return answered;
+            }
+        }
         let answered = matches!(
-            tokio::time::timeout(HEALTH_TIMEOUT, self.ping()).await,
+            tokio::time::timeout(PROBE_TIMEOUT, self.probe()).await,
             Ok(Ok(()))
         );
+        *last = Some((Instant::now(), answered));
+        drop(last);
+        self.outage.unreachable.store(!answered, Ordering::SeqCst);
         if !answered {
             self.outage_began();
         }
         answered
     }
 
-    /// Notes that the database could not serve a request. The first note of an outage logs a
-    /// warning and watches for its end, which it logs too; the others do nothing.
+    /// The last probe found the database not answering, and none has found it back since.
+    pub fn known_unreachable(&self) -> bool {
+        self.outage.unreachable.load(Ordering::SeqCst)
+    }
+
+    /// Notes that the database could not serve a request (it did not answer, or refused a
+    /// write). The first note of an outage logs a warning and watches for its end, which it
+    /// logs too; the others do nothing.
     pub fn outage_began(&self) {
-        if self.outage.down.swap(true, Ordering::SeqCst) {
+        if self.outage.logged.swap(true, Ordering::SeqCst) {
             return;
         }
         tracing::warn!("database unavailable: answering 503 until it is back");
@@ -44,18 +68,26 @@ impl Db {
         let watch = async move {
             loop {
                 tokio::time::sleep(RECHECK).await;
-                if matches!(
-                    tokio::time::timeout(HEALTH_TIMEOUT, db.write_probe()).await,
-                    Ok(Ok(()))
-                ) {
+                if db.answers().await
+                    && matches!(
+                        tokio::time::timeout(PROBE_TIMEOUT, db.write_probe()).await,
+                        Ok(Ok(()))
+                    )
+                {
                     break;
                 }
             }
-            db.outage.down.store(false, Ordering::SeqCst);
+            db.outage.logged.store(false, Ordering::SeqCst);
             let after_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
             tracing::info!(after_ms, "database available again");
         };
         tokio::spawn(watch.with_current_subscriber());
+    }
+
+    async fn probe(&self) -> Result<(), sqlx::Error> {
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await?;
+        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        conn.close().await
     }
 
     /// A write that changes nothing: an outage is over when writes work again, not only

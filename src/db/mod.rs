@@ -17,6 +17,7 @@ pub mod setup;
 mod users;
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};
+pub use health::PROBE_TIMEOUT;
 pub use libraries::Library;
 pub use oidc::GroupMapping;
 pub use sessions::{Ended, NewSession, OidcSession, RefreshLease, RefreshResult, SessionRecord};
@@ -37,17 +38,19 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// For the health probe's own connections.
+    url: Arc<str>,
     outage: Arc<health::Outage>,
 }
+
+const MAX_ACQUIRE_WAIT: Duration = Duration::from_secs(30);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
-    /// Connects and brings the schema up to date. Migration failures stop start-up. A query
-    /// waits at most `acquire_timeout` for a connection, so an unreachable database answers
-    /// quickly instead of holding every request.
-    pub async fn connect(url: &str, acquire_timeout: Duration) -> Result<Self, sqlx::Error> {
+    /// Connects and brings the schema up to date. Migration failures stop start-up.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -56,7 +59,9 @@ impl Db {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(acquire_timeout)
+            // The last bound on a wait for a connection. A database that does not answer is
+            // found out sooner, by `http::unavailable`; until then a busy pool is waited for.
+            .acquire_timeout(MAX_ACQUIRE_WAIT)
             .connect(url)
             .await?;
         if backend == Backend::Sqlite {
@@ -73,19 +78,13 @@ impl Db {
         Ok(Self {
             pool,
             backend,
+            url: Arc::from(url),
             outage: Arc::default(),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
     }
 
     pub async fn close(&self) {

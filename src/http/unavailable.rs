@@ -1,15 +1,22 @@
-//! What every request answers while the database cannot serve it: the API its JSON 503 (from
-//! [`AppError::Unavailable`](crate::error::AppError)), a page a plain page saying the same, and
-//! both a `Retry-After`. The outage is noted here, once per response, so the log can say when
-//! it began and ended without a line per request.
+//! What a request answers while the database cannot serve it, within the configured wait
+//! (`GRIMMORY_DB_ACQUIRE_TIMEOUT_MS`) rather than hanging: 503, as JSON for the API (the body
+//! of [`AppError::Unavailable`]) and as a plain page for pages, with a `Retry-After`.
+//!
+//! A request still running when its wait is nearly over has the database probed on a
+//! connection of its own: no answer, and it is given up (its future dropped, as when a client
+//! goes away); an answer means the database is only busy, and the request goes on. While the
+//! database is known not to answer, requests fail at once.
 
-use crate::error::UNAVAILABLE_MESSAGE;
+use crate::error::{AppError, UNAVAILABLE_MESSAGE};
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use std::time::Duration;
 
+/// What is left of a request's wait after the probe, for sending the answer.
+const SPARE: Duration = Duration::from_millis(200);
 /// Seconds a client is asked to wait before it tries again.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -18,7 +25,28 @@ pub async fn answer(State(state): State<AppState>, req: Request, next: Next) -> 
     let path = req.uri().path();
     // The API and the probes keep their own bodies; everything else is a browser's page.
     let page = !(path.starts_with("/api/") || path == "/healthz" || path == "/metrics");
-    let mut res = next.run(req).await;
+    let mut res = if path == "/healthz" || path.starts_with("/pkg/") {
+        next.run(req).await
+    } else if state.db.known_unreachable() {
+        AppError::Unavailable.into_response()
+    } else {
+        let wait = state.config.db_acquire_timeout;
+        // The probe's answer (at most PROBE_TIMEOUT) comes back within the wait, with time to
+        // spare for the answer to be sent.
+        let probe_at = wait.saturating_sub(crate::db::PROBE_TIMEOUT + SPARE);
+        let run = next.run(req);
+        tokio::pin!(run);
+        tokio::select! {
+            res = &mut run => res,
+            () = tokio::time::sleep(probe_at) => {
+                if state.db.answers().await {
+                    run.await
+                } else {
+                    AppError::Unavailable.into_response()
+                }
+            }
+        }
+    };
     if res.status() != StatusCode::SERVICE_UNAVAILABLE {
         return res;
     }

@@ -3,7 +3,7 @@
 
 use crate::common::{capture_logs, send_to, Engine, Reply, TestApp};
 use crate::fake_idp::HangingIdp;
-use crate::oidc_sign_in::CLIENT;
+use crate::oidc_sign_in::{rs256, Flow, CLIENT};
 use crate::on_both_engines;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
-on_both_engines!(a_hanging_provider_fails_sign_in_in_bounded_time_and_keeps_the_rest_working);
+on_both_engines!(
+    a_hanging_provider_fails_sign_in_in_bounded_time_and_keeps_the_rest_working,
+    sixty_four_oidc_and_sixty_four_local_sign_ins_at_once_all_succeed,
+);
 
 const MESSAGE: &str = "Service temporarily unavailable. Please try again in a moment.";
 
@@ -86,11 +89,8 @@ async fn behind_an_outage() -> (TestApp, Outage, TestApp, String) {
     let outage = Outage::in_front_of(upstream).await;
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(outage.port)).unwrap();
-    // A request waits 1.5 s for a connection: the "within 2 s" the operator is promised.
-    let app = TestApp::on_database(Engine::Postgres, url.as_str(), |raw| {
-        raw.db_acquire_timeout_ms = Some("1500".to_owned());
-    })
-    .await;
+    // With the default wait for the database (GRIMMORY_DB_ACQUIRE_TIMEOUT_MS, 2 s).
+    let app = TestApp::on_database(Engine::Postgres, url.as_str(), |_| {}).await;
     let admin = app.setup_admin().await;
     (app, outage, direct, admin)
 }
@@ -196,9 +196,15 @@ async fn a_back_channel_logout_during_an_outage_answers_503_so_the_provider_retr
             None,
         )
         .await;
+    // The first request of the outage: it waits, the probe finds no answer, 503.
+    let took = began.elapsed();
+    println!(
+        "back-channel logout, the first request of an outage: {} ms",
+        took.as_millis()
+    );
     assert_unavailable_json(&r);
     assert!(r.headers.contains_key("retry-after"));
-    assert!(began.elapsed() < Duration::from_secs(2));
+    assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
 /// Root ignores file modes, so the file is also opened read-only (`mode=ro`), as SQLite does
@@ -335,4 +341,106 @@ async fn a_hanging_provider_fails_sign_in_in_bounded_time_and_keeps_the_rest_wor
         idp.connections()
     );
     assert!(idp.connections() > 0);
+}
+
+/// The acquire timeout and the bound on provider requests must not cost a busy moment its
+/// sign-ins: 64 OIDC callbacks and 64 local sign-ins at once all succeed.
+async fn sixty_four_oidc_and_sixty_four_local_sign_ins_at_once_all_succeed(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let flow = Flow::on(app, json!({"autoProvisioning": true})).await;
+    let at_once = 64;
+    let browser = |i: usize| format!("browser-{i:03}-0123456789abcdefghijklmnopqrstuv");
+    let ip = |i: usize| format!("10.8.{}.{}", i / 250, i % 250 + 1);
+    let mut callbacks = Vec::new();
+    for i in 0..at_once {
+        let req = Request::get("/api/v1/auth/oidc/authorize")
+            .header("cookie", flow.browser_cookie(&browser(i)))
+            .body(Body::empty())
+            .unwrap();
+        let r = send_to(flow.app.router.clone(), req, &ip(i)).await;
+        let location = url::Url::parse(r.location().expect("sent to the provider")).unwrap();
+        let param = |k: &str| {
+            location
+                .query_pairs()
+                .find(|(n, _)| n == k)
+                .unwrap()
+                .1
+                .into_owned()
+        };
+        let token = rs256(
+            &flow.claims(&param("nonce"), &format!("sub-{i}"), &format!("user{i}")),
+            Some("rsa-1"),
+            0,
+        );
+        let code = format!("code-{i}");
+        flow.idp.set(|b| {
+            b.token_status = 200;
+            b.tokens_by_code.insert(
+                code.clone(),
+                json!({"access_token": "at", "token_type": "Bearer", "id_token": token, "expires_in": 300}),
+            );
+        });
+        callbacks.push(
+            Request::get(format!(
+                "/oauth2-callback?code={code}&state={}",
+                param("state")
+            ))
+            .header("cookie", flow.browser_cookie(&browser(i)))
+            .body(Body::empty())
+            .unwrap(),
+        );
+    }
+    // Each local sign-in its own account: the per-account limit counts attempts as they begin.
+    for i in 0..at_once {
+        flow.app
+            .create_user(
+                &flow.admin,
+                json!({"username": format!("local{i}"), "email": format!("local{i}@example.org"), "name": format!("Local {i}"), "password": "a long enough password"}),
+            )
+            .await;
+    }
+    let began = Instant::now();
+    let mut all = tokio::task::JoinSet::new();
+    for (i, req) in callbacks.into_iter().enumerate() {
+        let (router, ip) = (flow.app.router.clone(), ip(i));
+        all.spawn(async move {
+            let r = send_to(router, req, &ip).await;
+            (
+                r.status == StatusCode::SEE_OTHER && r.location() == Some("/"),
+                r.text(),
+            )
+        });
+        let (router, ip) = (flow.app.router.clone(), format!("10.7.0.{}", i + 1));
+        all.spawn(async move {
+            let req = crate::common::json_request(
+                axum::http::Method::POST,
+                "/api/v1/auth/login",
+                &json!({"username": format!("local{i}"), "password": "a long enough password"}),
+                None,
+            );
+            let r = send_to(router, req, &ip).await;
+            (r.status == StatusCode::OK, r.text())
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(done) = all.join_next().await {
+        let (ok, text) = done.unwrap();
+        if !ok {
+            failed.push(text);
+        }
+    }
+    println!(
+        "{} sign-ins at once took {} ms",
+        2 * at_once,
+        began.elapsed().as_millis()
+    );
+    failed.sort();
+    failed.dedup();
+    assert!(failed.is_empty(), "failures: {failed:?}");
+    assert_eq!(
+        flow.app
+            .count("SELECT COUNT(*) FROM users WHERE username LIKE 'user%'")
+            .await,
+        at_once as i64
+    );
 }

@@ -27,9 +27,18 @@ pub(super) struct Outage {
 }
 
 impl Db {
-    /// Whether the database answers a fresh connection within [`PROBE_TIMEOUT`]. Callers at
-    /// the same moment share one probe. No answer begins an outage (see [`Db::outage_began`]).
+    /// Whether the database answers a fresh connection within [`PROBE_TIMEOUT`].
     pub async fn answers(&self) -> bool {
+        self.answers_within(PROBE_TIMEOUT).await
+    }
+
+    /// Whether the database answers a fresh connection within `timeout`. Callers at the same
+    /// moment share one probe. No answer begins an outage (see [`Db::outage_began`]).
+    pub async fn answers_within(&self, timeout: Duration) -> bool {
+        // Closed on the way out: this server serves no more.
+        if self.pool.is_closed() {
+            return false;
+        }
         let mut last = self.outage.last_probe.lock().await;
         if let Some((at, answered)) = *last {
             if at.elapsed() < PROBE_FRESH {
@@ -37,7 +46,7 @@ impl Db {
             }
         }
         let answered = matches!(
-            tokio::time::timeout(PROBE_TIMEOUT, self.probe()).await,
+            tokio::time::timeout(timeout, self.probe()).await,
             Ok(Ok(()))
         );
         *last = Some((Instant::now(), answered));

@@ -17,7 +17,6 @@ pub mod setup;
 mod users;
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditRow};
-pub use health::PROBE_TIMEOUT;
 pub use libraries::Library;
 pub use oidc::GroupMapping;
 pub use sessions::{Ended, NewSession, OidcSession, RefreshLease, RefreshResult, SessionRecord};

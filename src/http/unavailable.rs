@@ -2,7 +2,7 @@
 //! (`GRIMMORY_DB_ACQUIRE_TIMEOUT_MS`) rather than hanging: 503, as JSON for the API (the body
 //! of [`AppError::Unavailable`]) and as a plain page for pages, with a `Retry-After`.
 //!
-//! A request still running when its wait is nearly over has the database probed on a
+//! A request still running halfway through its wait has the database probed on a
 //! connection of its own: no answer, and it is given up (its future dropped, as when a client
 //! goes away); an answer means the database is only busy, and the request goes on. While the
 //! database is known not to answer, requests fail at once.
@@ -31,15 +31,16 @@ pub async fn answer(State(state): State<AppState>, req: Request, next: Next) -> 
         AppError::Unavailable.into_response()
     } else {
         let wait = state.config.db_acquire_timeout;
-        // The probe's answer (at most PROBE_TIMEOUT) comes back within the wait, with time to
-        // spare for the answer to be sent.
-        let probe_at = wait.saturating_sub(crate::db::PROBE_TIMEOUT + SPARE);
+        // Half the wait for the request, the rest for the probe (a fresh connection is slow
+        // on a loaded host) but for a moment to send the answer.
+        let probe_at = wait / 2;
+        let probe_for = wait.saturating_sub(probe_at + SPARE);
         let run = next.run(req);
         tokio::pin!(run);
         tokio::select! {
             res = &mut run => res,
             () = tokio::time::sleep(probe_at) => {
-                if state.db.answers().await {
+                if state.db.answers_within(probe_for).await {
                     run.await
                 } else {
                     AppError::Unavailable.into_response()

@@ -264,7 +264,14 @@ async fn a_read_only_sqlite_file_serves_reads_and_refuses_writes_with_503() {
         .iter()
         .map(|f| std::fs::read(f).unwrap_or_default())
         .collect();
-    assert!(before == after, "the database files changed");
+    for ((file, before), after) in files.iter().zip(&before).zip(&after) {
+        assert!(
+            before == after,
+            "{file} changed: {} bytes, then {}",
+            before.len(),
+            after.len()
+        );
+    }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let ok: String = {
         use sqlx::Connection;

@@ -166,6 +166,7 @@ async fn a_postgresql_outage_answers_503_at_once_and_recovers() {
     // One warning for the outage, not one per request.
     let warnings = logs.text().matches("database unavailable").count();
     assert_eq!(warnings, 1, "{}", logs.text());
+    assert!(!logs.text().contains("ERROR"), "{}", logs.text());
 
     outage.resume();
     let back = Instant::now();
@@ -174,8 +175,19 @@ async fn a_postgresql_outage_answers_503_at_once_and_recovers() {
         assert!(Instant::now() < deadline, "/healthz never recovered");
     }
     println!("/healthz 200 again {} ms after", back.elapsed().as_millis());
-    let me = app.get("/api/v1/auth/me", Some(&admin)).await;
-    assert_eq!(me.status, StatusCode::OK, "the session outlives the outage");
+    // A connection cut during the outage may still fail one request as it is found dead.
+    loop {
+        let me = app.get("/api/v1/auth/me", Some(&admin)).await;
+        if me.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(
+            me.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the session outlives the outage"
+        );
+        assert!(Instant::now() < deadline, "requests never recovered");
+    }
     while !logs.text().contains("database available again") {
         assert!(Instant::now() < deadline, "the end is never logged");
         tokio::task::yield_now().await;

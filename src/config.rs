@@ -7,6 +7,7 @@ use clap::Args;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use url::Url;
 
 /// The settings as given, before checking. Each has an environment variable and a flag. No
@@ -58,6 +59,10 @@ pub struct RawSettings {
     /// behind a private CA); the built-in public roots stay trusted.
     #[arg(long, env = "GRIMMORY_EXTRA_CA_FILE", global = true)]
     pub extra_ca_file: Option<PathBuf>,
+    /// Milliseconds a request waits for a database that does not answer before it answers 503
+    /// (default 2000).
+    #[arg(long, env = "GRIMMORY_DB_ACQUIRE_TIMEOUT_MS", global = true)]
+    pub db_acquire_timeout_ms: Option<String>,
 }
 
 /// A configured secret: `Debug` and logs show it as redacted; `expose` is the one way to read it.
@@ -91,6 +96,10 @@ pub struct Config {
     pub site_root: String,
     /// Certificate authorities trusted for outbound requests besides the built-in roots.
     pub extra_roots: ExtraRoots,
+    /// How long a request waits for the database: when it does not answer (a probe on a
+    /// connection of its own says so), requests fail with 503 by then instead of piling up; a
+    /// database that answers but is busy is waited for.
+    pub db_acquire_timeout: Duration,
 }
 
 /// The certificates of `GRIMMORY_EXTRA_CA_FILE`, read and checked at start.
@@ -141,6 +150,7 @@ impl Config {
                 .site_root
                 .clone()
                 .unwrap_or_else(|| "target/site".to_owned()),
+            db_acquire_timeout: parse_acquire_timeout(raw.db_acquire_timeout_ms.as_deref())?,
         })
     }
 
@@ -286,6 +296,18 @@ fn parse_idle_hours(value: Option<&str>) -> Result<i64, String> {
     }
 }
 
+fn parse_acquire_timeout(value: Option<&str>) -> Result<Duration, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(Duration::from_millis(2000)),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1_000..=60_000).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("GRIMMORY_DB_ACQUIRE_TIMEOUT_MS \"{v}\" must be a whole number of milliseconds from 1000 to 60000")),
+    }
+}
+
 /// Where the default SQLite database lives; created on first start.
 pub fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
@@ -328,6 +350,7 @@ mod tests {
             secret_key_file: None,
             site_root: None,
             extra_ca_file: None,
+            db_acquire_timeout_ms: None,
         }
     }
 
@@ -338,6 +361,7 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_SQLITE_URL);
         assert_eq!(c.session_idle_ms, 168 * HOUR_MS);
         assert!(!c.force_disable_oidc);
+        assert_eq!(c.db_acquire_timeout, Duration::from_millis(2000));
     }
 
     #[test]
@@ -384,6 +408,13 @@ mod tests {
                     ..raw()
                 },
                 "GRIMMORY_SESSION_IDLE_HOURS",
+            ),
+            (
+                RawSettings {
+                    db_acquire_timeout_ms: Some("5".into()),
+                    ..raw()
+                },
+                "GRIMMORY_DB_ACQUIRE_TIMEOUT_MS",
             ),
             (
                 RawSettings {

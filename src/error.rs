@@ -1,6 +1,8 @@
 //! The one error shape of the API. Every kind maps to its status in one exhaustive match;
 //! anything unexpected is logged with a reference id and the client sees only
-//! "Internal server error" and that id, never database or crypto text.
+//! "Internal server error" and that id, never database or crypto text. A database that cannot
+//! serve the request (unreachable, read-only, full) is a known condition, not a bug: 503 with
+//! a plain message and no reference, so clients and providers try again.
 
 use app::domain::{ErrorBody, FieldError};
 use axum::http::StatusCode;
@@ -26,11 +28,17 @@ pub enum AppError {
     TooManyRequests(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("database unavailable")]
+    Unavailable,
     #[error("internal: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a client is told while the database cannot serve its request.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "Service temporarily unavailable. Please try again in a moment.";
 
 impl AppError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -40,8 +48,17 @@ impl AppError {
         }])
     }
 
+    /// An unexpected failure, except a database error that only says the database cannot
+    /// serve the request now: that is [`AppError::Unavailable`], however it got here.
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Internal(e.into())
+        let e = e.into();
+        match e.downcast_ref::<sqlx::Error>() {
+            Some(db) if crate::db::is_unavailable(db) => {
+                tracing::debug!(error = %db, "database unavailable");
+                Self::Unavailable
+            }
+            _ => Self::Internal(e),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -53,6 +70,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +95,12 @@ impl AppError {
             Self::MethodNotAllowed => ErrorBody {
                 status,
                 message: "This endpoint does not accept that method.".to_owned(),
+                errors: Vec::new(),
+                reference: None,
+            },
+            Self::Unavailable => ErrorBody {
+                status,
+                message: UNAVAILABLE_MESSAGE.to_owned(),
                 errors: Vec::new(),
                 reference: None,
             },
@@ -118,7 +142,7 @@ impl From<crate::db::StoreError> for AppError {
                 Self::Conflict(message.to_owned())
             }
             StoreError::Invariant(message) => Self::Conflict(message.to_owned()),
-            StoreError::Db(e) => Self::internal(e),
+            StoreError::Db(e) => Self::from(e),
         }
     }
 }

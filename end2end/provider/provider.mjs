@@ -110,6 +110,7 @@ function send(res, status, html, headers = {}) {
  * @param {boolean} [options.log=false] log provider events to stderr
  * @param {{cert: string, key: string}} [options.tls] serve https with this PEM certificate and key
  *   (a provider behind a private CA)
+ * @param {number} [options.accessTokenTtl=600] access token lifetime in seconds (short: refreshes)
  */
 export async function startProvider(options = {}) {
   const {
@@ -121,6 +122,7 @@ export async function startProvider(options = {}) {
     clientSecret = randomBytes(24).toString('hex'),
     log = false,
     tls,
+    accessTokenTtl = 10 * 60,
   } = options;
   if (!Array.isArray(redirectUris) || redirectUris.length === 0) {
     throw new TypeError('startProvider: redirectUris (non-empty array) is required');
@@ -257,7 +259,7 @@ ${autoForm}
       return globalThis.fetch(url, opts);
     },
     ttl: {
-      AccessToken: 10 * 60,
+      AccessToken: accessTokenTtl,
       AuthorizationCode: 60,
       IdToken: 60 * 60,
       RefreshToken: 24 * 60 * 60,
@@ -280,6 +282,7 @@ ${autoForm}
   if (log) {
     provider.on('backchannel.success', (ctx, client, accountId, sid) => console.error(`[test-idp] backchannel.success ${client.clientId} sid=${sid}`));
     provider.on('end_session.success', () => console.error('[test-idp] end_session.success'));
+    provider.on('grant.success', (ctx) => console.error(`[test-idp] grant.success ${ctx.oidc.params.grant_type}`));
   }
   const callback = provider.callback();
 

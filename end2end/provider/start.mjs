@@ -3,7 +3,7 @@
 //
 //   node provider/start.mjs --redirect-uri URI [--redirect-uri URI2 ...]
 //       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]
-//       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log]
+//       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--access-token-ttl SECS] [--log]
 //       [--tls-cert PEM-FILE --tls-key PEM-FILE]   (serve https)
 //
 // Prints ONE JSON line to stdout, then runs until SIGTERM/SIGINT:
@@ -17,8 +17,8 @@ import { startProvider } from './provider.mjs';
 function usage(message) {
   if (message) console.error(`error: ${message}`);
   console.error('usage: node provider/start.mjs --redirect-uri URI [--post-logout-redirect-uri URI] '
-    + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--log] '
-    + '[--tls-cert PEM-FILE --tls-key PEM-FILE]');
+    + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] '
+    + '[--access-token-ttl SECS] [--log] [--tls-cert PEM-FILE --tls-key PEM-FILE]');
   process.exit(2);
 }
 
@@ -32,6 +32,7 @@ try {
       port: { type: 'string', default: '0' },
       'signing-alg': { type: 'string', default: 'RS256' },
       'client-secret': { type: 'string' },
+      'access-token-ttl': { type: 'string', default: '600' },
       log: { type: 'boolean', default: false },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -50,6 +51,8 @@ if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) usage('--tls-cer
 const tls = values['tls-cert']
   ? { cert: readFileSync(values['tls-cert'], 'utf8'), key: readFileSync(values['tls-key'], 'utf8') }
   : undefined;
+const accessTokenTtl = Number(values['access-token-ttl']);
+if (!Number.isInteger(accessTokenTtl) || accessTokenTtl < 1) usage('--access-token-ttl must be a whole number of seconds');
 
 const idp = await startProvider({
   port,
@@ -60,6 +63,7 @@ const idp = await startProvider({
   clientSecret: values['client-secret'],
   log: values.log,
   tls,
+  accessTokenTtl,
 });
 
 process.stdout.write(`${JSON.stringify({ issuer: idp.issuer, port: idp.port, clients: idp.clients })}\n`);

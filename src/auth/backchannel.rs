@@ -2,22 +2,48 @@
 //! every session it started here ends too, on every replica (they read the database).
 
 use crate::db::{AuditEntry, AuditEvent};
+use crate::error::AppError;
 use crate::oidc::logout_token::{Expected, Refusal};
 use crate::oidc_settings as settings;
 use crate::state::Services;
 
-/// Checks the logout token and ends the sessions it names. A refusal says why, for the server
-/// log only: the provider gets one answer for every failure. `may_refetch` false (a client
-/// over its limit of refusals) checks the token with the keys at hand only.
+/// Why a logout request was not carried out: the token was refused (the reason, for the server
+/// log only: the provider gets one answer for every refusal), or the database failed, which
+/// the provider is told as such so that it tries again.
+pub enum Failure {
+    Refused(Refusal),
+    Database(AppError),
+}
+
+impl From<Refusal> for Failure {
+    fn from(why: Refusal) -> Self {
+        Self::Refused(why)
+    }
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        Self::Database(e)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.into())
+    }
+}
+
+/// Checks the logout token and ends the sessions it names. `may_refetch` false (a client over
+/// its limit of refusals) checks the token with the keys at hand only.
 pub async fn end_sessions(
     state: &Services,
     ip: &str,
     token: &str,
     may_refetch: bool,
-) -> Result<(), Refusal> {
-    let oidc = settings::effective(state).await.map_err(|_| "settings")?;
+) -> Result<(), Failure> {
+    let oidc = settings::effective(state).await?;
     if !oidc.enabled {
-        return Err("OIDC is off");
+        return Err("OIDC is off".into());
     }
     let s = &oidc.settings;
     let now = state.clock.now();
@@ -25,12 +51,9 @@ pub async fn end_sessions(
     let alg = state
         .db
         .setting(&format!("oidc_alg:{}", s.issuer_uri))
-        .await
-        .map_err(|_| "settings")?
+        .await?
         .unwrap_or_else(|| "RS256".to_owned());
-    let secret = super::sign_in::client_secret(state, &s.issuer_uri, &s.client_id)
-        .await
-        .map_err(|_| "secret")?;
+    let secret = super::sign_in::client_secret(state, &s.issuer_uri, &s.client_id).await?;
     let expected = Expected {
         issuer: &s.issuer_uri,
         client_id: &s.client_id,
@@ -45,10 +68,9 @@ pub async fn end_sessions(
     if !state
         .db
         .remember_logout_jti(&s.issuer_uri, &request.jti, request.keep_until, now)
-        .await
-        .map_err(|_| "database")?
+        .await?
     {
-        return Err("jti replayed");
+        return Err("jti replayed".into());
     }
     let ended = state
         .db
@@ -57,14 +79,13 @@ pub async fn end_sessions(
             request.sid.as_deref(),
             request.sub.as_deref(),
         )
-        .await
-        .map_err(|_| "database")?;
+        .await?;
     let mut entry = AuditEntry::new(AuditEvent::BackchannelLogout, now)
         .ip(ip)
         .detail("sessionsEnded", ended.len());
     if let Some(user) = ended.first() {
         entry = entry.target(*user);
     }
-    state.db.audit(entry).await.map_err(|_| "database")?;
+    state.db.audit(entry).await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod admin_guard;
 mod audit;
 mod backup;
+mod health;
 mod libraries;
 pub mod oidc;
 pub mod oidc_users;
@@ -25,6 +26,8 @@ pub use users::{IdentityLink, NewUser, User, UserChanges, UserView, PERMISSION_C
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -36,7 +39,12 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// For the health probe's own connections.
+    url: Arc<str>,
+    outage: Arc<health::Outage>,
 }
+
+const MAX_ACQUIRE_WAIT: Duration = Duration::from_secs(30);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -52,6 +60,9 @@ impl Db {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            // The last bound on a wait for a connection. A database that does not answer is
+            // found out sooner, by `http::unavailable`; until then a busy pool is waited for.
+            .acquire_timeout(MAX_ACQUIRE_WAIT)
             .connect(url)
             .await?;
         if backend == Backend::Sqlite {
@@ -65,18 +76,16 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: Arc::from(url),
+            outage: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
     }
 
     pub async fn close(&self) {
@@ -88,6 +97,42 @@ impl Db {
 fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     row.try_get::<bool, _>(column)
         .or_else(|_| row.try_get::<i64, _>(column).map(|v| v != 0))
+}
+
+/// Whether an error means the database cannot serve the request right now, rather than that
+/// the request or the code is wrong: no connection within the acquire timeout, a connection
+/// lost, or (SQLite) a file that is read-only, on a full disk, or locked; (PostgreSQL) the
+/// server shutting down, out of resources, or read-only.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary code is the low byte of SQLite's extended code.
+                let primary = d
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff);
+                // BUSY, READONLY, IOERR, FULL, CANTOPEN.
+                return matches!(primary, Some(5 | 8 | 10 | 13 | 14));
+            }
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                // Connection exceptions, insufficient resources (disk full), operator
+                // intervention (shutdown), read-only transaction (a standby).
+                return code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "25006";
+            }
+            false
+        }
+        _ => false,
+    }
 }
 
 /// Whether an error is a unique-constraint violation (a lost race or a duplicate).

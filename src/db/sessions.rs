@@ -95,11 +95,21 @@ impl Db {
                 .filter(|_| super::get_bool(&row, "refreshable").unwrap_or(false) && !waiting),
         };
         if now - record.last_seen_at >= TOUCH_EVERY_MS {
-            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            let touched = sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
                 .bind(now)
                 .bind(id_hash)
                 .execute(&self.pool)
-                .await?;
+                .await;
+            // A database that takes no writes (a read-only or full SQLite file) still serves
+            // reads: the session stays usable, it only ages from its last recorded use.
+            match touched {
+                Err(e) if super::is_unavailable(&e) => {
+                    tracing::debug!(error = %e, "session last use not recorded");
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(Some(record))
     }

@@ -37,14 +37,18 @@ impl Db {
         fingerprint: &str,
         now: Millis,
     ) -> Result<(), super::StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (key, value, updated_at) VALUES ('secret_key_fingerprint', $1, $2) \
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(fingerprint)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        // Written only when missing: a database that takes no writes (a read-only file) can
+        // still be started on to serve reads.
+        if self.setting("secret_key_fingerprint").await?.is_none() {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_at) VALUES ('secret_key_fingerprint', $1, $2) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(fingerprint)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
         match self.setting("secret_key_fingerprint").await?.as_deref() {
             Some(stored) if stored == fingerprint => Ok(()),
             _ => Err(super::StoreError::Invariant(

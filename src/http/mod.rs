@@ -7,3 +7,4 @@ pub mod csrf;
 pub mod headers;
 pub mod input;
 pub mod session;
+pub mod unavailable;

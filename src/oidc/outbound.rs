@@ -1,6 +1,7 @@
 //! Every request to the identity provider goes through here (spec section 9): 10 s timeout,
 //! no redirects followed, responses capped at 1 MiB, link-local and cloud-metadata addresses
-//! refused (also when a name resolves to one, or hides in an IPv6 form of an IPv4 address).
+//! refused (also when a name resolves to one, or hides in an IPv6 form of an IPv4 address), and
+//! at most [`MAX_IN_FLIGHT`] requests under way at once.
 //! Errors say what went wrong in words fit for an admin; response bodies never end up in them.
 
 use openidconnect::reqwest;
@@ -8,9 +9,15 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_BODY: usize = 1024 * 1024;
+/// Requests to the provider under way at once. A provider that hangs holds each for the whole
+/// timeout; beyond this many the others fail at once instead of piling up tasks and sockets.
+/// Well above what a healthy provider needs: it answers in milliseconds, so even 64 sign-ins
+/// at once hold a few permits at a time.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OutboundError {
@@ -22,6 +29,8 @@ pub enum OutboundError {
     Timeout(Duration),
     #[error("could not connect ({0})")]
     Unreachable(String),
+    #[error("too many requests to the provider under way already")]
+    Busy,
     #[error("answered with a redirect (HTTP {0}); redirects are not followed")]
     Redirect(u16),
     #[error("answered HTTP {0}")]
@@ -90,6 +99,8 @@ impl Resolve for GuardedResolver {
 pub struct Outbound {
     client: reqwest::Client,
     timeout: Duration,
+    /// Shared by the clones: the bound holds for the process.
+    in_flight: Arc<Semaphore>,
 }
 
 pub struct Reply {
@@ -138,7 +149,11 @@ impl Outbound {
             .user_agent(concat!("grimmory/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a reqwest client with static settings builds");
-        Self { client, timeout }
+        Self {
+            client,
+            timeout,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -166,6 +181,11 @@ impl Outbound {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, OutboundError> {
+        // Held until the whole answer is read.
+        let _permit = self
+            .in_flight
+            .try_acquire()
+            .map_err(|_| OutboundError::Busy)?;
         let classify = |e| classify(e, self.timeout);
         let mut response = request.send().await.map_err(classify)?;
         let status = response.status().as_u16();

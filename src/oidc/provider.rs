@@ -111,6 +111,8 @@ impl ProviderCache {
                 });
                 Ok(discovery)
             }
+            // Too many requests under way says nothing about the provider: not remembered.
+            Err(OutboundError::Busy) => Err(OutboundError::Busy),
             Err(e) => {
                 self.with(|c| c.failures.insert(issuer.to_owned(), (now, e.clone())));
                 Err(e)

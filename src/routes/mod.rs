@@ -14,13 +14,16 @@ mod settings;
 mod setup;
 
 use crate::error::AppError;
-use crate::http::{client, csrf, headers, session};
+use crate::http::{client, csrf, headers, session, unavailable};
 use crate::AppState;
 use app::api::paths;
+use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
+use std::time::Duration;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::trace::TraceLayer;
 
 pub fn build_router(state: AppState) -> Router {
@@ -65,14 +68,30 @@ pub fn build_router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), metrics::count_requests))
         .layer(from_fn(admin::admins_only))
         .layer(from_fn_with_state(state.clone(), session::resolve))
+        .layer(from_fn_with_state(state.clone(), unavailable::answer))
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state.clone(), client::identify))
         .layer(from_fn(headers::security_headers))
         // Paths only: query strings carry authorization codes and states.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_failure(log_failure),
+        )
         .with_state(state)
+}
+
+/// Server errors, except the 503 of an unavailable database: its outage is logged once when it
+/// begins and once when it ends, not once per request (`db::health`).
+fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _: &tracing::Span) {
+    if matches!(class, ServerErrorsFailureClass::StatusCode(s) if s == StatusCode::SERVICE_UNAVAILABLE)
+    {
+        return;
+    }
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    tracing::error!(classification = %class, latency_ms, "response failed");
 }
 
 async fn api_not_found() -> AppError {

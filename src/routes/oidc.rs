@@ -218,7 +218,7 @@ pub async fn backchannel_logout(
     };
     let ended = match logout_token(body).await {
         Ok(token) => backchannel::end_sessions(&state, &ip, &token, !counted.over).await,
-        Err(why) => Err(why),
+        Err(why) => Err(why.into()),
     };
     match ended {
         Ok(()) => {
@@ -227,11 +227,17 @@ pub async fn backchannel_logout(
             }
             (StatusCode::OK, Json(serde_json::json!({}))).into_response()
         }
-        Err(_) if counted.over => AppError::TooManyRequests(
+        // Not the token's fault: a 503 (not a 400) makes the provider send it again later.
+        Err(backchannel::Failure::Database(e)) => {
+            // Only refusals count; if the database is back already, take the attempt back.
+            let _ = counted.attempt.forget(&state).await;
+            e.into_response()
+        }
+        Err(backchannel::Failure::Refused(_)) if counted.over => AppError::TooManyRequests(
             "Too many refused logout requests. Please try again later.".to_owned(),
         )
         .into_response(),
-        Err(why) => {
+        Err(backchannel::Failure::Refused(why)) => {
             tracing::info!(reason = why, "back-channel logout refused");
             (
                 StatusCode::BAD_REQUEST,

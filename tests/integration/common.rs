@@ -194,6 +194,7 @@ pub fn raw_settings(database_url: String) -> RawSettings {
         secret_key_file: None,
         site_root: None,
         extra_ca_file: None,
+        db_acquire_timeout_ms: None,
     }
 }
 
@@ -203,6 +204,19 @@ impl TestApp {
     }
 
     pub async fn with_settings(engine: Engine, adjust: impl FnOnce(&mut RawSettings)) -> Self {
+        let (url, sqlite_dir) = fresh_database_url(engine).await;
+        let mut app = Self::on_database(engine, &url, adjust).await;
+        app.sqlite_dir = sqlite_dir;
+        app
+    }
+
+    /// An app on an existing database (another process's, or one reached another way); it
+    /// leaves the database behind when dropped.
+    pub async fn on_database(
+        engine: Engine,
+        url: &str,
+        adjust: impl FnOnce(&mut RawSettings),
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(
@@ -210,8 +224,7 @@ impl TestApp {
                     .unwrap_or_else(|_| "warn".into()),
             )
             .try_init();
-        let (url, sqlite_dir) = fresh_database_url(engine).await;
-        let mut raw = raw_settings(url.clone());
+        let mut raw = raw_settings(url.to_owned());
         adjust(&mut raw);
         let config = Config::from_raw(&raw).expect("test settings are valid");
         let clock = Arc::new(ManualClock::starting_now());
@@ -223,8 +236,8 @@ impl TestApp {
             state,
             clock,
             engine,
-            database_url: url,
-            sqlite_dir,
+            database_url: url.to_owned(),
+            sqlite_dir: None,
         }
     }
 
@@ -245,16 +258,8 @@ impl TestApp {
     }
 
     /// Sends a request as if it came from `ip`.
-    pub async fn send_from(&self, mut req: Request<Body>, ip: &str) -> Reply {
-        let addr = SocketAddr::new(ip.parse().unwrap(), 40000);
-        req.extensions_mut().insert(ConnectInfo(addr));
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let (parts, body) = res.into_parts();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body: body.collect().await.unwrap().to_bytes().to_vec(),
-        }
+    pub async fn send_from(&self, req: Request<Body>, ip: &str) -> Reply {
+        send_to(self.router.clone(), req, ip).await
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
@@ -321,6 +326,20 @@ impl TestApp {
             .into_iter()
             .map(|r| serde_json::to_value(app::domain::AuditEntryDto::from(r)).unwrap())
             .collect()
+    }
+}
+
+/// Sends a request to `router` as if it came from `ip`; a router is cheap to clone, so
+/// requests sent at once can each run in a task of their own.
+pub async fn send_to(router: Router, mut req: Request<Body>, ip: &str) -> Reply {
+    let addr = SocketAddr::new(ip.parse().unwrap(), 40000);
+    req.extensions_mut().insert(ConnectInfo(addr));
+    let res = router.oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes().to_vec(),
     }
 }
 

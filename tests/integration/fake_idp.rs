@@ -34,6 +34,8 @@ pub struct Behaviour {
     pub refresh_body: Value,
     /// Refresh requests get no answer at all.
     pub refresh_hangs: bool,
+    /// Authorization code exchanges get no answer at all.
+    pub token_hangs: bool,
 }
 
 #[derive(Default, Clone)]
@@ -96,6 +98,7 @@ impl FakeIdp {
             refresh_status: 400,
             refresh_body: json!({"error": "invalid_grant"}),
             refresh_hangs: false,
+            token_hangs: false,
         }));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Shared {
@@ -193,6 +196,9 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         )
             .into_response();
     }
+    if b.token_hangs {
+        std::future::pending::<()>().await;
+    }
     let code = url::form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned());
@@ -209,4 +215,38 @@ async fn revoke(State(s): State<Shared>, headers: HeaderMap, body: String) -> St
         .revocation_requests
         .push((headers, body));
     StatusCode::OK
+}
+
+/// A provider that hangs: it accepts connections and never answers a byte. Counts the
+/// connections it holds, so a test can see how many requests wait on it at once.
+pub struct HangingIdp {
+    pub issuer: String,
+    held: Arc<Mutex<Vec<tokio::net::TcpStream>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HangingIdp {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}{PATH}", listener.local_addr().unwrap());
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let holding = held.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                holding.lock().unwrap().push(conn);
+            }
+        });
+        Self { issuer, held, task }
+    }
+
+    /// Connections accepted so far (each held open, unanswered).
+    pub fn connections(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+}
+
+impl Drop for HangingIdp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -10,8 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Replica {
-    url: String,
+pub(crate) struct Replica {
+    pub(crate) url: String,
     child: Child,
 }
 
@@ -22,7 +22,7 @@ impl Drop for Replica {
     }
 }
 
-fn start(database_url: &str) -> Replica {
+pub(crate) fn start(database_url: &str) -> Replica {
     let mut child = Command::new(env!("CARGO_BIN_EXE_grimmory"))
         .args(["serve"])
         .env("DATABASE_URL", database_url)
@@ -41,14 +41,14 @@ fn start(database_url: &str) -> Replica {
     Replica { url, child }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-fn cookie_of(res: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn cookie_of(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
         .get_all("set-cookie")
         .iter()

@@ -70,10 +70,17 @@ impl AppState {
         } else {
             Some(Arc::from(new_setup_token()))
         };
+        // A database that already holds secrets must never get a freshly generated key.
+        let key_in_use = db
+            .setting("secret_key_fingerprint")
+            .await
+            .map_err(|e| format!("cannot check the secret key: {e}"))?
+            .is_some();
         let secrets = Arc::new(crypto::SecretBox::new(&secret_key_material(
             config.secret_key.as_ref().map(|k| k.expose()),
             &config.database_url,
             db.backend(),
+            key_in_use,
         )?));
         db.check_key_fingerprint(secrets.fingerprint(), clock.now())
             .await
@@ -129,6 +136,7 @@ fn secret_key_material(
     configured: Option<&str>,
     database_url: &str,
     backend: db::Backend,
+    key_in_use: bool,
 ) -> Result<String, String> {
     if let Some(key) = configured {
         return Ok(key.to_owned());
@@ -157,6 +165,12 @@ fn secret_key_material(
             }
             Ok(key.to_owned())
         }
+        // Set up with a key that is not here (another folder, a lost file): making a new one
+        // would only fail the fingerprint check after leaving a stray key behind.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && key_in_use => Err(format!(
+            "this database was set up with a secret key, but {} does not exist: run from the server's folder, restore the file from your backup, or give GRIMMORY_SECRET_KEY",
+            path.display()
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = crypto::generate_key();
             let key = write_private(&path, &key).map_err(|e| {
@@ -228,8 +242,13 @@ mod tests {
         }
 
         fn key_material(&self) -> Result<String, String> {
+            self.key_material_for(false)
+        }
+
+        /// `key_in_use`: the database already holds the fingerprint of a key.
+        fn key_material_for(&self, key_in_use: bool) -> Result<String, String> {
             let url = format!("sqlite://{}/grimmory.db", self.0.display());
-            secret_key_material(None, &url, db::Backend::Sqlite)
+            secret_key_material(None, &url, db::Backend::Sqlite, key_in_use)
         }
     }
 
@@ -250,6 +269,20 @@ mod tests {
             .filter(|e| e.as_ref().unwrap().file_name() != "secret.key")
             .count();
         assert_eq!(leftovers, 0, "no partial file is left behind");
+    }
+
+    #[test]
+    fn no_key_is_made_for_a_database_that_has_one() {
+        let folder = Folder::new();
+        let err = folder
+            .key_material_for(true)
+            .expect_err("a database set up with a key gets no new one");
+        assert!(err.contains("does not exist"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&folder.0).unwrap().count(),
+            0,
+            "nothing written"
+        );
     }
 
     #[test]

@@ -187,7 +187,21 @@ impl Outbound {
             .try_acquire()
             .map_err(|_| OutboundError::Busy)?;
         let classify = |e| classify(e, self.timeout);
-        let mut response = request.send().await.map_err(classify)?;
+        let again = request.try_clone();
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            // A kept-alive connection the provider closed just as it was reused fails at once,
+            // before the provider read the request: one more try, on a fresh connection.
+            Err(e) if !e.is_timeout() && !e.is_connect() && again.is_some() => {
+                tracing::debug!(error = %e, "outbound request failed on a reused connection; trying once more");
+                again
+                    .expect("checked above")
+                    .send()
+                    .await
+                    .map_err(classify)?
+            }
+            Err(e) => return Err(classify(e)),
+        };
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
             return Err(OutboundError::Redirect(status));
@@ -312,5 +326,45 @@ mod tests {
             Outbound::check_url("http://[2002:a9fe:a9fe::]/latest"),
             Err(OutboundError::Blocked)
         ));
+    }
+
+    /// A provider that closes a kept-alive connection when it is used again (as one whose
+    /// keep-alive ran out just then): the request goes through on a fresh connection.
+    #[tokio::test]
+    async fn a_connection_closed_by_the_provider_on_reuse_is_retried_fresh() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            // Bounded: the test makes three requests at most.
+            for _ in 0..3 {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    // The first request on each connection is answered and kept alive; the
+                    // next one on it finds the connection closed.
+                    if socket.read(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let body = "{\"ok\":true}";
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.read(&mut buf).await;
+                });
+            }
+        });
+        let outbound = Outbound::new();
+        let url = format!("http://{addr}/doc");
+        assert_eq!(outbound.get_json(&url).await.unwrap()["ok"], true);
+        assert_eq!(
+            outbound.get_json(&url).await.unwrap()["ok"],
+            true,
+            "the second request reuses the closed connection, then succeeds on a new one"
+        );
     }
 }

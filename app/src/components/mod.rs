@@ -149,3 +149,14 @@ pub fn LibraryChecks(
     }
     .into_any()
 }
+
+/// The mark shown beside a check's status (PASS, FAIL, WARN, SKIP) in Test Connection and Try
+/// Sign-in.
+pub fn check_icon(status: &str) -> &'static str {
+    match status {
+        "PASS" => "✓",
+        "FAIL" => "✗",
+        "WARN" => "!",
+        _ => "–",
+    }
+}

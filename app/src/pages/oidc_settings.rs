@@ -3,8 +3,8 @@
 use super::group_mappings::GroupMappingCard;
 use crate::api::oidc_settings::{save_oidc_settings, test_oidc_connection, try_oidc_sign_in};
 use crate::components::{
-    copy_to_clipboard, FieldMessage, Layout, LibraryChecks, NewTab, PermissionChecks, Status,
-    StatusLine, Toggle,
+    check_icon, copy_to_clipboard, FieldMessage, Layout, LibraryChecks, NewTab, PermissionChecks,
+    Status, StatusLine, Toggle,
 };
 use crate::domain::{
     ClaimMappingPatch, ConnectionTestResult, FieldError, OidcSettingsData, OidcSettingsDto,
@@ -348,12 +348,7 @@ fn TestResults(result: ConnectionTestResult, issuer: RwSignal<String>) -> impl I
                     .checks
                     .into_iter()
                     .map(|c| {
-                        let icon = match c.status.as_str() {
-                            "PASS" => "✓",
-                            "FAIL" => "✗",
-                            "WARN" => "!",
-                            _ => "–",
-                        };
+                        let icon = check_icon(&c.status);
                         let exact = c.message.strip_prefix("Use exactly: ").map(str::to_owned);
                         let class = format!("check-{}", c.status.to_lowercase());
                         view! {

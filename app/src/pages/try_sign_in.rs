@@ -1,7 +1,7 @@
 //! `/settings/oidc/try/{id}`: the report of a Try Sign-in dry run (spec section 12): what a
 //! real sign-in of that user would check, read, map and decide. Nothing was changed.
 
-use crate::components::Layout;
+use crate::components::{check_icon, Layout};
 use crate::domain::{ClaimRow, SignInTrialReport};
 use leptos::prelude::*;
 
@@ -63,12 +63,7 @@ fn Report(report: SignInTrialReport) -> impl IntoView {
                 {checks
                     .into_iter()
                     .map(|c| {
-                        let icon = match c.status.as_str() {
-                            "PASS" => "✓",
-                            "FAIL" => "✗",
-                            "WARN" => "!",
-                            _ => "–",
-                        };
+                        let icon = check_icon(&c.status);
                         let class = format!("check-{}", c.status.to_lowercase());
                         view! {
                             <li class=class>

@@ -1,4 +1,4 @@
-import { test, expect, admin, setupAdmin, signIn } from '../support/fixtures';
+import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
 
 test('libraries, users and the 403 page', async ({ page, browser, server }) => {
   await setupAdmin(server);

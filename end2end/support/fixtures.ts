@@ -46,6 +46,16 @@ export async function hydrated(page: Page) {
   await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(1);
 }
 
+/// Signs in through the login form and waits for the dashboard.
+export async function signIn(page: Page, username: string, password: string) {
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign In' }).click();
+  await expect(page.getByTestId('greeting')).toBeVisible();
+}
+
 export const admin = { username: 'admin', email: 'admin@example.org', name: 'Ada Admin', password: 'correct horse battery' };
 
 /// Completes setup through the API, as a script would.

@@ -1,13 +1,4 @@
-import { test, expect, hydrated, admin, setupAdmin } from '../support/fixtures';
-
-async function signIn(page: import('@playwright/test').Page, username: string, password: string) {
-  await page.goto('/login');
-  await hydrated(page);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign In' }).click();
-  await expect(page.getByTestId('greeting')).toBeVisible();
-}
+import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
 
 test('libraries, users and the 403 page', async ({ page, browser, server }) => {
   await setupAdmin(server);

@@ -12,15 +12,8 @@ pub fn Layout(children: Children) -> impl IntoView {
     view! {
         <header class="topbar">
             <a class="brand" href="/" rel="external">"Grimmory"</a>
-            <nav class="nav">
-                <NavLink href="/" label="Libraries"/>
-                <NavLink href="/profile" label="Profile"/>
-                {is_admin.then(|| view! {
-                    <NavLink href="/admin/users" label="Users"/>
-                    <NavLink href="/admin/libraries" label="Manage Libraries"/>
-                    <NavLink href="/admin/audit" label="Audit Log"/>
-                    <NavLink href="/settings/oidc" label="OIDC Settings"/>
-                })}
+            <nav class="nav nav-wide" aria-label="Main">
+                <NavLinks is_admin/>
             </nav>
             {ctx.user.map(|u| view! {
                 <div class="who">
@@ -28,8 +21,31 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <SignOut/>
                 </div>
             })}
+            // Narrow screens get the same links behind a button; `<details>` opens and closes
+            // by itself, so the menu works by keyboard and without JavaScript.
+            <details class="menu">
+                <summary>"Menu"</summary>
+                <nav class="menu-panel" aria-label="Main">
+                    <NavLinks is_admin/>
+                </nav>
+            </details>
         </header>
         <main class="content">{children()}</main>
+    }
+}
+
+/// The pages this user may open; admins also get the admin pages.
+#[component]
+fn NavLinks(is_admin: bool) -> impl IntoView {
+    view! {
+        <NavLink href="/" label="Libraries"/>
+        <NavLink href="/profile" label="Profile"/>
+        {is_admin.then(|| view! {
+            <NavLink href="/admin/users" label="Users"/>
+            <NavLink href="/admin/libraries" label="Manage Libraries"/>
+            <NavLink href="/admin/audit" label="Audit Log"/>
+            <NavLink href="/settings/oidc" label="OIDC Settings"/>
+        })}
     }
 }
 

@@ -74,12 +74,12 @@ fn AuditPanel(data: AuditData) -> impl IntoView {
                 <tbody>
                     {entries.into_iter().map(|e| view! {
                         <tr>
-                            <td class="mono">{e.at.replace('T', " ").replace('Z', "")}</td>
-                            <td><span class="badge">{e.event.clone()}</span></td>
-                            <td>{name_of(e.actor_user_id)}</td>
-                            <td>{name_of(e.target_user_id)}</td>
-                            <td class="mono">{e.client_ip.clone().unwrap_or_default()}</td>
-                            <td class="mono details">{e.details.to_string()}</td>
+                            <td class="mono" data-label="Time (UTC)">{e.at.replace('T', " ").replace('Z', "")}</td>
+                            <td data-label="Event"><span class="badge">{e.event.clone()}</span></td>
+                            <td data-label="Actor">{name_of(e.actor_user_id)}</td>
+                            <td data-label="Target">{name_of(e.target_user_id)}</td>
+                            <td class="mono" data-label="Client IP">{e.client_ip.clone().unwrap_or_default()}</td>
+                            <td class="mono details" data-label="Details">{e.details.to_string()}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>

@@ -105,7 +105,7 @@ pub fn GroupMappingCard(
             }}
             <table class="table" data-testid="group-mappings">
                 <thead>
-                    <tr><th>"Group Claim"</th><th>"Description"</th><th>"Admin"</th><th>"Permissions"</th><th>"Libraries"</th><th></th></tr>
+                    <tr><th>"Group Claim"</th><th>"Description"</th><th>"Admin"</th><th>"Permissions"</th><th>"Libraries"</th><th><span class="visually-hidden">"Actions"</span></th></tr>
                 </thead>
                 <tbody>
                     <For each=move || mappings.get() key=|m| format!("{m:?}") let:m>
@@ -119,11 +119,11 @@ pub fn GroupMappingCard(
                             let perms: Vec<&str> = PERMISSIONS.iter().filter(|p| m.permissions.iter().any(|k| k == p.key)).map(|p| p.label).collect();
                             view! {
                                 <tr data-group=m.group_claim.clone()>
-                                    <td class="mono">{m.group_claim.clone()}</td>
-                                    <td>{m.description.clone()}</td>
-                                    <td>{if m.is_admin { "Yes" } else { "No" }}</td>
-                                    <td>{perms.join(", ")}</td>
-                                    <td>{libs.join(", ")}</td>
+                                    <td class="mono" data-label="Group Claim">{m.group_claim.clone()}</td>
+                                    <td data-label="Description">{m.description.clone()}</td>
+                                    <td data-label="Admin">{if m.is_admin { "Yes" } else { "No" }}</td>
+                                    <td data-label="Permissions">{perms.join(", ")}</td>
+                                    <td data-label="Libraries">{libs.join(", ")}</td>
                                     <td class="actions">
                                         <button class="link-button" on:click=move |_| dialog.set(Dialog::Edit(for_edit.clone()))>"Edit"</button>
                                         <button class="link-button danger" on:click=move |_| delete(for_delete.clone())>"Delete"</button>

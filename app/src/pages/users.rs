@@ -111,7 +111,7 @@ fn UsersPanel(data: UsersData) -> impl IntoView {
                         <th>"Sign-in"</th>
                         <th>"Linked Identity"</th>
                         <th>"Admin"</th>
-                        <th></th>
+                        <th><span class="visually-hidden">"Actions"</span></th>
                     </tr>
                 </thead>
                 <tbody>
@@ -121,20 +121,20 @@ fn UsersPanel(data: UsersData) -> impl IntoView {
                             let linked = user.oidc_link.is_some();
                             view! {
                                 <tr data-username=user.username.clone()>
-                                    <td>{user.username.clone()}</td>
-                                    <td>{user.name.clone()}</td>
-                                    <td>{user.email.clone().unwrap_or_default()}</td>
-                                    <td>
+                                    <td data-label="Username">{user.username.clone()}</td>
+                                    <td data-label="Display Name">{user.name.clone()}</td>
+                                    <td data-label="Email">{user.email.clone().unwrap_or_default()}</td>
+                                    <td data-label="Sign-in">
                                         {if linked {
                                             view! { <span class="badge badge-oidc">"OIDC"</span> }.into_any()
                                         } else {
                                             view! { <span class="badge">"LOCAL"</span> }.into_any()
                                         }}
                                     </td>
-                                    <td class="mono">
+                                    <td class="mono" data-label="Linked Identity">
                                         {user.oidc_link.clone().map(|l| format!("{} · {}", l.issuer, l.subject))}
                                     </td>
-                                    <td>{if user.is_admin { "Yes" } else { "No" }}</td>
+                                    <td data-label="Admin">{if user.is_admin { "Yes" } else { "No" }}</td>
                                     <td class="actions">
                                         <button
                                             class="link-button"

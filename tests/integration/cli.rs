@@ -73,7 +73,8 @@ async fn unknown_users_are_named(engine: Engine) {
 async fn a_backup_while_the_server_writes_holds_the_users(engine: Engine) {
     let app = std::sync::Arc::new(TestApp::new(engine).await);
     let admin = app.setup_admin().await;
-    let dir = std::env::temp_dir().join(format!("grimmory-backup-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("grimmory-backup-{engine:?}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("backup-{:?}.db", engine));
     let _ = std::fs::remove_file(&file);

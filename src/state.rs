@@ -71,18 +71,17 @@ impl AppState {
             Some(Arc::from(new_setup_token()))
         };
         // A database that already holds secrets must never get a freshly generated key.
-        let key_in_use = db
+        let stored_fingerprint = db
             .setting("secret_key_fingerprint")
             .await
-            .map_err(|e| format!("cannot check the secret key: {e}"))?
-            .is_some();
+            .map_err(|e| format!("cannot check the secret key: {e}"))?;
         let secrets = Arc::new(crypto::SecretBox::new(&secret_key_material(
             config.secret_key.as_ref().map(|k| k.expose()),
             &config.database_url,
             db.backend(),
-            key_in_use,
+            stored_fingerprint.is_some(),
         )?));
-        db.check_key_fingerprint(secrets.fingerprint(), clock.now())
+        db.check_key_fingerprint(stored_fingerprint, secrets.fingerprint(), clock.now())
             .await
             .map_err(|e| match e {
                 db::StoreError::Invariant(line) => line.to_owned(),

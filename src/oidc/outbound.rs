@@ -188,19 +188,15 @@ impl Outbound {
             .map_err(|_| OutboundError::Busy)?;
         let classify = |e| classify(e, self.timeout);
         let again = request.try_clone();
-        let mut response = match request.send().await {
-            Ok(response) => response,
+        let mut response = match (request.send().await, again) {
+            (Ok(response), _) => response,
             // A kept-alive connection the provider closed just as it was reused fails at once,
             // before the provider read the request: one more try, on a fresh connection.
-            Err(e) if !e.is_timeout() && !e.is_connect() && again.is_some() => {
+            (Err(e), Some(again)) if !e.is_timeout() && !e.is_connect() => {
                 tracing::debug!(error = %e, "outbound request failed on a reused connection; trying once more");
-                again
-                    .expect("checked above")
-                    .send()
-                    .await
-                    .map_err(classify)?
+                again.send().await.map_err(classify)?
             }
-            Err(e) => return Err(classify(e)),
+            (Err(e), _) => return Err(classify(e)),
         };
         let status = response.status().as_u16();
         if (300..400).contains(&status) {

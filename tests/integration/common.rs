@@ -194,7 +194,9 @@ pub fn raw_settings(database_url: String) -> RawSettings {
         secret_key_file: None,
         site_root: None,
         extra_ca_file: None,
-        db_acquire_timeout_ms: None,
+        // A loaded machine must not look like a database outage (a slow request sets off a
+        // probe after half of this); tests/integration/faults.rs meets the 2 s default.
+        db_acquire_timeout_ms: Some("10000".to_owned()),
     }
 }
 

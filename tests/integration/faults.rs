@@ -90,7 +90,10 @@ async fn behind_an_outage() -> (TestApp, Outage, TestApp, String) {
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(outage.port)).unwrap();
     // With the default wait for the database (GRIMMORY_DB_ACQUIRE_TIMEOUT_MS, 2 s).
-    let app = TestApp::on_database(Engine::Postgres, url.as_str(), |_| {}).await;
+    let app = TestApp::on_database(Engine::Postgres, url.as_str(), |raw| {
+        raw.db_acquire_timeout_ms = None
+    })
+    .await;
     let admin = app.setup_admin().await;
     (app, outage, direct, admin)
 }

@@ -25,7 +25,8 @@ postgres_image="localhost/grimmory-test-postgres:$stand_ins"
 caddy_image="localhost/grimmory-test-caddy:$stand_ins"
 ctr=grimmory-ct
 project=grimmory-ct
-port="${CONTAINER_TEST_PORT:-38080}"
+# Below the ephemeral range (32768 and up), where a local test server may be listening.
+port="${CONTAINER_TEST_PORT:-28080}"
 compose_port=$((port + 1))
 password='correct horse battery'
 

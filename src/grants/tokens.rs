@@ -6,10 +6,10 @@
 
 use super::provider::{self, Verdict};
 use super::revoke::{self, Reason};
-use super::{is_idle, Authenticated, Scope, TOUCH_EVERY_MS};
+use super::{is_idle, sealer, Authenticated, Kind, Scope, TOUCH_EVERY_MS};
 use crate::auth::session::hash_token;
 use crate::clock::Millis;
-use crate::db::grants::{Grant, TokenHashes};
+use crate::db::grants::{Grant, GrantSecret, NewGrant, ProviderSignIn, TokenHashes};
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::AppError;
 use crate::state::Services;
@@ -87,6 +87,38 @@ impl From<sqlx::Error> for RefreshError {
     fn from(e: sqlx::Error) -> Self {
         Self::App(e.into())
     }
+}
+
+/// A new grant holding a token pair from the start: the mobile app's (spec section 11.2),
+/// whose sign-in at the provider is its approval and whose `provider` sign-in is that one.
+/// It refreshes and ends like every grant ([`refresh`], `revoke`).
+pub async fn grant_with_tokens(
+    state: &Services,
+    user_id: i64,
+    kind: Kind,
+    name: &str,
+    provider: Option<&ProviderSignIn>,
+    ip: &str,
+) -> Result<TokenPair, AppError> {
+    let now = state.clock.now();
+    let issued = Issued::new(now);
+    state
+        .db
+        .create_grant(
+            &NewGrant {
+                user_id,
+                kind: kind.as_str(),
+                name,
+                scope: Scope::Full.as_str(),
+                secret: GrantSecret::Tokens(issued.hashes()),
+                provider,
+                now,
+                ip,
+            },
+            &sealer(state),
+        )
+        .await?;
+    Ok(issued.pair)
 }
 
 /// The grant of a live, unexpired access token, as its user; `None` for any other token.

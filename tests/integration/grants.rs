@@ -18,6 +18,7 @@ on_both_engines!(
     admins_revoke_grants_and_sign_users_out_everywhere,
     deleting_a_user_ends_their_grants,
     a_revocation_is_seen_at_once_by_another_server,
+    a_mobile_grant_refreshes_like_any_other,
 );
 
 pub const READER: &str = "reader";
@@ -582,4 +583,46 @@ async fn a_revocation_is_seen_at_once_by_another_server(engine: Engine) {
         get_as(&b, "/api/v1/libraries", &auth).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn a_mobile_grant_refreshes_like_any_other(engine: Engine) {
+    use grimmory::grants::{tokens, Kind};
+    let app = TestApp::new(engine).await;
+    let (_, cookie, reader_id) = admin_and_reader(&app).await;
+    // What the mobile flow (spec section 11.2) does once the provider has signed the user in.
+    let pair = tokens::grant_with_tokens(
+        &app.state,
+        reader_id,
+        Kind::Mobile,
+        "Pixel 8",
+        None,
+        "192.0.2.1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(pair.expires_in, 3600);
+    let r = get_as(&app, "/api/v1/auth/me", &bearer(&pair.access_token)).await;
+    assert_eq!(r.json()["username"], READER);
+    let listed = app.get("/api/v1/auth/grants", Some(&cookie)).await.json();
+    assert_eq!(listed[0]["kind"], "mobile");
+    assert_eq!(listed[0]["name"], "Pixel 8");
+    let created = events(&app, "GRANT_CREATED").await;
+    assert_eq!(created[0]["clientIp"], "192.0.2.1");
+    let r = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            json!({"refreshToken": pair.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let access = r.json()["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get_as(&app, "/api/v1/libraries", &bearer(&access))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = app.post_json("/api/v1/auth/refresh", json!({}), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -6,6 +6,7 @@
 
 use super::admin::Admin;
 use crate::api_types;
+use crate::auth::limits;
 use crate::error::{AppError, AppResult};
 use crate::grants;
 use crate::grants::device::{self, PollError};
@@ -78,6 +79,7 @@ pub struct DeviceCodeAnswer {
 /// `POST /api/v1/auth/device/code`: a form, a JSON object, or nothing at all.
 pub async fn device_code(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<DeviceCodeAnswer>> {
@@ -95,6 +97,8 @@ pub async fn device_code(
             .map_err(|e| AppError::Validation(vec![e]))?;
         app::api::object_into(object).map_err(AppError::Validation)?
     };
+    // A device sign-in started: counted with the others, so no client can fill the table.
+    limits::start(&state, &client.ip_string()).await?;
     let base = reference::redirect_base(&state).await?;
     let started = device::start(&state, request.client_name.as_deref(), &base).await?;
     Ok(Json(DeviceCodeAnswer {

@@ -16,6 +16,7 @@ on_both_engines!(
     the_token_endpoint_answers_in_rfc_terms,
     denied_expired_and_used_codes_say_so,
     wrong_user_codes_are_limited,
+    device_sign_ins_count_as_sign_ins_started,
     refresh_tokens_rotate_and_a_reused_one_revokes_the_grant,
     access_tokens_expire_and_unused_grants_end,
 );
@@ -162,6 +163,15 @@ async fn a_device_signs_in_with_a_user_code(engine: Engine) {
             .json()["id"],
         reader_id
     );
+    // Never admin, settings or grant management, whoever the user is.
+    for path in [
+        "/api/v1/admin/users",
+        "/api/v1/settings/oidc",
+        "/api/v1/auth/grants",
+    ] {
+        let r = get_as(&app, path, &bearer(access)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
     let listed = app.get("/api/v1/auth/grants", Some(&cookie)).await.json();
     assert_eq!(listed[0]["kind"], "device");
     assert_eq!(listed[0]["scope"], "full");
@@ -375,6 +385,23 @@ async fn wrong_user_codes_are_limited(engine: Engine) {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+async fn device_sign_ins_count_as_sign_ins_started(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    for _ in 0..grimmory::auth::limits::STARTS_PER_MINUTE {
+        device_code(&app, "Flood").await;
+    }
+    let r = app
+        .post_form(
+            "/api/v1/auth/device/code",
+            &[("client_name", "Flood")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    app.clock.advance_ms(60_001);
+    device_code(&app, "Patient").await;
 }
 
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_grant(engine: Engine) {

@@ -241,6 +241,31 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_token_opens_for_its_grant_only() {
+        let key = SecretBox::new("key one, long enough");
+        let token = key.seal("provider refresh", Binding::Grant { grant_id: 12 });
+        assert_eq!(
+            key.open(&token, Binding::Grant { grant_id: 12 }).unwrap(),
+            "provider refresh"
+        );
+        for elsewhere in [
+            Binding::Grant { grant_id: 1 },
+            Binding::Grant { grant_id: 120 },
+            Binding::GrantConfirmation { session: "12" },
+            Binding::RefreshToken { session: "12" },
+        ] {
+            assert!(key.open(&token, elsewhere).is_err(), "{elsewhere:?}");
+        }
+        let confirming = key.seal("rt", Binding::GrantConfirmation { session: "s1" });
+        assert!(key
+            .open(&confirming, Binding::GrantConfirmation { session: "s2" })
+            .is_err());
+        assert!(key
+            .open(&confirming, Binding::RefreshToken { session: "s1" })
+            .is_err());
+    }
+
+    #[test]
     fn legacy_values_open_only_through_the_upgrade() {
         let key = SecretBox::new("key one, long enough");
         // As sealed before bindings: no prefix, no associated data.

@@ -153,6 +153,17 @@ async fn a_device_signs_in_with_a_user_code(engine: Engine) {
     let access = str_of(&tokens, "access_token");
     assert!(access.len() >= 43 && str_of(&tokens, "refresh_token").len() >= 43);
 
+    // Stored as hashes only.
+    let stored = |column: &str, value: &str| {
+        format!("SELECT COUNT(*) FROM app_grants WHERE {column} = '{value}'")
+    };
+    let refresh = str_of(&tokens, "refresh_token");
+    assert_eq!(app.count(&stored("access_hash", access)).await, 0);
+    assert_eq!(app.count(&stored("refresh_hash", refresh)).await, 0);
+    let hash = grimmory::auth::session::hash_token;
+    assert_eq!(app.count(&stored("access_hash", &hash(access))).await, 1);
+    assert_eq!(app.count(&stored("refresh_hash", &hash(refresh))).await, 1);
+
     // The token reaches what an app shows first, as the reader.
     let r = get_as(&app, "/api/v1/libraries", &bearer(access)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());

@@ -201,6 +201,15 @@ async fn linked_users_confirm_with_their_provider(engine: Engine) {
         flow.app.get("/api/v1/auth/me", Some(&session)).await.status,
         StatusCode::OK
     );
+    // The provider's refresh token is kept sealed to its grant, never in clear.
+    let sealed = "SELECT COUNT(*) FROM app_grants WHERE provider_refresh_enc LIKE '2.%'";
+    assert_eq!(
+        flow.app.count(sealed).await,
+        2,
+        "the app password and the device"
+    );
+    let clear = "SELECT COUNT(*) FROM app_grants WHERE provider_refresh_enc LIKE '%rt-grant%'";
+    assert_eq!(flow.app.count(clear).await, 0);
     // Refresh tokens are never written to the audit log.
     assert!(!flow
         .app

@@ -3,8 +3,11 @@
 //! admin holding every permission) is decided here.
 
 use crate::clock::rfc3339;
+use crate::db::grants::Grant;
 use crate::db::{AuditRow, GroupMapping, IdentityLink, Library, UserView};
-use app::domain::{AuditEntryDto, GroupMappingDto, LibraryDto, OidcLinkDto, UserDto, PERMISSIONS};
+use app::domain::{
+    AuditEntryDto, GrantDto, GroupMappingDto, LibraryDto, OidcLinkDto, UserDto, PERMISSIONS,
+};
 
 /// Admins hold every permission, and the API shows them so.
 impl From<UserView> for UserDto {
@@ -75,6 +78,23 @@ impl From<AuditRow> for AuditEntryDto {
             target_user_id: row.target_user_id,
             client_ip: row.client_ip,
             details: row.details,
+        }
+    }
+}
+
+/// The grant's secrets and provider tokens never leave the store; `viaOidc` says whether it
+/// was approved through a provider sign-in.
+impl From<Grant> for GrantDto {
+    fn from(g: Grant) -> Self {
+        Self {
+            id: g.id,
+            via_oidc: g.oidc_subject.is_some(),
+            kind: g.kind,
+            name: g.name,
+            scope: g.scope,
+            created_at: rfc3339(g.created_at),
+            last_used_at: g.last_used_at.map(rfc3339),
+            last_used_ip: g.last_used_ip,
         }
     }
 }

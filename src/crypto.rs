@@ -43,6 +43,12 @@ pub enum Binding<'a> {
     /// The client secret of a dry run's unsaved form, held by the pending sign-in with this
     /// state hash.
     TrialSecret { state: &'a str },
+    /// The provider refresh token of an app grant (spec section 11.1), held by the grant
+    /// with this id.
+    Grant { grant_id: i64 },
+    /// The provider refresh token of a round trip with intent `grant`, held by the session
+    /// with this id hash until an approval takes it over for its new grant.
+    GrantConfirmation { session: &'a str },
 }
 
 impl Binding<'_> {
@@ -70,6 +76,16 @@ impl Binding<'_> {
             Binding::TrialSecret { state } => [
                 b"grimmory dry-run client secret of pending sign-in ".as_slice(),
                 state.as_bytes(),
+            ]
+            .concat(),
+            Binding::Grant { grant_id } => [
+                b"grimmory provider refresh token of app grant ".as_slice(),
+                grant_id.to_string().as_bytes(),
+            ]
+            .concat(),
+            Binding::GrantConfirmation { session } => [
+                b"grimmory provider refresh token confirming a grant in session ".as_slice(),
+                session.as_bytes(),
             ]
             .concat(),
         }
@@ -222,6 +238,31 @@ mod tests {
         ] {
             assert!(key.open(&secret, elsewhere).is_err(), "{elsewhere:?}");
         }
+    }
+
+    #[test]
+    fn a_grant_token_opens_for_its_grant_only() {
+        let key = SecretBox::new("key one, long enough");
+        let token = key.seal("provider refresh", Binding::Grant { grant_id: 12 });
+        assert_eq!(
+            key.open(&token, Binding::Grant { grant_id: 12 }).unwrap(),
+            "provider refresh"
+        );
+        for elsewhere in [
+            Binding::Grant { grant_id: 1 },
+            Binding::Grant { grant_id: 120 },
+            Binding::GrantConfirmation { session: "12" },
+            Binding::RefreshToken { session: "12" },
+        ] {
+            assert!(key.open(&token, elsewhere).is_err(), "{elsewhere:?}");
+        }
+        let confirming = key.seal("rt", Binding::GrantConfirmation { session: "s1" });
+        assert!(key
+            .open(&confirming, Binding::GrantConfirmation { session: "s2" })
+            .is_err());
+        assert!(key
+            .open(&confirming, Binding::RefreshToken { session: "s1" })
+            .is_err());
     }
 
     #[test]

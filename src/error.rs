@@ -26,6 +26,10 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A user with a linked identity approves an app through the provider first (spec
+    /// section 11.1); the URL starts that round trip.
+    #[error("confirm with the provider first")]
+    ConfirmWithProvider(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("database unavailable")]
@@ -35,6 +39,10 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a user with a linked identity is told when approving an app without a fresh
+/// provider round trip (Appendix A).
+pub const CONFIRM_WITH_PROVIDER: &str = "Confirm with your provider first.";
 
 /// What a client is told while the database cannot serve its request.
 pub const UNAVAILABLE_MESSAGE: &str =
@@ -65,7 +73,7 @@ impl AppError {
         match self {
             Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::ConfirmWithProvider(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -79,6 +87,7 @@ impl AppError {
     /// reference id, so it is called once per response.
     pub fn body(&self) -> ErrorBody {
         let status = self.status().as_u16();
+        let plain = |message: &str| ErrorBody::new(status, message);
         match self {
             Self::Validation(errors) => ErrorBody::invalid(errors.clone()),
             Self::BadRequest(m)
@@ -86,34 +95,21 @@ impl AppError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::Conflict(m)
-            | Self::TooManyRequests(m) => ErrorBody {
-                status,
-                message: m.clone(),
-                errors: Vec::new(),
-                reference: None,
+            | Self::TooManyRequests(m) => plain(m),
+            Self::ConfirmWithProvider(url) => ErrorBody {
+                url: Some(url.clone()),
+                ..plain(CONFIRM_WITH_PROVIDER)
             },
-            Self::MethodNotAllowed => ErrorBody {
-                status,
-                message: "This endpoint does not accept that method.".to_owned(),
-                errors: Vec::new(),
-                reference: None,
-            },
-            Self::Unavailable => ErrorBody {
-                status,
-                message: UNAVAILABLE_MESSAGE.to_owned(),
-                errors: Vec::new(),
-                reference: None,
-            },
+            Self::MethodNotAllowed => plain("This endpoint does not accept that method."),
+            Self::Unavailable => plain(UNAVAILABLE_MESSAGE),
             Self::Internal(cause) => {
                 let mut id = [0u8; 6];
                 rand::rngs::OsRng.fill_bytes(&mut id);
                 let reference = hex::encode(id);
                 tracing::error!(%reference, error = %cause, "internal server error");
                 ErrorBody {
-                    status,
-                    message: "Internal server error".to_owned(),
-                    errors: Vec::new(),
                     reference: Some(reference),
+                    ..plain("Internal server error")
                 }
             }
         }

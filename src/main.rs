@@ -156,6 +156,10 @@ async fn sweep_expired_sessions(state: AppState) {
         {
             tracing::warn!(error = %e, "could not delete expired sessions");
         }
+        // Idle grants are refused on use anyway; this takes them off the users' lists.
+        if let Err(e) = grimmory::grants::revoke::sweep_idle(&state).await {
+            tracing::warn!(error = %e, "could not end idle app grants");
+        }
     }
 }
 

@@ -108,6 +108,9 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     pub reference: Option<String>,
+    /// Only with "Confirm with your provider first.": where the provider round trip starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// An answer with nothing to say but success: `{}`.
@@ -389,6 +392,9 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "LOGOUT",
     "BACKCHANNEL_LOGOUT",
     "SESSION_REFRESH_FAILED",
+    "GRANT_CREATED",
+    "GRANT_REVOKED",
+    "DEVICE_CODE_DENIED",
 ];
 
 /// Which claims fill which user fields (spec section 3).
@@ -844,4 +850,70 @@ mod tests {
             assert_eq!(safe_return_to(bad), None, "{bad}");
         }
     }
+}
+
+// Apps and devices (spec section 11).
+
+/// The kinds of app grant: how the app came by it.
+pub const GRANT_KINDS: &[&str] = &["mobile", "device", "app_password"];
+/// The scopes of an app grant: `full`, or `read` (GET requests only).
+pub const GRANT_SCOPES: &[&str] = &["full", "read"];
+
+/// One app grant of a user (Appendix A).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantDto {
+    pub id: i64,
+    /// One of [`GRANT_KINDS`].
+    pub kind: String,
+    pub name: String,
+    /// One of [`GRANT_SCOPES`].
+    pub scope: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    /// Approved through a provider sign-in of its own, so it ends with that provider session.
+    pub via_oidc: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenameGrantRequest {
+    pub name: Option<String>,
+}
+
+/// A new app password. `password` is the user's own, required when they have no linked
+/// identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPasswordRequest {
+    pub name: Option<String>,
+    pub scope: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A new app password, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPasswordCreated {
+    pub grant: GrantDto,
+    pub password: String,
+}
+
+/// Allow or deny the device that shows `user_code`. `password` as for app passwords.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceApprovalRequest {
+    pub user_code: Option<String>,
+    pub allow: Option<bool>,
+    pub password: Option<String>,
+}
+
+/// What became of a device's request: the grant when allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceApproval {
+    pub client_name: String,
+    pub grant: Option<GrantDto>,
 }

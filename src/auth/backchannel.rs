@@ -1,6 +1,8 @@
 //! Back-channel logout (spec section 7): the provider says a user's session there ended, and
-//! every session it started here ends too, on every replica (they read the database).
+//! every session and app grant it started here ends too, on every replica (they read the
+//! database).
 
+use crate::db::grants::{By, Which};
 use crate::db::{AuditEntry, AuditEvent};
 use crate::error::AppError;
 use crate::oidc::logout_token::{Expected, Refusal};
@@ -80,11 +82,31 @@ pub async fn end_sessions(
             request.sub.as_deref(),
         )
         .await?;
+    // The app grants approved through that provider session (or sign-ins of the subject)
+    // end with it (spec section 11.1).
+    let which = Which::ProviderSession {
+        issuer: &s.issuer_uri,
+        sid: request.sid.as_deref(),
+        sub: request.sub.as_deref(),
+    };
+    let by = By {
+        actor: None,
+        ip: Some(ip),
+    };
+    let revoked = state
+        .db
+        .revoke_grants(which, "backchannel", by, now)
+        .await?;
     let mut entry = AuditEntry::new(AuditEvent::BackchannelLogout, now)
         .ip(ip)
-        .detail("sessionsEnded", ended.len());
-    if let Some(user) = ended.first() {
-        entry = entry.target(*user);
+        .detail("sessionsEnded", ended.len())
+        .detail("grantsRevoked", revoked.len());
+    let mut users = ended
+        .iter()
+        .copied()
+        .chain(revoked.iter().map(|g| g.user_id));
+    if let Some(user) = users.next() {
+        entry = entry.target(user);
     }
     state.db.audit(entry).await?;
     Ok(())

@@ -85,7 +85,7 @@ fn is_known_device(state: &Services, proof: Option<&str>, username: &str) -> boo
 /// its own allowance) but is taken back from the account, so it never pushes the account's
 /// next try further out. A `known_device` (a browser its owner signed in from before) skips
 /// the account's back-off: guessing elsewhere never keeps the owner out.
-pub(super) async fn limit_attempt(
+pub(crate) async fn limit_attempt(
     state: &Services,
     ip: &str,
     username: &str,

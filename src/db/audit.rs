@@ -51,6 +51,9 @@ audit_events! {
     OidcLinksMoved => "OIDC_LINKS_MOVED",
     BackchannelLogout => "BACKCHANNEL_LOGOUT",
     SessionRefreshFailed => "SESSION_REFRESH_FAILED",
+    GrantCreated => "GRANT_CREATED",
+    GrantRevoked => "GRANT_REVOKED",
+    DeviceCodeDenied => "DEVICE_CODE_DENIED",
 }
 
 pub struct AuditEntry {
@@ -71,6 +74,14 @@ impl AuditEntry {
             target: None,
             ip: None,
             details: Value::Object(Default::default()),
+        }
+    }
+
+    /// Who made the change and from where, for the entries a change brings along.
+    pub(super) fn by(&self) -> super::grants::By<'_> {
+        super::grants::By {
+            actor: self.actor,
+            ip: self.ip.as_deref(),
         }
     }
 

@@ -5,6 +5,8 @@
 pub mod admin_guard;
 mod audit;
 mod backup;
+pub mod device_codes;
+pub mod grants;
 mod health;
 mod libraries;
 pub mod oidc;

@@ -25,9 +25,9 @@ pub struct PendingLogin {
     pub client_id: String,
     pub redirect_uri: String,
     pub return_to: String,
-    /// `login`, `link` or `dry_run`.
+    /// `login`, `link`, `grant` or `dry_run`.
     pub intent: String,
-    /// For `link`, the user who asked; for `dry_run`, the admin who started it.
+    /// For `link` and `grant`, the user who asked; for `dry_run`, the admin who started it.
     pub link_user_id: Option<i64>,
     pub created_at: Millis,
     /// For `dry_run` only: the unsaved form it runs with.

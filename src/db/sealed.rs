@@ -1,5 +1,6 @@
-//! Every place a sealed value is stored, for the start-up upgrade that binds values sealed by
-//! earlier releases to their place (see `crypto::Binding`).
+//! Every place a value sealed by earlier releases may be stored, for the start-up upgrade that
+//! binds them to their place (see `crypto::Binding`). Places added since (the provider refresh
+//! tokens of app grants and of grant confirmations) only ever hold bound values.
 
 use super::Db;
 use sqlx::Row;

@@ -1,6 +1,6 @@
 //! Users and what hangs off them (library access, OIDC identity link).
 
-use super::{admin_guard, get_bool, is_unique_violation, AuditEntry, Db, StoreError};
+use super::{admin_guard, get_bool, grants, is_unique_violation, AuditEntry, Db, StoreError};
 use crate::clock::Millis;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -439,6 +439,9 @@ impl Db {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         admin_guard::lock(&mut tx, now).await?;
+        // The grants go with the user (a cascade), each with its audit entry.
+        let (which, reason) = (grants::Which::AllOf(id), "user_deleted");
+        grants::revoke_in(&mut tx, which, reason, audit.by(), now).await?;
         for table in ["sessions", "user_libraries", "oidc_identities"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(id)
@@ -491,9 +494,13 @@ impl Db {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        // And every grant approved through a provider sign-in, for the same reasons.
+        let which = grants::Which::ApprovedThroughProvider(id);
+        let revoked = grants::revoke_in(&mut tx, which, "unlinked", audit.by(), now).await?;
         admin_guard::verify(&mut tx, force_disabled).await?;
         audit
             .target(id)
+            .detail("grantsRevoked", revoked.len())
             .detail("issuer", link.issuer.as_str())
             .detail("subject", link.subject.as_str())
             .detail("sessionsEnded", ended)

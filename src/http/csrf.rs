@@ -10,8 +10,14 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// Authenticated by its own signature, and called by the provider, not a browser.
-const EXEMPT: &[&str] = &["/api/v1/auth/oidc/backchannel-logout"];
+/// Authenticated by its own signature, and called by the provider, not a browser; and the
+/// OAuth endpoints of apps and devices (spec section 11), which use no cookie.
+const EXEMPT: &[&str] = &[
+    "/api/v1/auth/oidc/backchannel-logout",
+    "/api/v1/auth/token",
+    "/api/v1/auth/device/code",
+    "/api/v1/auth/refresh",
+];
 const REFUSED: &str = "Cross-site request refused.";
 
 pub fn allowed(
@@ -41,7 +47,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             .extensions()
             .get::<Client>()
             .and_then(|c| c.own_origin.as_deref());
+        // App credentials are never ambient: a browser does not attach them for another site.
         let ok = EXEMPT.contains(&req.uri().path())
+            || super::app_auth::carries_app_credential(req.headers())
             || allowed(
                 req.method(),
                 header("origin"),

@@ -78,9 +78,22 @@ async fn lookup(state: &AppState, hash: &str) -> Result<Option<(User, SessionRec
         .map(|user| (user, session)))
 }
 
+/// Marks a request that came with an app credential (`http::app_auth`) in place of a
+/// session: whatever needs a session refuses it with 403, not 401 — the caller is known, but
+/// apps never reach admin, settings or grant management (spec section 11.1), so a stolen app
+/// token cannot change sign-in settings or mint more tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct AppCredential;
+
+pub const APP_CREDENTIAL_REFUSED: &str =
+    "Apps and app passwords cannot do this. Sign in to Grimmory in a browser instead.";
+
 impl SignedIn {
     /// The signed-in user `resolve` found for a request, from its extensions.
     pub fn from_extensions(extensions: &Extensions) -> Result<Self, AppError> {
+        if extensions.get::<AppCredential>().is_some() {
+            return Err(AppError::Forbidden(APP_CREDENTIAL_REFUSED.to_owned()));
+        }
         extensions
             .get::<SignedIn>()
             .cloned()

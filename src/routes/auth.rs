@@ -2,10 +2,11 @@ use super::see_other;
 use crate::auth::local_login;
 use crate::auth::logout;
 use crate::error::AppError;
+use crate::http::app_auth::Caller;
 use crate::http::client::Client;
 use crate::http::cookies;
 use crate::http::input::{is_form, Input};
-use crate::http::session::{SessionCookie, SignedIn};
+use crate::http::session::SessionCookie;
 use crate::AppState;
 use app::domain::{safe_return_to, LoginRequest, LogoutResponse, UserDto};
 use axum::extract::State;
@@ -107,9 +108,10 @@ pub async fn logout(
     }
 }
 
+/// `GET /api/v1/auth/me`: the caller, with a session or an app credential.
 pub async fn me(
     State(state): State<AppState>,
-    SignedIn { user }: SignedIn,
+    Caller { user, .. }: Caller,
 ) -> Result<Json<UserDto>, AppError> {
     Ok(Json(state.db.user_view(&user).await?.into()))
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod events;
+mod grants;
 mod health;
 mod metrics;
 mod oidc;
@@ -14,7 +15,7 @@ mod settings;
 mod setup;
 
 use crate::error::AppError;
-use crate::http::{client, csrf, headers, session, unavailable};
+use crate::http::{app_auth, client, csrf, headers, session, unavailable};
 use crate::AppState;
 use app::api::paths;
 use axum::http::StatusCode;
@@ -40,6 +41,12 @@ pub fn build_router(state: AppState) -> Router {
             "/api/v1/auth/oidc/backchannel-logout",
             post(oidc::backchannel_logout),
         )
+        .route("/api/v1/auth/grants", get(grants::own))
+        .route("/api/v1/auth/device/code", post(grants::device_code))
+        .route("/api/v1/auth/token", post(grants::token))
+        .route("/api/v1/auth/refresh", post(grants::refresh))
+        .route("/api/v1/libraries", get(grants::libraries))
+        .route("/api/v1/admin/users/{id}/grants", get(grants::of_user))
         .route("/api/v1/admin/users", get(admin::list_users))
         .route("/api/v1/admin/users/{id}", get(admin::get_user))
         .route("/api/v1/admin/libraries", get(admin::list_libraries))
@@ -67,6 +74,7 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .layer(from_fn_with_state(state.clone(), metrics::count_requests))
         .layer(from_fn(admin::admins_only))
+        .layer(from_fn_with_state(state.clone(), app_auth::resolve))
         .layer(from_fn_with_state(state.clone(), session::resolve))
         .layer(from_fn_with_state(state.clone(), unavailable::answer))
         .layer(from_fn_with_state(state.clone(), csrf::guard))

@@ -190,6 +190,8 @@ pub async fn callback(
         Ok(Finished::SignedIn(signed_in)) => signed_in,
         // A dry run changes no cookie: the admin's own session stays as it is.
         Ok(Finished::Tried { report_id }) => return see_other(&dry_run::report_path(&report_id)),
+        // Confirmed for an app grant: the session is the one the browser has.
+        Ok(Finished::Confirmed { return_to }) => return see_other(&return_to),
         Err(failure) => return login_error(&failure.page()),
     };
     let secure = client.https;

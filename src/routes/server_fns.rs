@@ -11,6 +11,8 @@ use crate::auth::sign_in::dry_run;
 use crate::auth::{local_login, logout, own_identity, own_password, setup};
 use crate::db::User;
 use crate::error::{AppError, AppResult};
+use crate::grants::confirm::Approver;
+use crate::grants::{self, app_passwords, device, revoke};
 use crate::http::client::Client;
 use crate::http::cookies;
 use crate::http::session::{SessionCookie, SignedIn};
@@ -18,9 +20,11 @@ use crate::oidc_settings::{self as settings, group_mappings, test_connection};
 use crate::AppState;
 use app::api::{self, Backend, PathIds, Reply};
 use app::domain::{
-    ChangePasswordRequest, ConnectionTestResult, CreateUserRequest, Done, ErrorBody,
+    AppPasswordCreated, AppPasswordRequest, ChangePasswordRequest, ConnectionTestResult,
+    CreateUserRequest, DeviceApproval, DeviceApprovalRequest, Done, ErrorBody, GrantDto,
     GroupMappingDto, LibraryDto, LibraryRequest, LoginRequest, LogoutResponse, MappingRequest,
-    OidcSettingsDto, SettingsPatch, SetupRequest, TrySignInStarted, UpdateUserRequest, UserDto,
+    OidcSettingsDto, RenameGrantRequest, SettingsPatch, SetupRequest, TrySignInStarted,
+    UpdateUserRequest, UserDto,
 };
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request, State};
@@ -58,6 +62,12 @@ pub fn router() -> Router<AppState> {
         .mount::<api::group_mappings::CreateGroupMapping>()
         .mount::<api::group_mappings::UpdateGroupMapping>()
         .mount::<api::group_mappings::DeleteGroupMapping>()
+        .mount::<api::grants::RenameGrant>()
+        .mount::<api::grants::RevokeGrant>()
+        .mount::<api::grants::CreateAppPassword>()
+        .mount::<api::grants::ApproveDevice>()
+        .mount::<api::grants::RevokeUserGrant>()
+        .mount::<api::grants::SignOutEverywhere>()
         .finish()
 }
 
@@ -223,6 +233,12 @@ impl CallBackend {
         Ok(())
     }
 
+    /// Who approves an app: the signed-in user, the browser id a provider round trip is
+    /// bound to (set as a cookie when the browser has none), and the client's address.
+    fn approver_parts(&self) -> AppResult<(User, String, String)> {
+        Ok((self.signed_in()?, self.browser_id()?, self.ip()))
+    }
+
     /// Whether the user reaches us over https (cookies are Secure and `__Host-` then).
     fn https(&self) -> bool {
         self.client.https
@@ -386,6 +402,68 @@ impl Backend for CallBackend {
     fn delete_group_mapping(&self, id: i64) -> Reply<'_, Done> {
         reply(async move {
             group_mappings::delete(&self.state, &self.admin()?, &self.ip(), id).await?;
+            Ok(Done {})
+        })
+    }
+
+    fn rename_grant(&self, id: i64, change: RenameGrantRequest) -> Reply<'_, GrantDto> {
+        reply(async move { grants::rename(&self.state, &self.signed_in()?, id, change).await })
+    }
+
+    fn revoke_grant(&self, id: i64) -> Reply<'_, Done> {
+        reply(async move {
+            revoke::own(&self.state, &self.signed_in()?, id, &self.ip()).await?;
+            Ok(Done {})
+        })
+    }
+
+    fn create_app_password(&self, request: AppPasswordRequest) -> Reply<'_, AppPasswordCreated> {
+        reply(async move {
+            let (user, browser, ip) = self.approver_parts()?;
+            let approver = Approver {
+                user: &user,
+                session_hash: self.session.as_deref().unwrap_or_default(),
+                browser_id: &browser,
+                ip: &ip,
+                return_to: "/profile",
+            };
+            app_passwords::create(&self.state, &approver, request).await
+        })
+    }
+
+    fn approve_device(&self, request: DeviceApprovalRequest) -> Reply<'_, DeviceApproval> {
+        reply(async move {
+            let (user, browser, ip) = self.approver_parts()?;
+            // The round trip brings the person back to the code they were approving.
+            let code = request
+                .user_code
+                .as_deref()
+                .and_then(device::normalize_user_code);
+            let return_to = match code {
+                Some(code) => format!("/device?code={}", device::display_user_code(&code)),
+                None => "/device".to_owned(),
+            };
+            let approver = Approver {
+                user: &user,
+                session_hash: self.session.as_deref().unwrap_or_default(),
+                browser_id: &browser,
+                ip: &ip,
+                return_to: &return_to,
+            };
+            device::decide(&self.state, &approver, request).await
+        })
+    }
+
+    fn revoke_user_grant(&self, user_id: i64, grant_id: i64) -> Reply<'_, Done> {
+        reply(async move {
+            revoke::by_admin(&self.state, &self.admin()?, user_id, grant_id, &self.ip()).await?;
+            Ok(Done {})
+        })
+    }
+
+    fn sign_out_everywhere(&self, user_id: i64) -> Reply<'_, Done> {
+        reply(async move {
+            revoke::sign_out_everywhere(&self.state, &self.admin()?, user_id, &self.ip()).await?;
             Ok(Done {})
         })
     }

@@ -4,9 +4,11 @@
 //! handlers. Object safe, so it travels in Leptos context as `Arc<dyn Backend>`.
 
 use crate::domain::{
-    ChangePasswordRequest, ConnectionTestResult, CreateUserRequest, Done, ErrorBody,
+    AppPasswordCreated, AppPasswordRequest, ChangePasswordRequest, ConnectionTestResult,
+    CreateUserRequest, DeviceApproval, DeviceApprovalRequest, Done, ErrorBody, GrantDto,
     GroupMappingDto, LibraryDto, LibraryRequest, LoginRequest, LogoutResponse, MappingRequest,
-    OidcSettingsDto, SettingsPatch, SetupRequest, TrySignInStarted, UpdateUserRequest, UserDto,
+    OidcSettingsDto, RenameGrantRequest, SettingsPatch, SetupRequest, TrySignInStarted,
+    UpdateUserRequest, UserDto,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +46,17 @@ pub trait Backend: Send + Sync {
     fn create_group_mapping(&self, mapping: MappingRequest) -> Reply<'_, GroupMappingDto>;
     fn update_group_mapping(&self, id: i64, mapping: MappingRequest) -> Reply<'_, GroupMappingDto>;
     fn delete_group_mapping(&self, id: i64) -> Reply<'_, Done>;
+
+    /// Renames one of the caller's own app grants.
+    fn rename_grant(&self, id: i64, change: RenameGrantRequest) -> Reply<'_, GrantDto>;
+    /// Revokes one of the caller's own app grants.
+    fn revoke_grant(&self, id: i64) -> Reply<'_, Done>;
+    fn create_app_password(&self, request: AppPasswordRequest) -> Reply<'_, AppPasswordCreated>;
+    fn approve_device(&self, request: DeviceApprovalRequest) -> Reply<'_, DeviceApproval>;
+    /// An admin revokes one grant of a user.
+    fn revoke_user_grant(&self, user_id: i64, grant_id: i64) -> Reply<'_, Done>;
+    /// An admin ends every session and grant of a user.
+    fn sign_out_everywhere(&self, user_id: i64) -> Reply<'_, Done>;
 }
 
 /// The backend of the call at hand.

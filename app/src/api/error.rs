@@ -16,6 +16,7 @@ impl ErrorBody {
             message: message.into(),
             errors: Vec::new(),
             reference: None,
+            url: None,
         }
     }
 
@@ -29,6 +30,7 @@ impl ErrorBody {
                 .unwrap_or_else(|| "Invalid input.".to_owned()),
             errors,
             reference: None,
+            url: None,
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod auth;
 mod body;
 mod error;
+pub mod grants;
 pub mod group_mappings;
 pub mod libraries;
 pub mod oidc_settings;
@@ -24,7 +25,7 @@ mod protocol;
 pub mod users;
 
 pub use body::{json_object, object_into};
-pub use protocol::{Api, Create, Delete, PathIds, Post, Put, Verb};
+pub use protocol::{Act, Api, Create, Delete, Patch, PathIds, Post, Put, Verb};
 
 #[cfg(feature = "ssr")]
 mod backend;

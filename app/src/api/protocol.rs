@@ -37,8 +37,12 @@ pub struct Post;
 pub struct Create;
 /// `PUT`, answering 200.
 pub struct Put;
+/// `PATCH`, answering 200.
+pub struct Patch;
 /// `DELETE` without a body, answering 200.
 pub struct Delete;
+/// `POST` without a body (an action on what the path names), answering 200.
+pub struct Act;
 
 impl Verb for Post {
     const METHOD: Method = Method::POST;
@@ -50,8 +54,15 @@ impl Verb for Create {
 impl Verb for Put {
     const METHOD: Method = Method::PUT;
 }
+impl Verb for Patch {
+    const METHOD: Method = Method::PATCH;
+}
 impl Verb for Delete {
     const METHOD: Method = Method::DELETE;
+    const BODY: bool = false;
+}
+impl Verb for Act {
+    const METHOD: Method = Method::POST;
     const BODY: bool = false;
 }
 

@@ -68,7 +68,8 @@ pub async fn load(
     // identity that a concurrent first sign-in links meanwhile is then found linked, not
     // refused as "linked to another identity".
     let (username_match, link_target) = match intent {
-        Intent::Login => match username_to_match(&claims) {
+        // A round trip with intent `grant` ends at the callback, before any facts.
+        Intent::Login | Intent::Grant(_) => match username_to_match(&claims) {
             Some(username) => (
                 account(db, db.user_by_username(username).await?).await?,
                 None,

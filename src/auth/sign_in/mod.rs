@@ -58,6 +58,11 @@ pub enum Finished {
     Tried {
         report_id: String,
     },
+    /// A round trip with intent `grant`: recorded on the browser's session, which stays as
+    /// it is; the browser goes back to `return_to`.
+    Confirmed {
+        return_to: String,
+    },
 }
 
 /// Starts a sign-in (spec section 4, step 1) and answers where to send the browser; a
@@ -150,6 +155,11 @@ async fn finish(
         .await
         .map_err(|f| concerns(f.into()))?;
     let auth = Authenticated { pending, proven };
+    if auth.pending.intent == "grant" {
+        return confirm_grant(state, &auth, request.previous_session)
+            .await
+            .map_err(concerns);
+    }
     let user_id = identify(state, &auth, &oidc.settings, request.ip)
         .await
         .map_err(concerns)?;
@@ -163,6 +173,59 @@ async fn finish(
     .await
     .map(Finished::SignedIn)
     .map_err(|e| concerns(Failure::internal(e)))
+}
+
+/// Records a round trip with intent `grant` on the session of the user who started it, if
+/// the identity that came back is the one linked to them: a grant is approved through the
+/// user's own identity, never another one signed in at the provider in this browser.
+async fn confirm_grant(
+    state: &Services,
+    auth: &Authenticated,
+    session: Option<&str>,
+) -> Result<Finished, Failure> {
+    let user_id = auth.pending.link_user_id.ok_or(Failure::Internal)?;
+    let (issuer, sub) = (&auth.pending.issuer, &auth.proven.token.sub);
+    let owner = state
+        .db
+        .identity_owner(issuer, sub)
+        .await
+        .map_err(Failure::internal)?;
+    if owner != Some(user_id) {
+        return Err(Refusal::LinkRefused.into());
+    }
+    let session = session.ok_or(flow::Failure::StateMismatch)?;
+    let confirmation = crate::db::grants::Confirmation {
+        confirmed_at: state.clock.now(),
+        issuer: issuer.clone(),
+        subject: sub.clone(),
+        sid: auth
+            .proven
+            .token
+            .claims
+            .get("sid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        refresh_sealed: auth.proven.refresh_token.as_deref().map(|t| {
+            state
+                .secrets
+                .seal(t, Binding::GrantConfirmation { session })
+        }),
+        access_expires_at: auth.proven.access_expires_at,
+    };
+    let recorded = state
+        .db
+        .record_grant_confirmation(session, user_id, &confirmation)
+        .await
+        .map_err(Failure::internal)?;
+    if !recorded {
+        // Signed out, or another user signed in, in this browser meanwhile.
+        return Err(flow::Failure::StateMismatch.into());
+    }
+    Ok(Finished::Confirmed {
+        return_to: safe_return_to(&auth.pending.return_to)
+            .unwrap_or("/")
+            .to_owned(),
+    })
 }
 
 /// The client secret, opened, when one is stored (a confidential client). It opens only for

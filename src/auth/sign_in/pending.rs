@@ -18,6 +18,9 @@ pub enum Intent {
     Login,
     /// Link it to this signed-in user (from /profile).
     Link(i64),
+    /// Confirm that this signed-in user, linked to the identity, approves an app (spec
+    /// section 11.1): the round trip gives the grant a provider sign-in of its own.
+    Grant(i64),
 }
 
 /// Why a pending sign-in is started, with the settings it runs with.
@@ -97,6 +100,7 @@ pub async fn begin(
     let (intent_name, link_user_id, trial) = match &purpose {
         Purpose::SignIn(_, Intent::Login) => ("login", None, None),
         Purpose::SignIn(_, Intent::Link(id)) => ("link", Some(*id), None),
+        Purpose::SignIn(_, Intent::Grant(id)) => ("grant", Some(*id), None),
         Purpose::DryRun(d) => (
             "dry_run",
             Some(d.admin_id),

@@ -150,7 +150,7 @@ async fn settings_come_from_a_dot_env_file_too(engine: Engine) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_grimmory"));
         command
             .args(["admin", "create", "from-dotenv"])
-            .current_dir(&dir)
+            .current_dir(dir)
             .env_remove("DATABASE_URL")
             .env_remove("GRIMMORY_SECRET_KEY")
             .env_remove("GRIMMORY_SECRET_KEY_FILE")

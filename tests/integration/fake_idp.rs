@@ -307,7 +307,7 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         if b.refresh_hangs {
             std::future::pending::<()>().await;
         }
-        if let Err(refusal) = authenticate_client(&b, &headers, &form) {
+        if let Some(refusal) = client_refusal(&b, &headers, &form) {
             return refusal;
         }
         return (
@@ -319,7 +319,7 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
     if b.token_hangs {
         std::future::pending::<()>().await;
     }
-    if let Err(refusal) = authenticate_client(&b, &headers, &form) {
+    if let Some(refusal) = client_refusal(&b, &headers, &form) {
         return refusal;
     }
     if field("grant_type") != Some("authorization_code") {
@@ -354,13 +354,13 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
 
 /// RFC 6749 2.3: the client authenticates with exactly one method, one the provider
 /// advertises (OIDC Discovery's default is `client_secret_basic`); a public client sends its
-/// ID alone (`none`). A client that fails gets 401 `invalid_client` (with a challenge when it
-/// tried HTTP Basic).
-fn authenticate_client(
+/// ID alone (`none`). Answers the refusal of a client that fails: 401 `invalid_client` (with
+/// a challenge when it tried HTTP Basic).
+fn client_refusal(
     b: &Behaviour,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let basic = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -382,7 +382,7 @@ fn authenticate_client(
         });
     let posted = form.get("client_secret");
     let (method, id, secret) = match (&basic, posted) {
-        (Some(_), Some(_)) => return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request")),
+        (Some(_), Some(_)) => return Some(oauth_error(StatusCode::BAD_REQUEST, "invalid_request")),
         (Some((id, secret)), None) => ("client_secret_basic", Some(id), Some(secret)),
         (None, Some(secret)) => ("client_secret_post", form.get("client_id"), Some(secret)),
         (None, None) => ("none", form.get("client_id"), None),
@@ -405,7 +405,7 @@ fn authenticate_client(
     let same_client =
         id == Some(&b.client_id) && form.get("client_id").is_none_or(|f| f == &b.client_id);
     if allowed && same_client {
-        return Ok(());
+        return None;
     }
     let mut refusal = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     if basic.is_some() {
@@ -413,7 +413,7 @@ fn authenticate_client(
             .headers_mut()
             .insert("www-authenticate", "Basic realm=\"fake\"".parse().unwrap());
     }
-    Err(refusal)
+    Some(refusal)
 }
 
 fn random_code() -> String {

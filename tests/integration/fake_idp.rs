@@ -372,6 +372,7 @@ fn client_refusal(
                 .and_then(|d| String::from_utf8(d).ok())
                 .unwrap_or_default();
             let (id, secret) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
+            // RFC 6749 2.3.1: each part was form-encoded before the two were joined.
             let plain = |s: &str| {
                 url::form_urlencoded::parse(format!("x={s}").as_bytes())
                     .next()

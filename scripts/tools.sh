@@ -3,6 +3,7 @@
 # version. Nothing here downloads a binary from outside the package registries (crates.io, npm,
 # Debian). On a new machine the two Rust tools are most of the first run: they are built with a
 # lighter profile, both at once, each into its own log, with a progress line every minute.
+# The versions, and what this changes on the machine: docs/development.md.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

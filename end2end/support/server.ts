@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,12 +13,14 @@ export interface RunningServer {
 }
 
 /// Starts the release server on a free port with a fresh SQLite database and resolves once it
-/// prints the address it listens on and answers /healthz.
+/// prints the address it listens on and answers /healthz. The database's folder is removed
+/// once the server has exited.
 export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
   // scripts/test.sh sets both; the defaults fit a build in the repository's own target/.
   const bin = process.env.GRIMMORY_BIN ?? join(repoRoot, 'target/release/grimmory');
   const siteRoot = process.env.LEPTOS_SITE_ROOT ?? join(repoRoot, 'target/site');
   const dataDir = mkdtempSync(join(tmpdir(), 'grimmory-e2e-'));
+  const removeData = () => rmSync(dataDir, { recursive: true, force: true });
   const child = spawn(bin, ['serve'], {
     env: {
       ...process.env,
@@ -43,6 +45,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
+      removeData();
       reject(new Error(`server exited with ${code}`));
     });
   });

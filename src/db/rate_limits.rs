@@ -1,9 +1,11 @@
 //! Counters for rate limits, kept in the database so limits hold across replicas.
 //!
 //! An attempt is recorded *before* the work it limits and counted with itself included, so
-//! requests sent at once cannot all slip in under the limit.
+//! requests sent at once cannot all slip in under the limit. Attempts on one bucket are
+//! recorded and counted one after the other, so a burst is limited exactly like a sequence:
+//! counted apart, each could see the others' hits and all be refused, none checked.
 
-use super::Db;
+use super::{Backend, Db};
 use crate::clock::Millis;
 
 /// Hits are kept at least this long, the longest window any limit counts over: a caller
@@ -21,6 +23,21 @@ impl Db {
         since: Millis,
     ) -> Result<Vec<i64>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // SQLite serializes writers by itself: the first insert takes the database's write
+        // lock until the commit. PostgreSQL needs a lock per bucket, taken in one order.
+        if self.backend == Backend::Postgres {
+            let mut locks = buckets.to_vec();
+            locks.sort_unstable();
+            locks.dedup();
+            for bucket in locks {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked",
+                )
+                .bind(bucket)
+                .fetch_one(&mut *tx)
+                .await?;
+            }
+        }
         for bucket in buckets {
             sqlx::query("INSERT INTO rate_limit_hits (bucket, at, attempt) VALUES ($1, $2, $3)")
                 .bind(*bucket)
@@ -33,7 +50,6 @@ impl Db {
             .bind(since.min(now - KEEP_MS))
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         let mut counts = Vec::with_capacity(buckets.len());
         for bucket in buckets {
             let n: i64 = sqlx::query_scalar(
@@ -41,10 +57,11 @@ impl Db {
             )
             .bind(*bucket)
             .bind(since)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
             counts.push(n);
         }
+        tx.commit().await?;
         Ok(counts)
     }
 

@@ -1,7 +1,8 @@
 //! Test Connection (spec section 3): thirteen checks against the unsaved form, run on the
 //! server through the outbound policy. Never changes settings.
 
-use crate::oidc::id_token::{alg_allowed, ASYMMETRIC_ALGS};
+use crate::oidc::id_token::alg_allowed;
+use crate::oidc::jws::verifying_key;
 use crate::oidc::outbound::{Outbound, OutboundError};
 use app::domain::{ConnectionCheck, ConnectionTestResult};
 use rand::distributions::{Alphanumeric, DistString};
@@ -151,7 +152,7 @@ pub async fn run(outbound: &Outbound, target: &Target) -> ConnectionTestResult {
                         .and_then(Value::as_array)
                         .cloned()
                         .unwrap_or_default();
-                    let usable = keys.iter().filter(|k| usable_signing_key(k)).count();
+                    let usable = keys.iter().filter(|k| verifying_key(k)).count();
                     if usable > 0 {
                         checks.add(
                             NAMES[5],
@@ -322,13 +323,6 @@ fn finish(checks: Checks) -> ConnectionTestResult {
         success: !checks.0.iter().any(|c| c.status == "FAIL"),
         checks: checks.0,
     }
-}
-
-fn usable_signing_key(key: &Value) -> bool {
-    let field = |k: &str| key.get(k).and_then(Value::as_str);
-    field("use").is_none_or(|u| u == "sig")
-        && matches!(field("kty"), Some("RSA" | "EC" | "OKP"))
-        && field("alg").is_none_or(|a| ASYMMETRIC_ALGS.contains(&a))
 }
 
 /// A token request made exactly like a real one, with a made-up code: a provider that knows

@@ -2,6 +2,7 @@
 //! locking everyone else, or an account's owner, out.
 
 use crate::common::{json_request, Engine, Reply, TestApp};
+use crate::fake_idp::Grant;
 use crate::oidc_sign_in::{rs256, signed_in, Flow};
 use crate::on_both_engines;
 use axum::body::Body;
@@ -58,26 +59,24 @@ async fn pending_count(app: &TestApp, condition: &str) -> i64 {
     .await
 }
 
-/// A sign-in started from `ip` by `browser`: its state and nonce.
-async fn start_from(flow: &Flow, ip: &str, browser: &str) -> (String, String) {
+/// A sign-in started from `ip` by `browser` and approved at the provider: the provider's
+/// answer and the nonce.
+async fn start_from(flow: &Flow, ip: &str, browser: &str) -> (Grant, String) {
     let r = authorize_from(flow, ip, browser).await;
     assert_eq!(r.status, StatusCode::FOUND, "{:?}", r.location());
     let location = url::Url::parse(r.location().unwrap()).unwrap();
-    let param = |k: &str| {
-        location
-            .query_pairs()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
-    (param("state"), param("nonce"))
+    let nonce = location
+        .query_pairs()
+        .find(|(n, _)| n == "nonce")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    (flow.idp.approve(location.as_str()), nonce)
 }
 
 /// The provider sends `browser` back with a token for `sub`.
-async fn finish(flow: &Flow, browser: &str, (state, nonce): (String, String), sub: &str) -> Reply {
+async fn finish(flow: &Flow, browser: &str, (grant, nonce): (Grant, String), sub: &str) -> Reply {
     flow.answer_with(&rs256(&flow.claims(&nonce, sub, sub), Some("rsa-1"), 0));
-    flow.callback(browser, &format!("code=x&state={state}"), None)
-        .await
+    flow.callback(browser, &grant.query(), None).await
 }
 
 /// A sign-in from `ip`, from the button to the session.

@@ -306,11 +306,7 @@ async fn sign_out_revokes_the_refresh_token(engine: Engine) {
         b.token_status = 200;
         b.token_body = json!({"access_token": "at-1", "token_type": "Bearer", "id_token": token, "refresh_token": "rt-secret", "expires_in": 300});
     });
-    let cookie = signed_in(
-        &flow
-            .callback(BROWSER, &format!("code=c&state={}", started.state), None)
-            .await,
-    );
+    let cookie = signed_in(&flow.callback(BROWSER, &started.grant.query(), None).await);
     // The provider's revocation endpoint may be slow or down: sign-out does not wait for it.
     let r = flow
         .app

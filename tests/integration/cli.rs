@@ -1,6 +1,6 @@
 //! The recovery commands, run as the real binary against the test's database.
 
-use crate::common::{Engine, TestApp};
+use crate::common::{Engine, TempDir, TestApp};
 use crate::on_both_engines;
 use axum::http::StatusCode;
 
@@ -73,11 +73,8 @@ async fn unknown_users_are_named(engine: Engine) {
 async fn a_backup_while_the_server_writes_holds_the_users(engine: Engine) {
     let app = std::sync::Arc::new(TestApp::new(engine).await);
     let admin = app.setup_admin().await;
-    let dir =
-        std::env::temp_dir().join(format!("grimmory-backup-{engine:?}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("backup-{:?}.db", engine));
-    let _ = std::fs::remove_file(&file);
+    let dir = TempDir::new("grimmory-backup");
+    let file = dir.path().join("backup.db");
     // Writers keep creating users until the backup is done.
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -138,7 +135,6 @@ async fn a_backup_while_the_server_writes_holds_the_users(engine: Engine) {
             assert!(err.contains("already exists"), "{err}");
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The binary reads `.env` in its working folder: a variable set there counts like one set in
@@ -148,14 +144,13 @@ async fn settings_come_from_a_dot_env_file_too(engine: Engine) {
     use std::process::Command;
     let app = TestApp::new(engine).await;
     app.setup_admin().await;
-    let dir =
-        std::env::temp_dir().join(format!("grimmory-dotenv-{engine:?}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let folder = TempDir::new("grimmory-dotenv");
+    let dir = folder.path();
     let run = |env_url: Option<&str>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_grimmory"));
         command
             .args(["admin", "create", "from-dotenv"])
-            .current_dir(&dir)
+            .current_dir(dir)
             .env_remove("DATABASE_URL")
             .env_remove("GRIMMORY_SECRET_KEY")
             .env_remove("GRIMMORY_SECRET_KEY_FILE")
@@ -213,5 +208,4 @@ async fn settings_come_from_a_dot_env_file_too(engine: Engine) {
     let (code, err) = run(None);
     assert_eq!(code, Some(2));
     assert!(err.starts_with("grimmory: .env"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,7 +15,7 @@ use grimmory::{build_router, AppState};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -50,7 +50,71 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub engine: Engine,
     pub database_url: String,
-    sqlite_dir: Option<PathBuf>,
+    /// The database this app made for itself, removed when the app is dropped (after the
+    /// fields above, which hold its connections); `None` for an app on another's database.
+    owned: Option<OwnDatabase>,
+}
+
+/// A test's own database: a SQLite file in a folder of its own, or a PostgreSQL database.
+/// Removed when dropped, also when the test panics (the test's future is dropped as it
+/// unwinds); only what a killed test process leaves behind waits for [`sweep_old_databases`].
+enum OwnDatabase {
+    Sqlite(TempDir),
+    Postgres(PostgresDatabase),
+}
+
+/// A folder under the system's temporary folder with a random name, removed with all it holds
+/// when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", random_hex()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct PostgresDatabase(String);
+
+impl Drop for PostgresDatabase {
+    /// `Drop` cannot await, and the test's runtime may be unwinding: the database is dropped
+    /// from a thread and runtime of its own, waited for so that nothing outlives the test run.
+    /// `WITH (FORCE)` ends the connections still open (the app's pool, a server process the
+    /// test started and has killed by now). Failures are ignored: a drop must not panic, and
+    /// the sweep of a later run removes what is left.
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.0);
+        let dropping = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::AnyConnection::connect(&base_postgres_url()).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = dropping.join();
+    }
 }
 
 pub struct Reply {
@@ -147,14 +211,13 @@ fn unix_secs() -> u64 {
         .unwrap_or(0)
 }
 
-async fn fresh_database_url(engine: Engine) -> (String, Option<PathBuf>) {
+async fn fresh_database(engine: Engine) -> (String, OwnDatabase) {
     match engine {
         Engine::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("grimmory-test-{}", random_hex()));
-            std::fs::create_dir_all(&dir).unwrap();
+            let dir = TempDir::new("grimmory-test");
             (
-                format!("sqlite://{}/grimmory.db?mode=rwc", dir.display()),
-                Some(dir),
+                format!("sqlite://{}/grimmory.db?mode=rwc", dir.path().display()),
+                OwnDatabase::Sqlite(dir),
             )
         }
         Engine::Postgres => {
@@ -176,7 +239,10 @@ async fn fresh_database_url(engine: Engine) -> (String, Option<PathBuf>) {
                 .unwrap();
             let mut url = url::Url::parse(&base).unwrap();
             url.set_path(&name);
-            (url.to_string(), None)
+            (
+                url.to_string(),
+                OwnDatabase::Postgres(PostgresDatabase(name)),
+            )
         }
     }
 }
@@ -206,9 +272,9 @@ impl TestApp {
     }
 
     pub async fn with_settings(engine: Engine, adjust: impl FnOnce(&mut RawSettings)) -> Self {
-        let (url, sqlite_dir) = fresh_database_url(engine).await;
+        let (url, own) = fresh_database(engine).await;
         let mut app = Self::on_database(engine, &url, adjust).await;
-        app.sqlite_dir = sqlite_dir;
+        app.owned = Some(own);
         app
     }
 
@@ -239,7 +305,7 @@ impl TestApp {
             clock,
             engine,
             database_url: url.to_owned(),
-            sqlite_dir: None,
+            owned: None,
         }
     }
 
@@ -359,14 +425,6 @@ pub fn json_request(
         b = b.header(header::COOKIE, c);
     }
     b.body(Body::from(body.to_string())).unwrap()
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.sqlite_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 impl TestApp {

@@ -60,14 +60,11 @@ async fn a_server_killed_during_a_sign_in_leaves_no_half_account_and_blocks_no_o
         0,
     ));
     flow.idp.set(|b| b.token_hangs = true);
+    let grant = flow.idp.approve(location.as_str());
     let callback = tokio::spawn(
-        http.get(format!(
-            "{}/oauth2-callback?code=c&state={}",
-            server.url,
-            param("state")
-        ))
-        .header("cookie", flow.browser_cookie(BROWSER))
-        .send(),
+        http.get(format!("{}/oauth2-callback?{}", server.url, grant.query()))
+            .header("cookie", flow.browser_cookie(BROWSER))
+            .send(),
     );
     until("the code exchange reached the provider", async || {
         !flow.idp.seen().token_requests.is_empty()

@@ -1,5 +1,9 @@
 //! A small identity provider of our own that misbehaves on request: it serves whatever
-//! discovery document, keys and token answers a test sets, on a free loopback port.
+//! discovery document, keys and token answers a test sets, on a free loopback port. Its token
+//! endpoint is as strict as a real provider's (RFC 6749 section 5.2): a code is good once, for
+//! the client it was issued to, with the `redirect_uri` of its authorization request and the
+//! PKCE verifier of its S256 challenge (RFC 7636 4.6), from a client that authenticates the way
+//! the discovery document advertises; anything else gets `invalid_grant` or `invalid_client`.
 
 #![allow(dead_code)]
 
@@ -8,8 +12,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const PATH: &str = "/application/o/fake/";
 
@@ -19,8 +28,17 @@ pub struct Behaviour {
     /// Any other status than 200 makes discovery answer it with an error body.
     pub discovery_status: u16,
     pub jwks: Value,
+    /// The client the provider knows: its ID, and its secret when it is confidential (a
+    /// public client has none and authenticates with `none`: its ID in the form).
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// The answer to a code exchange that passes every check.
     pub token_status: u16,
     pub token_body: Value,
+    /// The answer to every code exchange from an authenticated client, before the code is
+    /// looked at: a provider's own refusal (Glewlwyd answers `unauthorized_client` for a
+    /// redirect URI it does not know).
+    pub token_refusal: Option<(u16, Value)>,
     pub redirect_discovery: bool,
     pub oversized_discovery: bool,
     pub userinfo: Value,
@@ -28,7 +46,7 @@ pub struct Behaviour {
     /// When set, userinfo answers with this JWT (`application/jwt`) instead of JSON.
     pub userinfo_jwt: Option<String>,
     /// Token answers by authorization code; codes not listed get `token_body`.
-    pub tokens_by_code: std::collections::HashMap<String, Value>,
+    pub tokens_by_code: HashMap<String, Value>,
     /// The answer to refresh_token grants.
     pub refresh_status: u16,
     pub refresh_body: Value,
@@ -36,6 +54,40 @@ pub struct Behaviour {
     pub refresh_hangs: bool,
     /// Authorization code exchanges get no answer at all.
     pub token_hangs: bool,
+    /// Userinfo gets no answer at all.
+    pub userinfo_hangs: bool,
+    /// How long userinfo takes to answer.
+    pub userinfo_delay: Duration,
+}
+
+/// What an authorization request asked for, kept with the code issued for it.
+#[derive(Clone, Debug)]
+struct Issued {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+}
+
+/// The provider's redirect back to the client after a user approved a request.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub code: String,
+    pub state: String,
+    /// Set when the provider advertises `authorization_response_iss_parameter_supported`.
+    pub iss: Option<String>,
+}
+
+impl Grant {
+    /// The query string of the redirect back (`code`, `state`, and `iss` when advertised).
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("code", &self.code)
+            .append_pair("state", &self.state);
+        if let Some(iss) = &self.iss {
+            q.append_pair("iss", iss);
+        }
+        q.finish()
+    }
 }
 
 #[derive(Default, Clone)]
@@ -52,6 +104,8 @@ pub struct Seen {
 struct Shared {
     behaviour: Arc<Mutex<Behaviour>>,
     seen: Arc<Mutex<Seen>>,
+    /// Codes issued and not yet redeemed.
+    issued: Arc<Mutex<HashMap<String, Issued>>>,
 }
 
 pub struct FakeIdp {
@@ -59,6 +113,7 @@ pub struct FakeIdp {
     pub issuer: String,
     behaviour: Arc<Mutex<Behaviour>>,
     seen: Arc<Mutex<Seen>>,
+    issued: Arc<Mutex<HashMap<String, Issued>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -86,9 +141,12 @@ impl FakeIdp {
                 "backchannel_logout_supported": true,
                 "subject_types_supported": ["public"],
             }),
-            jwks: json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1", "n": "sXch", "e": "AQAB"}]}),
+            jwks: json!({"keys": [crate::signer::rsa_jwk(0, "k1")]}),
+            client_id: "grimmory".to_owned(),
+            client_secret: None,
             token_status: 400,
             token_body: json!({"error": "invalid_grant"}),
+            token_refusal: None,
             redirect_discovery: false,
             oversized_discovery: false,
             userinfo: json!({}),
@@ -99,11 +157,15 @@ impl FakeIdp {
             refresh_body: json!({"error": "invalid_grant"}),
             refresh_hangs: false,
             token_hangs: false,
+            userinfo_hangs: false,
+            userinfo_delay: Duration::ZERO,
         }));
         let seen = Arc::new(Mutex::new(Seen::default()));
+        let issued = Arc::new(Mutex::new(HashMap::new()));
         let shared = Shared {
             behaviour: behaviour.clone(),
             seen: seen.clone(),
+            issued: issued.clone(),
         };
         let app = Router::new()
             .route(
@@ -123,7 +185,54 @@ impl FakeIdp {
             issuer,
             behaviour,
             seen,
+            issued,
             task,
+        }
+    }
+
+    /// The user approves the authorization request `authorize_url` (the app's redirect to the
+    /// provider): checked as a provider that requires PKCE S256 checks it, it gets a fresh
+    /// code, good for one exchange. Panics on a request a provider would refuse: the app
+    /// sent it.
+    pub fn approve(&self, authorize_url: &str) -> Grant {
+        let url = url::Url::parse(authorize_url).expect("an authorization URL");
+        let param = |k: &str| {
+            let mut values = url.query_pairs().filter(|(n, _)| n == k);
+            let value = values.next().map(|(_, v)| v.into_owned());
+            assert!(values.next().is_none(), "{k} sent twice: {authorize_url}");
+            value
+        };
+        let b = self.behaviour.lock().unwrap().clone();
+        assert_eq!(
+            param("response_type").as_deref(),
+            Some("code"),
+            "{authorize_url}"
+        );
+        assert_eq!(
+            param("client_id"),
+            Some(b.client_id.clone()),
+            "{authorize_url}"
+        );
+        assert_eq!(
+            param("code_challenge_method").as_deref(),
+            Some("S256"),
+            "{authorize_url}"
+        );
+        let issued = Issued {
+            client_id: b.client_id,
+            redirect_uri: param("redirect_uri").expect("a redirect_uri"),
+            code_challenge: param("code_challenge").expect("a code_challenge"),
+        };
+        let code = random_code();
+        self.issued.lock().unwrap().insert(code.clone(), issued);
+        let advertises_iss = b
+            .discovery
+            .get("authorization_response_iss_parameter_supported")
+            == Some(&json!(true));
+        Grant {
+            code,
+            state: param("state").expect("a state"),
+            iss: advertises_iss.then(|| self.issuer.clone()),
         }
     }
 
@@ -168,6 +277,10 @@ async fn jwks(State(s): State<Shared>) -> Json<Value> {
 async fn userinfo(State(s): State<Shared>) -> Response {
     s.seen.lock().unwrap().userinfo_calls += 1;
     let b = s.behaviour.lock().unwrap().clone();
+    if b.userinfo_hangs {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(b.userinfo_delay).await;
     if let Some(jwt) = b.userinfo_jwt {
         return ([("content-type", "application/jwt")], jwt).into_response();
     }
@@ -183,12 +296,19 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         .lock()
         .unwrap()
         .token_requests
-        .push((headers, body.clone()));
+        .push((headers.clone(), body.clone()));
     let b = s.behaviour.lock().unwrap().clone();
-    if body.contains("grant_type=refresh_token") {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let field = |k: &str| form.get(k).map(String::as_str);
+    if field("grant_type") == Some("refresh_token") {
         s.seen.lock().unwrap().refresh_requests.push(body.clone());
         if b.refresh_hangs {
             std::future::pending::<()>().await;
+        }
+        if let Some(refusal) = client_refusal(&b, &headers, &form) {
+            return refusal;
         }
         return (
             StatusCode::from_u16(b.refresh_status).unwrap(),
@@ -199,13 +319,109 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
     if b.token_hangs {
         std::future::pending::<()>().await;
     }
-    let code = url::form_urlencoded::parse(body.as_bytes())
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned());
-    let answer = code
-        .and_then(|c| b.tokens_by_code.get(&c).cloned())
-        .unwrap_or(b.token_body);
+    if let Some(refusal) = client_refusal(&b, &headers, &form) {
+        return refusal;
+    }
+    if field("grant_type") != Some("authorization_code") {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    if let Some((status, body)) = b.token_refusal {
+        return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
+    }
+    let Some(code) = field("code") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    // Taken out whatever follows: a code is good for one try (RFC 6749 4.1.2).
+    let Some(issued) = s.issued.lock().unwrap().remove(code) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    let verifier_matches = field("code_verifier").is_some_and(|v| {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == issued.code_challenge
+    });
+    if issued.client_id != b.client_id
+        || field("redirect_uri") != Some(issued.redirect_uri.as_str())
+        || !verifier_matches
+    {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    let answer = b.tokens_by_code.get(code).cloned().unwrap_or(b.token_body);
     (StatusCode::from_u16(b.token_status).unwrap(), Json(answer)).into_response()
+}
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// RFC 6749 2.3: the client authenticates with exactly one method, one the provider
+/// advertises (OIDC Discovery's default is `client_secret_basic`); a public client sends its
+/// ID alone (`none`). Answers the refusal of a client that fails: 401 `invalid_client` (with
+/// a challenge when it tried HTTP Basic).
+fn client_refusal(
+    b: &Behaviour,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<Response> {
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(|encoded| {
+            let decoded = STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .unwrap_or_default();
+            let (id, secret) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
+            // RFC 6749 2.3.1: each part was form-encoded before the two were joined.
+            let plain = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            (plain(id), plain(secret))
+        });
+    let posted = form.get("client_secret");
+    let (method, id, secret) = match (&basic, posted) {
+        (Some(_), Some(_)) => return Some(oauth_error(StatusCode::BAD_REQUEST, "invalid_request")),
+        (Some((id, secret)), None) => ("client_secret_basic", Some(id), Some(secret)),
+        (None, Some(secret)) => ("client_secret_post", form.get("client_id"), Some(secret)),
+        (None, None) => ("none", form.get("client_id"), None),
+    };
+    let advertised = b
+        .discovery
+        .get("token_endpoint_auth_methods_supported")
+        .cloned()
+        .unwrap_or_else(|| json!(["client_secret_basic"]));
+    let allowed = match (&b.client_secret, secret) {
+        (Some(registered), Some(given)) => {
+            given == registered
+                && advertised
+                    .as_array()
+                    .is_some_and(|a| a.contains(&json!(method)))
+        }
+        (None, None) => true,
+        _ => false,
+    };
+    let same_client =
+        id == Some(&b.client_id) && form.get("client_id").is_none_or(|f| f == &b.client_id);
+    if allowed && same_client {
+        return None;
+    }
+    let mut refusal = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    if basic.is_some() {
+        refusal
+            .headers_mut()
+            .insert("www-authenticate", "Basic realm=\"fake\"".parse().unwrap());
+    }
+    Some(refusal)
+}
+
+fn random_code() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
 }
 
 async fn revoke(State(s): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {

@@ -407,22 +407,19 @@ async fn sixty_four_oidc_and_sixty_four_local_sign_ins_at_once_all_succeed(engin
             Some("rsa-1"),
             0,
         );
-        let code = format!("code-{i}");
+        let grant = flow.idp.approve(location.as_str());
         flow.idp.set(|b| {
             b.token_status = 200;
             b.tokens_by_code.insert(
-                code.clone(),
+                grant.code.clone(),
                 json!({"access_token": "at", "token_type": "Bearer", "id_token": token, "expires_in": 300}),
             );
         });
         callbacks.push(
-            Request::get(format!(
-                "/oauth2-callback?code={code}&state={}",
-                param("state")
-            ))
-            .header("cookie", flow.browser_cookie(&browser(i)))
-            .body(Body::empty())
-            .unwrap(),
+            Request::get(format!("/oauth2-callback?{}", grant.query()))
+                .header("cookie", flow.browser_cookie(&browser(i)))
+                .body(Body::empty())
+                .unwrap(),
         );
     }
     // Each local sign-in its own account: the per-account limit counts attempts as they begin.

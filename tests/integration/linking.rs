@@ -62,8 +62,9 @@ async fn link_as(flow: &Flow, cookie: &str, sub: &str) -> Reply {
         query_param(location, "nonce").remove(0),
     );
     flow.answer_with(&rs256(&flow.claims(&nonce, sub, sub), Some("rsa-1"), 0));
-    flow.callback(BROWSER, &format!("code=x&state={state}"), None)
-        .await
+    let grant = flow.idp.approve(location);
+    assert_eq!(grant.state, state);
+    flow.callback(BROWSER, &grant.query(), None).await
 }
 
 async fn a_get_never_starts_linking(engine: Engine) {
@@ -185,9 +186,7 @@ async fn dot_segments_in_return_paths_are_refused(engine: Engine) {
         Some("rsa-1"),
         0,
     ));
-    let r = flow
-        .callback(BROWSER, &format!("code=x&state={}", started.state), None)
-        .await;
+    let r = flow.callback(BROWSER, &started.grant.query(), None).await;
     signed_in(&r);
     assert_eq!(r.location(), Some("/"));
 }

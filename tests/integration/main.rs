@@ -33,4 +33,5 @@ mod setup;
 mod shutdown;
 mod signer;
 mod strict_bodies;
+mod strict_provider;
 mod try_sign_in;

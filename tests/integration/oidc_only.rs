@@ -1,8 +1,8 @@
 //! OIDC-only mode and its escape hatches (spec section 6).
 
-use crate::common::{Engine, TestApp};
+use crate::common::{capture_logs, Engine, TestApp};
 use crate::fake_idp::FakeIdp;
-use crate::oidc_sign_in::{rs256, signed_in, Flow};
+use crate::oidc_sign_in::{rs256, signed_in, Flow, CLIENT};
 use crate::on_both_engines;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -175,15 +175,37 @@ async fn force_disable_oidc_wins(engine: Engine) {
             .location(),
         Some("/login?oidcError=oidc_disabled")
     );
-    let bc = app
-        .send(
-            Request::post("/api/v1/auth/oidc/backchannel-logout")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from("logout_token=a.b.c"))
-                .unwrap(),
-        )
-        .await;
+    // A logout token the provider signed, that the same database without the variable
+    // accepts, is refused: it is the variable that refuses it.
+    let now = {
+        use grimmory::clock::Clock;
+        app.clock.now() / 1000
+    };
+    let token = rs256(
+        &json!({"iss": idp.issuer, "aud": CLIENT, "iat": now, "exp": now + 120, "sub": "sub-bob",
+            "jti": "jti-forced", "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+        Some("k1"),
+        0,
+    );
+    let logout = || {
+        Request::post("/api/v1/auth/oidc/backchannel-logout")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("logout_token={token}")))
+            .unwrap()
+    };
+    let (logs, guard) = capture_logs();
+    let bc = app.send(logout()).await;
+    drop(guard);
     assert_eq!(bc.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bc.json(), json!({"error": "invalid_request"}));
+    assert!(
+        logs.text()
+            .contains("back-channel logout refused reason=\"OIDC is off\""),
+        "{}",
+        logs.text()
+    );
+    let unforced = TestApp::on_database(engine, &app.database_url, |_| {}).await;
+    assert_eq!(unforced.send(logout()).await.status, StatusCode::OK);
     assert_eq!(login_page(&app, "", None).await.status, StatusCode::OK);
     assert!(!login_page(&app, "", None)
         .await

@@ -1,4 +1,4 @@
-use crate::common::{json_request, Engine, TestApp};
+use crate::common::{json_request, Engine, TempDir, TestApp};
 use crate::fake_idp::FakeIdp;
 use crate::on_both_engines;
 use crate::real_idp::RealIdp;
@@ -762,6 +762,32 @@ async fn test_connection_names_what_is_wrong(engine: Engine) {
         .0,
         "FAIL"
     );
+    // A key that names everything a signing key names, with a modulus of three characters:
+    // no key can be made of it.
+    idp.set(|b| {
+        b.jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1", "n": "sXc", "e": "AQAB"}]})
+    });
+    assert_eq!(
+        status_of(
+            &test_with(&app, &admin, form(&idp.issuer)).await,
+            "JWKS Keys"
+        ),
+        ("FAIL", "1 key(s) found, none usable to verify signatures.")
+    );
+    // Beside a real key, it does not spoil the set.
+    idp.set(|b| {
+        b.jwks["keys"]
+            .as_array_mut()
+            .unwrap()
+            .push(crate::signer::ec_jwk("ec-1"))
+    });
+    assert_eq!(
+        status_of(
+            &test_with(&app, &admin, form(&idp.issuer)).await,
+            "JWKS Keys"
+        ),
+        ("PASS", "2 key(s) found")
+    );
 
     idp.set(|b| b.discovery["id_token_signing_alg_values_supported"] = json!(["HS256"]));
     let hs = test_with(&app, &admin, form(&idp.issuer)).await;
@@ -786,10 +812,7 @@ async fn test_connection_names_what_is_wrong(engine: Engine) {
         "FAIL"
     );
 
-    idp.set(|b| {
-        b.token_status = 401;
-        b.token_body = json!({"error": "invalid_client"});
-    });
+    // A secret for a client the provider knows as public: refused as a real provider would.
     let wrong_client = test_with(
         &app,
         &admin,
@@ -810,10 +833,7 @@ async fn test_connection_names_what_is_wrong(engine: Engine) {
 
     // Providers such as Glewlwyd refuse the client this way for an unregistered redirect URI:
     // the message names that URI, exactly as sent, rather than blaming the secret.
-    idp.set(|b| {
-        b.token_status = 400;
-        b.token_body = json!({"error": "unauthorized_client"});
-    });
+    idp.set(|b| b.token_refusal = Some((400, json!({"error": "unauthorized_client"}))));
     let unregistered = test_with(&app, &admin, form(&idp.issuer)).await;
     let (_, body) = idp.seen().token_requests.last().cloned().unwrap();
     let sent = url::form_urlencoded::parse(body.as_bytes())
@@ -930,11 +950,10 @@ fn private_ca() -> (String, String, String) {
 /// A provider whose certificate comes from a private CA fails Test Connection until that CA
 /// is given in GRIMMORY_EXTRA_CA_FILE; then every check passes.
 async fn a_provider_behind_a_private_ca_needs_its_ca_trusted(engine: Engine) {
-    let dir = std::env::temp_dir().join(format!("grimmory-ca-{engine:?}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("grimmory-ca");
     let (ca, cert, key) = private_ca();
     let file = |name: &str, pem: &str| {
-        let path = dir.join(name);
+        let path = dir.path().join(name);
         std::fs::write(&path, pem).unwrap();
         path.to_string_lossy().into_owned()
     };
@@ -970,5 +989,4 @@ async fn a_provider_behind_a_private_ca_needs_its_ca_trusted(engine: Engine) {
     let admin = trusted.setup_admin().await;
     let checks = test_with(&trusted, &admin, form).await;
     assert!(checks.iter().all(|c| c.1 == "PASS"), "{checks:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,7 @@
 //! Sign-in with OIDC against a provider of our own that signs whatever the test asks for.
 
 use crate::common::{Engine, Reply, TestApp};
-use crate::fake_idp::FakeIdp;
+use crate::fake_idp::{FakeIdp, Grant};
 use crate::on_both_engines;
 use crate::signer::{ec_jwk, rsa_jwk, sign, Key};
 use axum::body::Body;
@@ -22,6 +22,8 @@ pub struct Started {
     pub state: String,
     pub nonce: String,
     pub location: String,
+    /// What the provider sends the browser back with once the user approved.
+    pub grant: Grant,
 }
 
 impl Flow {
@@ -63,6 +65,7 @@ impl Flow {
         Started {
             state: param("state"),
             nonce: param("nonce"),
+            grant: self.idp.approve(&location),
             location,
         }
     }
@@ -116,8 +119,21 @@ impl Flow {
     pub async fn sign_in(&self, token: impl FnOnce(&Self, &str) -> String) -> Reply {
         let started = self.authorize(BROWSER, "").await;
         self.answer_with(&token(self, &started.nonce));
-        self.callback(BROWSER, &format!("code=abc&state={}", started.state), None)
-            .await
+        self.callback(BROWSER, &started.grant.query(), None).await
+    }
+
+    /// The user of the session `cookie`: (username, linked subject).
+    pub async fn who(&self, cookie: &str) -> (String, String) {
+        let me = self.app.get("/api/v1/auth/me", Some(cookie)).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+        let me = me.json();
+        (
+            me["username"].as_str().unwrap_or_default().to_owned(),
+            me["oidcLink"]["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
     }
 
     pub async fn last_failure(&self) -> Option<String> {
@@ -205,17 +221,20 @@ async fn good_tokens_sign_in(engine: Engine) {
     let r = flow
         .callback(
             BROWSER,
-            &format!("code=abc&state={}&iss={}", started.state, flow.idp.issuer),
+            &format!("{}&iss={}", started.grant.query(), flow.idp.issuer),
             None,
         )
         .await;
     let cookie = signed_in(&r);
     assert_eq!(r.location(), Some("/profile"));
-    let (_, body) = flow.idp.seen().token_requests.last().cloned().unwrap();
+    let (headers, body) = flow.idp.seen().token_requests.last().cloned().unwrap();
     assert!(
         body.contains("code_verifier=")
             && body.contains("client_id=grimmory")
-            && body.contains("code=abc")
+            && body.contains(&format!("code={}", started.grant.code))
+            && !body.contains("client_secret")
+            && headers.get("authorization").is_none(),
+        "{body}"
     );
     let me = flow.app.get("/api/v1/auth/me", Some(&cookie)).await.json();
     assert_eq!(me["username"], "rita");
@@ -287,10 +306,10 @@ async fn good_tokens_sign_in(engine: Engine) {
             )
         })
         .await;
-    assert!(
-        !es.location().unwrap().contains("oidcError"),
-        "ES256: {:?}",
-        es.location()
+    assert_eq!(
+        flow.who(&signed_in(&es)).await,
+        ("erin".to_owned(), "sub-ec".to_owned()),
+        "ES256"
     );
     flow.idp
         .set(|b| b.jwks = json!({"keys": [rsa_jwk(0, "only")]}));
@@ -298,10 +317,10 @@ async fn good_tokens_sign_in(engine: Engine) {
     let nokid = flow
         .sign_in(|f, nonce| rs256(&f.claims(nonce, "sub-nokid", "nora"), None, 0))
         .await;
-    assert!(
-        !nokid.location().unwrap().contains("oidcError"),
-        "no kid: {:?}",
-        nokid.location()
+    assert_eq!(
+        flow.who(&signed_in(&nokid)).await,
+        ("nora".to_owned(), "sub-nokid".to_owned()),
+        "no kid"
     );
 
     // Key rotation: a new kid is fetched once and accepted (keys are fetched again at most
@@ -325,21 +344,13 @@ async fn good_tokens_sign_in(engine: Engine) {
         Some("only"),
         0,
     ));
-    signed_in(
-        &flow
-            .callback(BROWSER, &format!("code=b&state={}", second.state), None)
-            .await,
-    );
+    signed_in(&flow.callback(BROWSER, &second.grant.query(), None).await);
     flow.answer_with(&rs256(
         &flow.claims(&first.nonce, "sub-rs", "rita"),
         Some("only"),
         0,
     ));
-    signed_in(
-        &flow
-            .callback(BROWSER, &format!("code=a&state={}", first.state), None)
-            .await,
-    );
+    signed_in(&flow.callback(BROWSER, &first.grant.query(), None).await);
 }
 
 async fn bad_tokens_are_refused_and_change_nothing(engine: Engine) {
@@ -503,17 +514,19 @@ async fn bad_tokens_are_refused_and_change_nothing(engine: Engine) {
         Some("userinfo_sub_mismatch")
     );
     // A wrong client secret is an exchange failure, not "could not reach".
-    flow.idp.set(|b| {
-        b.token_status = 401;
-        b.token_body = json!({"error": "invalid_client"});
-    });
-    let started = flow.authorize(BROWSER, "").await;
-    refused(
-        &flow
-            .callback(BROWSER, &format!("code=x&state={}", started.state), None)
-            .await,
-        "exchange_failed",
-    );
+    flow.idp
+        .set(|b| b.client_secret = Some("the provider's secret".to_owned()));
+    flow.app
+        .put_json(
+            "/api/v1/settings/oidc",
+            json!({"clientSecret": "a wrong secret"}),
+            Some(&flow.admin),
+        )
+        .await;
+    let r = flow
+        .sign_in(|f, nonce| rs256(&f.claims(nonce, "sub-bad", "m"), Some("rsa-1"), 0))
+        .await;
+    refused(&r, "exchange_failed");
     assert_eq!(flow.last_failure().await.as_deref(), Some("invalid_client"));
 
     assert_eq!(
@@ -583,15 +596,9 @@ async fn state_and_callback_rules(engine: Engine) {
         Some("rsa-1"),
         0,
     ));
-    signed_in(
-        &flow
-            .callback(BROWSER, &format!("code=x&state={}", mine.state), None)
-            .await,
-    );
+    signed_in(&flow.callback(BROWSER, &mine.grant.query(), None).await);
     refused(
-        &flow
-            .callback(BROWSER, &format!("code=x&state={}", mine.state), None)
-            .await,
+        &flow.callback(BROWSER, &mine.grant.query(), None).await,
         "state_mismatch",
     );
     // An iss parameter from another issuer.
@@ -632,7 +639,7 @@ async fn state_and_callback_rules(engine: Engine) {
         0,
     ));
     assert_eq!(
-        flow.callback(BROWSER, &format!("code=x&state={}", started.state), None)
+        flow.callback(BROWSER, &started.grant.query(), None)
             .await
             .location(),
         Some("/")
@@ -926,7 +933,8 @@ async fn linking_from_the_profile(engine: Engine) {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    let url = url::Url::parse(r.location().unwrap()).unwrap();
+    let location = r.location().unwrap();
+    let url = url::Url::parse(location).unwrap();
     let q = |k: &str| {
         url.query_pairs()
             .find(|(n, _)| n == k)
@@ -939,13 +947,8 @@ async fn linking_from_the_profile(engine: Engine) {
         Some("rsa-1"),
         0,
     ));
-    let done = flow
-        .callback(
-            BROWSER,
-            &format!("code=x&state={}", q("state")),
-            Some(&paula),
-        )
-        .await;
+    let grant = flow.idp.approve(location);
+    let done = flow.callback(BROWSER, &grant.query(), Some(&paula)).await;
     assert_eq!(done.location(), Some("/profile"));
     let me = flow
         .app
@@ -993,28 +996,23 @@ async fn concurrent_first_sign_ins_make_one_user(engine: Engine) {
         Some("rsa-1"),
         0,
     );
+    let (c1, c2) = (first.grant.code.clone(), second.grant.code.clone());
     flow.idp.set(move |b| {
         b.token_status = 200;
         b.tokens_by_code.insert(
-            "c1".into(),
+            c1,
             json!({"access_token": "a1", "token_type": "Bearer", "id_token": one}),
         );
         b.tokens_by_code.insert(
-            "c2".into(),
+            c2,
             json!({"access_token": "a2", "token_type": "Bearer", "id_token": two}),
         );
     });
-    let run = |code: &'static str, state: String| {
+    let run = |query: String| {
         let flow = flow.clone();
-        tokio::spawn(async move {
-            flow.callback(BROWSER, &format!("code={code}&state={state}"), None)
-                .await
-        })
+        tokio::spawn(async move { flow.callback(BROWSER, &query, None).await })
     };
-    let (a, b) = (
-        run("c1", first.state.clone()),
-        run("c2", second.state.clone()),
-    );
+    let (a, b) = (run(first.grant.query()), run(second.grant.query()));
     let (ra, rb) = (a.await.unwrap(), b.await.unwrap());
     signed_in(&ra);
     signed_in(&rb);
@@ -1071,12 +1069,20 @@ async fn a_token_without_kid_signs_in_after_a_rotation(engine: Engine) {
     let nokid = |sub: &'static str, key: usize| {
         move |f: &Flow, nonce: &str| rs256(&f.claims(nonce, sub, sub), None, key)
     };
-    signed_in(&flow.sign_in(nokid("sub-nk1", 0)).await);
+    let first = signed_in(&flow.sign_in(nokid("sub-nk1", 0)).await);
+    assert_eq!(
+        flow.who(&first).await,
+        ("sub-nk1".to_owned(), "sub-nk1".to_owned())
+    );
     // Seconds later the provider signs with a new key, still naming none.
     flow.idp
         .set(|b| b.jwks = json!({"keys": [rsa_jwk(1, "new")]}));
     flow.app.clock.advance_ms(5_000);
     let fetches = flow.idp.seen().jwks_fetches;
-    signed_in(&flow.sign_in(nokid("sub-nk2", 1)).await);
+    let second = signed_in(&flow.sign_in(nokid("sub-nk2", 1)).await);
+    assert_eq!(
+        flow.who(&second).await,
+        ("sub-nk2".to_owned(), "sub-nk2".to_owned())
+    );
     assert_eq!(flow.idp.seen().jwks_fetches, fetches + 1);
 }

@@ -22,9 +22,7 @@ pub async fn sign_in(flow: &Flow, groups: Value, expires_in: i64) -> (String, St
         b.token_status = 200;
         b.token_body = json!({"access_token": "at-1", "token_type": "Bearer", "id_token": token, "refresh_token": "rt-1", "expires_in": expires_in});
     });
-    let r = flow
-        .callback(BROWSER, &format!("code=c&state={}", started.state), None)
-        .await;
+    let r = flow.callback(BROWSER, &started.grant.query(), None).await;
     let cookie = signed_in(&r);
     let hash = hash_token(cookie.split_once('=').unwrap().1);
     if expires_in < 120 {

@@ -126,12 +126,9 @@ async fn two_replicas_on_one_postgresql_behave_as_one_server() {
         bh.token_status = 200;
         bh.token_body = json!({"access_token": "at", "token_type": "Bearer", "id_token": token, "expires_in": 300});
     });
+    let grant = idp.approve(location.as_str());
     let r = http
-        .get(format!(
-            "{}/oauth2-callback?code=x&state={}",
-            b.url,
-            q("state")
-        ))
+        .get(format!("{}/oauth2-callback?{}", b.url, grant.query()))
         .header("cookie", browser)
         .send()
         .await

@@ -97,7 +97,9 @@ async fn secrets_sealed_before_bindings_work_after_the_upgrade(engine: Engine) {
             .await
             .is_err()
     );
+    // The provider knows the client by that secret: the refresh authenticates with it.
     flow.idp.set(|b| {
+        b.client_secret = Some("secret from before binding".to_owned());
         b.refresh_status = 200;
         b.refresh_body = json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 300});
     });

@@ -51,12 +51,9 @@ async fn start(flow: &Flow, form: Value) -> Trial {
 /// id (the callback sends the browser to its page).
 async fn finish(flow: &Flow, trial: &Trial, id_token: &str) -> String {
     flow.answer_with(id_token);
+    let grant = flow.idp.approve(&trial.url);
     let r = flow
-        .callback(
-            BROWSER,
-            &format!("code=dry&state={}", trial.state),
-            Some(&flow.admin),
-        )
+        .callback(BROWSER, &grant.query(), Some(&flow.admin))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert!(

@@ -73,7 +73,8 @@ async fn round_trip(
         None,
         "a normal authorization request"
     );
-    let (state, nonce) = (param(&url, "state").unwrap(), param(&url, "nonce").unwrap());
+    let nonce = param(&url, "nonce").unwrap();
+    let grant = flow.idp.approve(&url);
     let mut claims = flow.claims(&nonce, sub, sub);
     claims["sid"] = json!(sid);
     let id_token = rs256(&claims, Some("rsa-1"), 0);
@@ -84,8 +85,7 @@ async fn round_trip(
             "expires_in": 300, "refresh_token": "rt-grant-1",
         });
     });
-    flow.callback(BROWSER, &format!("code=grant&state={state}"), Some(session))
-        .await
+    flow.callback(BROWSER, &grant.query(), Some(session)).await
 }
 
 /// An app password approved through the provider as `sub` with `sid`; answers the password.

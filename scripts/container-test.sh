@@ -194,7 +194,7 @@ run_single() {
 setup_over_http() {
   wait_http "http://127.0.0.1:$port/healthz" 60
   local token
-  token="$(podman logs "$ctr" 2>&1 | grep -o 'first admin): [0-9a-f]*' | awk '{print $3}' | tail -n1)"
+  token="$(podman logs "$ctr" 2>&1 | grep -o 'setup token: [0-9a-f]*' | awk '{print $3}' | tail -n1)"
   [ -n "$token" ] || fail "no setup token in the log (listening off loopback must print one)"
   local body
   body="$(jq -n --arg t "$token" --arg p "$password" \

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod oidc;
 pub mod oidc_settings;

@@ -27,7 +27,7 @@ pub use sessions::{Ended, NewSession, OidcSession, RefreshLease, RefreshResult, 
 pub use users::{IdentityLink, NewUser, User, UserChanges, UserView, PERMISSION_COLUMNS};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Connection, Row};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +79,12 @@ impl Db {
                     Ok(())
                 })
             })
+            // A failed COMMIT on SQLite (a full disk) may roll the transaction back by itself;
+            // sqlx's ROLLBACK then fails too and it goes on counting a transaction that no
+            // longer exists, so the connection's next "transaction" would be a savepoint that
+            // never commits: saved work answered as saved, then lost. Such a connection is
+            // closed instead of reused.
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect(url)
             .await?;
         if backend == Backend::Sqlite {

@@ -243,6 +243,7 @@ pub struct SettingsPatch {
     pub default_library_ids: Option<Vec<i64>>,
     pub group_sync_mode: Option<String>,
     pub oidc_force_only_mode: Option<bool>,
+    pub mobile_redirect_uris: Option<RedirectUrisPatch>,
     /// Write-only: when the issuer changes, move the identity links of the old issuer to the
     /// new one (the same provider at a new address), instead of orphaning them.
     pub move_links: Option<bool>,
@@ -254,6 +255,56 @@ pub struct SettingsPatch {
     pub force_disabled_by_env: Option<bool>,
     #[serde(default, skip_serializing)]
     pub linked_users: Option<i64>,
+}
+
+/// The Mobile Redirect URIs of a patch, read as they came, so that each wrong shape gets the
+/// original's own message (spec section 11.2) rather than a generic type error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectUrisPatch {
+    /// A list of strings (a `null` entry reads as blank).
+    List(Vec<String>),
+    /// Anything else, with the message it gets.
+    Invalid(&'static str),
+}
+
+impl Serialize for RedirectUrisPatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::List(uris) => uris.serialize(s),
+            Self::Invalid(_) => s.serialize_unit(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RedirectUrisPatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        let value = Value::deserialize(d)?;
+        // A float is refused outright: the body reader finds which members a request type
+        // reads by probing each with a float (`api::body`), and a field that took every value
+        // would be reported as unknown.
+        if value.as_number().is_some_and(serde_json::Number::is_f64) {
+            return Err(serde::de::Error::custom(
+                "OIDC redirect URIs must be an array",
+            ));
+        }
+        let Value::Array(items) = value else {
+            return Ok(Self::Invalid("OIDC redirect URIs must be an array"));
+        };
+        let mut uris = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::String(uri) => uris.push(uri),
+                Value::Null => uris.push(String::new()),
+                _ => {
+                    return Ok(Self::Invalid(
+                        "OIDC redirect URIs must be an array of strings",
+                    ))
+                }
+            }
+        }
+        Ok(Self::List(uris))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -420,6 +471,10 @@ impl Default for ClaimMapping {
 
 pub const DEFAULT_SCOPES: &str = "openid profile email groups offline_access";
 pub const DEFAULT_SESSION_HOURS: i64 = 720;
+/// The mobile app's redirect URI when the admin lists none (the original's default).
+pub const DEFAULT_MOBILE_REDIRECT_URI: &str = "grimmory://oauth2-callback";
+/// The Mobile Redirect URIs entry that allows any custom-scheme URI.
+pub const ANY_MOBILE_REDIRECT_URI: &str = "*";
 pub const GROUP_SYNC_MODES: &[(&str, &str)] = &[
     ("DISABLED", "Disabled"),
     ("ON_LOGIN", "On Login (Replace)"),
@@ -446,6 +501,9 @@ pub struct OidcSettings {
     pub default_library_ids: Vec<i64>,
     pub group_sync_mode: String,
     pub oidc_force_only_mode: bool,
+    /// The redirect URIs the mobile app may use (spec section 11.2); empty means
+    /// [`DEFAULT_MOBILE_REDIRECT_URI`] alone, `["*"]` any custom-scheme URI.
+    pub mobile_redirect_uris: Vec<String>,
 }
 
 impl Default for OidcSettings {
@@ -465,6 +523,7 @@ impl Default for OidcSettings {
             default_library_ids: Vec::new(),
             group_sync_mode: "DISABLED".to_owned(),
             oidc_force_only_mode: false,
+            mobile_redirect_uris: Vec::new(),
         }
     }
 }

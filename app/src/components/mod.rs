@@ -1,9 +1,11 @@
 //! Pieces every page uses.
 
 mod browser;
+mod chips;
 mod layout;
 
 pub use browser::{confirm, copy_to_clipboard, navigate, NewTab};
+pub use chips::ChipInput;
 pub use layout::{Forbidden, Layout};
 
 use crate::domain::{ErrorBody, FieldError};

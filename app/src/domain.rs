@@ -280,10 +280,18 @@ impl<'de> Deserialize<'de> for RedirectUrisPatch {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde_json::Value;
         let value = Value::deserialize(d)?;
-        // A float is refused outright: the body reader finds which members a request type
-        // reads by probing each with a float (`api::body`), and a field that took every value
-        // would be reported as unknown.
-        if value.as_number().is_some_and(serde_json::Number::is_f64) {
+        // A float, anywhere inside, is refused outright: the body reader finds which members
+        // a request type reads by probing each (nested ones too) with a float (`api::body`),
+        // and a field that took every value would be reported as unknown.
+        fn holds_float(v: &Value) -> bool {
+            match v {
+                Value::Number(n) => n.is_f64(),
+                Value::Array(items) => items.iter().any(holds_float),
+                Value::Object(members) => members.values().any(holds_float),
+                _ => false,
+            }
+        }
+        if holds_float(&value) {
             return Err(serde::de::Error::custom(
                 "OIDC redirect URIs must be an array",
             ));

@@ -17,6 +17,7 @@ mod hardening;
 mod linking;
 mod login;
 mod metrics;
+mod mobile;
 mod oidc_only;
 mod oidc_provider;
 mod oidc_settings;

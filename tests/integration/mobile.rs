@@ -467,3 +467,230 @@ async fn mobile_redirect_uris_are_validated_with_the_original_texts(engine: Engi
         .iter()
         .any(|e| e.to_string().contains("mobileRedirectUris")));
 }
+
+// Against the real provider of end2end/provider: the app's round trip as the app makes it
+// (PKCE, its own nonce, the custom-scheme redirect URI of a native client), then the mobile
+// callback; and the grant ended by a back-channel logout from the provider.
+
+on_both_engines!(the_app_signs_in_through_the_real_provider_until_it_signs_out_there);
+
+/// A browser at the provider, as the app's in-app browser tab: cookies kept, redirects seen.
+struct ProviderTab {
+    http: reqwest::Client,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl ProviderTab {
+    fn new() -> Self {
+        Self {
+            http: crate::replicas::client(),
+            cookies: Default::default(),
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let res = req.header("cookie", cookie).send().await.unwrap();
+        for c in res.headers().get_all("set-cookie") {
+            let pair = c.to_str().unwrap().split(';').next().unwrap();
+            if let Some((k, v)) = pair.split_once('=') {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, location, res.text().await.unwrap())
+    }
+}
+
+use openidconnect::reqwest;
+
+/// The value of `attribute="…"` in the first tag of `html` that holds `marker`.
+fn attribute_near(html: &str, marker: &str, attribute: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {html}"));
+    let tag_start = html[..at].rfind('<').unwrap();
+    let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
+    let key = format!("{attribute}=\"");
+    let from = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("{attribute} in {tag}"))
+        + key.len();
+    tag[from..from + tag[from..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+async fn the_app_signs_in_through_the_real_provider_until_it_signs_out_there(engine: Engine) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+
+    let app = crate::common::TestApp::new(engine).await;
+    let admin = app.setup_admin().await;
+    // The provider posts its logout tokens to the app over HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = app.router.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let idp = crate::real_idp::RealIdp::start_with(
+        &format!("{base}/oauth2-callback"),
+        &[
+            "--backchannel-logout-uri",
+            &format!("{base}/api/v1/auth/oidc/backchannel-logout"),
+        ],
+    );
+    let r = app
+        .put_json(
+            "/api/v1/settings/oidc",
+            json!({"providerName": "Test IdP", "clientId": idp.native_client, "issuerUri": idp.issuer,
+                   "oidcEnabled": true, "autoProvisioning": true}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    // The app: a state from us, its own nonce and PKCE verifier, the provider's sign-in page.
+    let state = app.get("/api/v1/auth/oidc/state", None).await.json()["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (nonce, verifier) = (
+        "app-own-nonce-1234",
+        "app-own-verifier-0123456789-0123456789-0123456789",
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut tab = ProviderTab::new();
+    let (_, _, discovery) = tab
+        .send(
+            tab.http
+                .get(format!("{}.well-known/openid-configuration", idp.issuer)),
+        )
+        .await;
+    let discovery: Value = serde_json::from_str(&discovery).unwrap();
+    let mut authorize =
+        url::Url::parse(discovery["authorization_endpoint"].as_str().unwrap()).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &idp.native_client)
+        .append_pair("redirect_uri", APP_URI)
+        .append_pair("scope", "openid profile email groups offline_access")
+        .append_pair("state", &state)
+        .append_pair("nonce", nonce)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let origin = {
+        let u = url::Url::parse(&idp.issuer).unwrap();
+        format!("{}://{}", u.scheme(), u.host_str().unwrap()) + &format!(":{}", u.port().unwrap())
+    };
+    let absolute = |l: &str| {
+        if l.starts_with('/') {
+            format!("{origin}{l}")
+        } else {
+            l.to_owned()
+        }
+    };
+    let (mut status, mut location, mut body) = tab.send(tab.http.get(authorize.as_str())).await;
+    let mut page = authorize.to_string();
+    let mut redirect = None;
+    for _ in 0..10 {
+        match location.clone() {
+            Some(l) if l.starts_with(APP_URI) => {
+                redirect = Some(l);
+                break;
+            }
+            Some(l) => {
+                page = absolute(&l);
+                (status, location, body) = tab.send(tab.http.get(&page)).await;
+            }
+            None => {
+                assert_eq!(status, 200, "{body}");
+                assert!(body.contains("Sign in - grimmory test IdP"), "{body}");
+                (status, location, body) = tab
+                    .send(
+                        tab.http
+                            .post(&page)
+                            .form(&[("login", "alice"), ("password", "alice-password")]),
+                    )
+                    .await;
+            }
+        }
+    }
+    let redirect = url::Url::parse(&redirect.expect("the provider sent the app its code")).unwrap();
+    let param = |k: &str| {
+        redirect
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(param("state"), state);
+    let code = param("code");
+
+    // The app hands the code to us.
+    let flow_params = [
+        ("code", code.as_str()),
+        ("code_verifier", verifier),
+        ("redirect_uri", APP_URI),
+        ("nonce", nonce),
+        ("state", state.as_str()),
+        ("device_name", "Alice's phone"),
+    ];
+    let r = app.post_form(CALLBACK, &flow_params, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let access = r.json()["accessToken"].as_str().unwrap().to_owned();
+    let me = get_as(&app, "/api/v1/auth/me", &bearer(&access)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    assert_eq!(me.json()["username"], "alice");
+    assert_eq!(me.json()["oidcLink"]["subject"].as_str().unwrap().len(), 64);
+    // The code is used up at the provider: the same request again (a new state) is refused.
+    let again = app.get("/api/v1/auth/oidc/state", None).await.json()["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut replay = flow_params;
+    replay[4] = ("state", again.as_str());
+    let r = app.post_form(CALLBACK, &replay, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+
+    // Alice signs out at the provider: its back-channel logout ends the phone's grant.
+    let (_, _, confirm) = tab
+        .send(tab.http.get(format!(
+            "{}?client_id={}",
+            discovery["end_session_endpoint"].as_str().unwrap(),
+            idp.native_client
+        )))
+        .await;
+    let action = absolute(&attribute_near(&confirm, "op.logoutForm", "action"));
+    let xsrf = attribute_near(&confirm, "name=\"xsrf\"", "value");
+    let (status, _, body) = tab
+        .send(
+            tab.http
+                .post(&action)
+                .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")]),
+        )
+        .await;
+    assert!(status < 400, "{status} {body}");
+    // The provider answers the browser only after the logout tokens were delivered.
+    let r = get_as(&app, "/api/v1/libraries", &bearer(&access)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    assert!(crate::grants::revocation_reasons(&app)
+        .await
+        .contains(&"backchannel".to_owned()));
+    server.abort();
+}

@@ -350,6 +350,8 @@ pub enum PageData {
     Users(UsersData),
     Libraries(LibrariesData),
     Audit(AuditData),
+    /// Connecting a device by its user code (spec section 11.3).
+    Device(DeviceData),
     /// Boxed: by far the largest.
     OidcSettings(Box<OidcSettingsData>),
     /// The report of a Try Sign-in dry run.
@@ -389,6 +391,33 @@ pub struct SetupData {
 pub struct ProfileData {
     /// Whether OIDC sign-in is in force, so an identity can be linked.
     pub oidc_enabled: bool,
+    /// The user's own live app grants, newest first.
+    pub grants: Vec<GrantDto>,
+    /// An app password being created when the provider round trip of its approval began:
+    /// the form is filled in again on the way back (`?appPassword=&scope=`).
+    pub app_password_draft: Option<AppPasswordDraft>,
+}
+
+/// The name and scope of an app password whose approval went through the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPasswordDraft {
+    pub name: String,
+    pub scope: String,
+}
+
+/// `/device`: the code the person typed (or the device's link carried), and what it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceData {
+    /// The code as given, shown back in the field (`WDJB-MJHT` when well-formed).
+    pub code: String,
+    /// The client name of the pending request the code names.
+    pub client_name: Option<String>,
+    /// Why the code was not taken: wrong, used, expired, or too many wrong codes.
+    pub error: Option<String>,
+    /// The user confirms with their password (no linked identity); else with the provider.
+    pub needs_password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -396,6 +425,8 @@ pub struct ProfileData {
 pub struct UsersData {
     pub users: Vec<UserDto>,
     pub libraries: Vec<LibraryDto>,
+    /// Each user's live app grants, by user id.
+    pub grants: std::collections::BTreeMap<i64, Vec<GrantDto>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -282,7 +282,8 @@ async fn only_allowed_redirect_uris_are_taken(engine: Engine) {
 
 async fn a_bad_id_token_gets_no_grant(engine: Engine) {
     let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
-    let cases: [(&str, fn(&mut Value)); 3] = [
+    type Change = fn(&mut Value);
+    let cases: [(&str, Change); 3] = [
         ("nonce_mismatch", |c| c["nonce"] = json!("someone-elses")),
         ("audience_mismatch", |c| c["aud"] = json!("another-client")),
         ("issuer_mismatch", |c| {

@@ -2,10 +2,12 @@
 
 mod browser;
 mod chips;
+mod grant_list;
 mod layout;
 
 pub use browser::{confirm, copy_to_clipboard, navigate, NewTab};
 pub use chips::ChipInput;
+pub use grant_list::{GrantList, GrantOwner};
 pub use layout::{Forbidden, Layout};
 
 use crate::domain::{ErrorBody, FieldError};

@@ -4,6 +4,7 @@ mod common;
 
 mod abuse_limits;
 mod admin;
+mod apps_pages;
 mod backchannel;
 mod behind_a_proxy;
 mod cli;

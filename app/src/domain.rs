@@ -425,8 +425,17 @@ pub struct DeviceData {
 pub struct UsersData {
     pub users: Vec<UserDto>,
     pub libraries: Vec<LibraryDto>,
-    /// Each user's live app grants, by user id.
-    pub grants: std::collections::BTreeMap<i64, Vec<GrantDto>>,
+    /// The live app grants of each user who has any.
+    pub grants: Vec<UserGrants>,
+}
+
+/// One user's live app grants. A list rather than a map by id: page data is an internally
+/// tagged enum, whose map keys would reach the browser as strings it cannot read as ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserGrants {
+    pub user_id: i64,
+    pub grants: Vec<GrantDto>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -890,6 +899,51 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Page data travels into the HTML as JSON and is read back in the browser through an
+    /// internally tagged enum, which cannot read every shape serde_json can (map keys that
+    /// are numbers, for one): the pages of apps and devices come back as they went.
+    #[test]
+    fn the_page_data_of_apps_and_devices_reads_back() {
+        let grant = GrantDto {
+            id: 7,
+            kind: "device".to_owned(),
+            name: "Kobo".to_owned(),
+            scope: "full".to_owned(),
+            created_at: "2026-12-05T03:00:00Z".to_owned(),
+            last_used_at: None,
+            last_used_ip: None,
+            via_oidc: false,
+        };
+        let pages = [
+            PageData::Users(UsersData {
+                users: Vec::new(),
+                libraries: Vec::new(),
+                grants: vec![UserGrants {
+                    user_id: 2,
+                    grants: vec![grant.clone()],
+                }],
+            }),
+            PageData::Profile(ProfileData {
+                oidc_enabled: true,
+                grants: vec![grant],
+                app_password_draft: Some(AppPasswordDraft {
+                    name: "OPDS".to_owned(),
+                    scope: "read".to_owned(),
+                }),
+            }),
+            PageData::Device(DeviceData {
+                code: "WDJB-MJHT".to_owned(),
+                client_name: Some("KOReader".to_owned()),
+                error: None,
+                needs_password: true,
+            }),
+        ];
+        for page in pages {
+            let json = serde_json::to_string(&page).unwrap();
+            assert_eq!(serde_json::from_str::<PageData>(&json).unwrap(), page);
+        }
+    }
 
     #[test]
     fn permissions_are_26_with_unique_names() {

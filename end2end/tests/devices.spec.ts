@@ -1,5 +1,5 @@
 import AxeBuilder from '@axe-core/playwright';
-import { test, expect, hydrated, setupAdmin } from '../support/fixtures';
+import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
 import { startTestProvider, type TestProvider } from '../support/provider';
 import { adminApi } from '../support/api';
 import type { Page } from '@playwright/test';
@@ -172,4 +172,72 @@ test('an app password: created, shown once, used with Basic, revoked', async ({ 
   await row.getByRole('button', { name: 'Revoke Panels' }).click();
   await expect(row).toHaveCount(0);
   expect((await fetch(`${server.url}/api/v1/libraries`, { headers: basic })).status).toBe(401);
+});
+
+test('Mobile Redirect URIs: a chip input saved with the provider form', async ({ page, server }) => {
+  await signIn(page, admin.username, admin.password);
+  await page.goto('/settings/oidc');
+  await hydrated(page);
+  const form = page.getByTestId('provider-form');
+  await expect(form.getByText('The default redirect URI is grimmory://oauth2-callback. To allow any URI, just use *')).toBeVisible();
+  const input = form.getByLabel('Mobile Redirect URIs', { exact: true });
+  const chips = form.getByRole('list', { name: 'Mobile Redirect URIs added' }).getByRole('listitem');
+  // Enter or a comma adds; Backspace in the empty input removes the last.
+  await input.fill('grimmory://oauth2-callback');
+  await input.press('Enter');
+  await input.fill('books.example.app:/cb');
+  await input.press(',');
+  await input.fill('oops://typo');
+  await input.press('Enter');
+  await expect(chips).toHaveText([/grimmory:\/\/oauth2-callback/, /books\.example\.app:\/cb/, /oops:\/\/typo/]);
+  await expect(input).toHaveValue('');
+  await input.press('Backspace');
+  await expect(chips).toHaveCount(2);
+  await expectNoSidewaysScroll(page);
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByText('OIDC provider settings saved.')).toBeVisible();
+  const api = await adminApi(server.url);
+  expect((await api.get('/api/v1/settings/oidc')).mobileRedirectUris).toEqual(['grimmory://oauth2-callback', 'books.example.app:/cb']);
+
+  // The server's own text for a refused entry; a chip's button removes it.
+  await input.fill('https://books.example.com/cb');
+  await input.press('Enter');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(form.getByText('Redirect URI must use a custom mobile scheme')).toBeVisible();
+  await form.getByRole('button', { name: 'Remove https://books.example.com/cb' }).click();
+  await expect(chips).toHaveCount(2);
+});
+
+test("an admin sees a user's apps on the user's panel and signs them out everywhere", async ({ page, server }) => {
+  const api = await adminApi(server.url);
+  await api.post('/api/v1/admin/users', { username: 'reader', name: 'Rita Reader', password: 'reader password 1' });
+  // The reader makes an app password through the API, as a script would.
+  const login = await fetch(`${server.url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'reader', password: 'reader password 1' }),
+  });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0];
+  const created = await (await fetch(`${server.url}/api/v1/auth/app-passwords`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ name: 'Kobo OPDS', scope: 'full', password: 'reader password 1' }),
+  })).json();
+  const basic = { authorization: `Basic ${Buffer.from(`reader:${created.password}`).toString('base64')}` };
+  expect((await fetch(`${server.url}/api/v1/libraries`, { headers: basic })).status).toBe(200);
+
+  await signIn(page, admin.username, admin.password);
+  await page.goto('/admin/users');
+  await hydrated(page);
+  await page.locator('tr[data-username="reader"]').getByRole('button', { name: 'Edit' }).click();
+  const panel = page.getByTestId('user-grants');
+  await expect(panel.locator('tr[data-grant="Kobo OPDS"]').getByRole('cell', { name: 'App password' })).toBeVisible();
+  await expectNoSeriousViolations(page);
+  await expectNoSidewaysScroll(page);
+  page.once('dialog', (dialog) => dialog.accept());
+  await panel.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await expect(panel.getByText('reader was signed out everywhere.')).toBeVisible();
+  await expect(panel.getByTestId('no-grants')).toBeVisible();
+  expect((await fetch(`${server.url}/api/v1/libraries`, { headers: basic })).status).toBe(401);
+  expect((await fetch(`${server.url}/api/v1/auth/me`, { headers: { cookie } })).status).toBe(401);
 });

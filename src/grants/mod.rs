@@ -19,7 +19,7 @@ use crate::db::grants::Grant;
 use crate::db::User;
 use crate::error::{AppError, AppResult};
 use crate::state::Services;
-use app::domain::{GrantDto, RenameGrantRequest};
+use app::domain::{GrantDto, RenameGrantRequest, UserGrants};
 use std::collections::BTreeMap;
 
 /// A grant unused this long ends (spec section 11.1).
@@ -137,7 +137,7 @@ pub async fn list(state: &Services, user: &User) -> AppResult<Vec<GrantDto>> {
 }
 
 /// Every user's live grants by user, for the admin's user list.
-pub async fn by_user(state: &Services) -> AppResult<BTreeMap<i64, Vec<GrantDto>>> {
+pub async fn by_user(state: &Services) -> AppResult<Vec<UserGrants>> {
     let mut by_user: BTreeMap<i64, Vec<GrantDto>> = BTreeMap::new();
     for grant in state.db.live_grants().await? {
         by_user
@@ -145,7 +145,10 @@ pub async fn by_user(state: &Services) -> AppResult<BTreeMap<i64, Vec<GrantDto>>
             .or_default()
             .push(GrantDto::from(grant));
     }
-    Ok(by_user)
+    Ok(by_user
+        .into_iter()
+        .map(|(user_id, grants)| UserGrants { user_id, grants })
+        .collect())
 }
 
 /// A user's live grants, for an admin.

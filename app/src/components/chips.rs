@@ -50,7 +50,7 @@ pub fn ChipInput(
     view! {
         <div class="chips-field">
             <label for=id>{label}</label>
-            <ul class="chips" aria-label=label>
+            <ul class="chips" aria-label=format!("{label} added")>
                 {move || {
                     values
                         .get()

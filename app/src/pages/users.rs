@@ -102,7 +102,11 @@ fn UsersPanel(data: UsersData) -> impl IntoView {
                 Editing::User(id) => users
                     .with_untracked(|list| list.iter().find(|u| u.id == id).cloned())
                     .map(|user| {
-                        let grants = all_grants.get(&id).cloned().unwrap_or_default();
+                        let grants = all_grants
+                            .iter()
+                            .find(|g| g.user_id == id)
+                            .map(|g| g.grants.clone())
+                            .unwrap_or_default();
                         let username = user.username.clone();
                         view! {
                             <UserForm user=Some(user) libraries saved cancel/>

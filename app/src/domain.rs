@@ -243,6 +243,7 @@ pub struct SettingsPatch {
     pub default_library_ids: Option<Vec<i64>>,
     pub group_sync_mode: Option<String>,
     pub oidc_force_only_mode: Option<bool>,
+    pub mobile_redirect_uris: Option<RedirectUrisPatch>,
     /// Write-only: when the issuer changes, move the identity links of the old issuer to the
     /// new one (the same provider at a new address), instead of orphaning them.
     pub move_links: Option<bool>,
@@ -254,6 +255,64 @@ pub struct SettingsPatch {
     pub force_disabled_by_env: Option<bool>,
     #[serde(default, skip_serializing)]
     pub linked_users: Option<i64>,
+}
+
+/// The Mobile Redirect URIs of a patch, read as they came, so that each wrong shape gets the
+/// original's own message (spec section 11.2) rather than a generic type error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectUrisPatch {
+    /// A list of strings (a `null` entry reads as blank).
+    List(Vec<String>),
+    /// Anything else, with the message it gets.
+    Invalid(&'static str),
+}
+
+impl Serialize for RedirectUrisPatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::List(uris) => uris.serialize(s),
+            Self::Invalid(_) => s.serialize_unit(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RedirectUrisPatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        let value = Value::deserialize(d)?;
+        // A float, anywhere inside, is refused outright: the body reader finds which members
+        // a request type reads by probing each (nested ones too) with a float (`api::body`),
+        // and a field that took every value would be reported as unknown.
+        fn holds_float(v: &Value) -> bool {
+            match v {
+                Value::Number(n) => n.is_f64(),
+                Value::Array(items) => items.iter().any(holds_float),
+                Value::Object(members) => members.values().any(holds_float),
+                _ => false,
+            }
+        }
+        if holds_float(&value) {
+            return Err(serde::de::Error::custom(
+                "OIDC redirect URIs must be an array",
+            ));
+        }
+        let Value::Array(items) = value else {
+            return Ok(Self::Invalid("OIDC redirect URIs must be an array"));
+        };
+        let mut uris = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::String(uri) => uris.push(uri),
+                Value::Null => uris.push(String::new()),
+                _ => {
+                    return Ok(Self::Invalid(
+                        "OIDC redirect URIs must be an array of strings",
+                    ))
+                }
+            }
+        }
+        Ok(Self::List(uris))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +350,8 @@ pub enum PageData {
     Users(UsersData),
     Libraries(LibrariesData),
     Audit(AuditData),
+    /// Connecting a device by its user code (spec section 11.3).
+    Device(DeviceData),
     /// Boxed: by far the largest.
     OidcSettings(Box<OidcSettingsData>),
     /// The report of a Try Sign-in dry run.
@@ -330,6 +391,33 @@ pub struct SetupData {
 pub struct ProfileData {
     /// Whether OIDC sign-in is in force, so an identity can be linked.
     pub oidc_enabled: bool,
+    /// The user's own live app grants, newest first.
+    pub grants: Vec<GrantDto>,
+    /// An app password being created when the provider round trip of its approval began:
+    /// the form is filled in again on the way back (`?appPassword=&scope=`).
+    pub app_password_draft: Option<AppPasswordDraft>,
+}
+
+/// The name and scope of an app password whose approval went through the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPasswordDraft {
+    pub name: String,
+    pub scope: String,
+}
+
+/// `/device`: the code the person typed (or the device's link carried), and what it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceData {
+    /// The code as given, shown back in the field (`WDJB-MJHT` when well-formed).
+    pub code: String,
+    /// The client name of the pending request the code names.
+    pub client_name: Option<String>,
+    /// Why the code was not taken: wrong, used, expired, or too many wrong codes.
+    pub error: Option<String>,
+    /// The user confirms with their password (no linked identity); else with the provider.
+    pub needs_password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,6 +425,17 @@ pub struct ProfileData {
 pub struct UsersData {
     pub users: Vec<UserDto>,
     pub libraries: Vec<LibraryDto>,
+    /// The live app grants of each user who has any.
+    pub grants: Vec<UserGrants>,
+}
+
+/// One user's live app grants. A list rather than a map by id: page data is an internally
+/// tagged enum, whose map keys would reach the browser as strings it cannot read as ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserGrants {
+    pub user_id: i64,
+    pub grants: Vec<GrantDto>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -420,6 +519,10 @@ impl Default for ClaimMapping {
 
 pub const DEFAULT_SCOPES: &str = "openid profile email groups offline_access";
 pub const DEFAULT_SESSION_HOURS: i64 = 720;
+/// The mobile app's redirect URI when the admin lists none (the original's default).
+pub const DEFAULT_MOBILE_REDIRECT_URI: &str = "grimmory://oauth2-callback";
+/// The Mobile Redirect URIs entry that allows any custom-scheme URI.
+pub const ANY_MOBILE_REDIRECT_URI: &str = "*";
 pub const GROUP_SYNC_MODES: &[(&str, &str)] = &[
     ("DISABLED", "Disabled"),
     ("ON_LOGIN", "On Login (Replace)"),
@@ -446,6 +549,9 @@ pub struct OidcSettings {
     pub default_library_ids: Vec<i64>,
     pub group_sync_mode: String,
     pub oidc_force_only_mode: bool,
+    /// The redirect URIs the mobile app may use (spec section 11.2); empty means
+    /// [`DEFAULT_MOBILE_REDIRECT_URI`] alone, `["*"]` any custom-scheme URI.
+    pub mobile_redirect_uris: Vec<String>,
 }
 
 impl Default for OidcSettings {
@@ -465,6 +571,7 @@ impl Default for OidcSettings {
             default_library_ids: Vec::new(),
             group_sync_mode: "DISABLED".to_owned(),
             oidc_force_only_mode: false,
+            mobile_redirect_uris: Vec::new(),
         }
     }
 }
@@ -792,6 +899,51 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Page data travels into the HTML as JSON and is read back in the browser through an
+    /// internally tagged enum, which cannot read every shape serde_json can (map keys that
+    /// are numbers, for one): the pages of apps and devices come back as they went.
+    #[test]
+    fn the_page_data_of_apps_and_devices_reads_back() {
+        let grant = GrantDto {
+            id: 7,
+            kind: "device".to_owned(),
+            name: "Kobo".to_owned(),
+            scope: "full".to_owned(),
+            created_at: "2026-12-05T03:00:00Z".to_owned(),
+            last_used_at: None,
+            last_used_ip: None,
+            via_oidc: false,
+        };
+        let pages = [
+            PageData::Users(UsersData {
+                users: Vec::new(),
+                libraries: Vec::new(),
+                grants: vec![UserGrants {
+                    user_id: 2,
+                    grants: vec![grant.clone()],
+                }],
+            }),
+            PageData::Profile(ProfileData {
+                oidc_enabled: true,
+                grants: vec![grant],
+                app_password_draft: Some(AppPasswordDraft {
+                    name: "OPDS".to_owned(),
+                    scope: "read".to_owned(),
+                }),
+            }),
+            PageData::Device(DeviceData {
+                code: "WDJB-MJHT".to_owned(),
+                client_name: Some("KOReader".to_owned()),
+                error: None,
+                needs_password: true,
+            }),
+        ];
+        for page in pages {
+            let json = serde_json::to_string(&page).unwrap();
+            assert_eq!(serde_json::from_str::<PageData>(&json).unwrap(), page);
+        }
+    }
 
     #[test]
     fn permissions_are_26_with_unique_names() {

@@ -57,6 +57,8 @@ pages! {
     Libraries "/admin/libraries" Admin,
     Audit "/admin/audit" Admin,
     OidcSettings "/settings/oidc" Admin,
+    /// Connect a device: its user code, then Allow or Deny.
+    Device "/device" SignedIn,
     /// The report of a Try Sign-in dry run, for the admin who started it.
     TrySignIn "/settings/oidc/try/{id}" Admin,
 }

@@ -15,6 +15,9 @@ const PREFIX = ISSUER_PATH.slice(0, -1); // "/application/o/grimmory"
 
 export const PUBLIC_CLIENT_ID = 'grimmory-public';
 export const CONFIDENTIAL_CLIENT_ID = 'grimmory-confidential';
+// The mobile app's client: native, public, PKCE, custom-scheme redirect URIs (spec 11.2).
+export const NATIVE_CLIENT_ID = 'grimmory-native';
+export const DEFAULT_NATIVE_REDIRECT_URI = 'grimmory://oauth2-callback';
 export const SCOPES = ['openid', 'profile', 'email', 'groups', 'offline_access'];
 
 // Stable opaque subject per user, like Authentik's hashed user id (same on every start).
@@ -111,6 +114,8 @@ function send(res, status, html, headers = {}) {
  * @param {{cert: string, key: string}} [options.tls] serve https with this PEM certificate and key
  *   (a provider behind a private CA)
  * @param {number} [options.accessTokenTtl=600] access token lifetime in seconds (short: refreshes)
+ * @param {string[]} [options.nativeRedirectUris=['grimmory://oauth2-callback']] redirect URIs of the
+ *   native client (custom schemes or loopback http)
  */
 export async function startProvider(options = {}) {
   const {
@@ -123,6 +128,7 @@ export async function startProvider(options = {}) {
     log = false,
     tls,
     accessTokenTtl = 10 * 60,
+    nativeRedirectUris = [DEFAULT_NATIVE_REDIRECT_URI],
   } = options;
   if (!Array.isArray(redirectUris) || redirectUris.length === 0) {
     throw new TypeError('startProvider: redirectUris (non-empty array) is required');
@@ -158,6 +164,15 @@ export async function startProvider(options = {}) {
     clients: [
       { ...common, client_id: PUBLIC_CLIENT_ID, token_endpoint_auth_method: 'none', application_type: 'web' },
       { ...common, client_id: CONFIDENTIAL_CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic' },
+      // A native app's redirect URIs are its own (custom schemes); it signs out through the app.
+      {
+        ...common,
+        client_id: NATIVE_CLIENT_ID,
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
+        redirect_uris: [...nativeRedirectUris],
+        post_logout_redirect_uris: [],
+      },
     ],
     jwks: { keys: [jwkFor(signingAlg)] },
     cookies: {
@@ -393,6 +408,7 @@ ${autoForm}
     clients: {
       public: { clientId: PUBLIC_CLIENT_ID },
       confidential: { clientId: CONFIDENTIAL_CLIENT_ID, clientSecret },
+      native: { clientId: NATIVE_CLIENT_ID },
     },
     accounts: ACCOUNTS,
     async stop() {

@@ -5,6 +5,7 @@
 //       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]
 //       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--access-token-ttl SECS] [--log]
 //       [--tls-cert PEM-FILE --tls-key PEM-FILE]   (serve https)
+//       [--native-redirect-uri URI ...]            (the native client's; default grimmory://oauth2-callback)
 //
 // Prints ONE JSON line to stdout, then runs until SIGTERM/SIGINT:
 //   {"issuer":"http://127.0.0.1:N/application/o/grimmory/","port":N,"clients":{...}}
@@ -18,7 +19,7 @@ function usage(message) {
   if (message) console.error(`error: ${message}`);
   console.error('usage: node provider/start.mjs --redirect-uri URI [--post-logout-redirect-uri URI] '
     + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] '
-    + '[--access-token-ttl SECS] [--log] [--tls-cert PEM-FILE --tls-key PEM-FILE]');
+    + '[--access-token-ttl SECS] [--log] [--tls-cert PEM-FILE --tls-key PEM-FILE] [--native-redirect-uri URI]');
   process.exit(2);
 }
 
@@ -36,6 +37,7 @@ try {
       log: { type: 'boolean', default: false },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'native-redirect-uri': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -64,6 +66,7 @@ const idp = await startProvider({
   log: values.log,
   tls,
   accessTokenTtl,
+  ...(values['native-redirect-uri']?.length ? { nativeRedirectUris: values['native-redirect-uri'] } : {}),
 });
 
 process.stdout.write(`${JSON.stringify({ issuer: idp.issuer, port: idp.port, clients: idp.clients })}\n`);

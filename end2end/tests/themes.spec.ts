@@ -45,7 +45,7 @@ async function seriousViolations(page: Page): Promise<string[]> {
     .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}) at ${n.target.join(' ')}: ${n.failureSummary}`));
 }
 
-const adminPages = ['/', '/admin/users', '/admin/libraries', '/admin/audit', '/settings/oidc', '/profile'];
+const adminPages = ['/', '/admin/users', '/admin/libraries', '/admin/audit', '/settings/oidc', '/profile', '/device'];
 const viewports = [
   { name: 'desktop', width: 1280, height: 800 },
   { name: 'phone', width: 390, height: 844 },

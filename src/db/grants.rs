@@ -285,6 +285,17 @@ impl Db {
         Ok(grant)
     }
 
+    /// Every user's live grants, newest first (the admin's user list).
+    pub async fn live_grants(&self) -> Result<Vec<Grant>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS} FROM app_grants WHERE revoked_at IS NULL \
+             ORDER BY created_at DESC, id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(grant_from_row).collect()
+    }
+
     /// A user's live grants, newest first.
     pub async fn live_grants_of(&self, user_id: i64) -> Result<Vec<Grant>, sqlx::Error> {
         let rows = sqlx::query(&format!(

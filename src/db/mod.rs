@@ -9,6 +9,7 @@ pub mod device_codes;
 pub mod grants;
 mod health;
 mod libraries;
+pub mod mobile_states;
 pub mod oidc;
 pub mod oidc_users;
 pub mod pending_logins;

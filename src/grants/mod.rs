@@ -19,7 +19,8 @@ use crate::db::grants::Grant;
 use crate::db::User;
 use crate::error::{AppError, AppResult};
 use crate::state::Services;
-use app::domain::{GrantDto, RenameGrantRequest};
+use app::domain::{GrantDto, RenameGrantRequest, UserGrants};
+use std::collections::BTreeMap;
 
 /// A grant unused this long ends (spec section 11.1).
 pub const IDLE_MS: Millis = 30 * 24 * 3_600_000;
@@ -133,6 +134,21 @@ pub async fn list(state: &Services, user: &User) -> AppResult<Vec<GrantDto>> {
     Ok(crate::api_types::all(
         state.db.live_grants_of(user.id).await?,
     ))
+}
+
+/// Every user's live grants by user, for the admin's user list.
+pub async fn by_user(state: &Services) -> AppResult<Vec<UserGrants>> {
+    let mut by_user: BTreeMap<i64, Vec<GrantDto>> = BTreeMap::new();
+    for grant in state.db.live_grants().await? {
+        by_user
+            .entry(grant.user_id)
+            .or_default()
+            .push(GrantDto::from(grant));
+    }
+    Ok(by_user
+        .into_iter()
+        .map(|(user_id, grants)| UserGrants { user_id, grants })
+        .collect())
 }
 
 /// A user's live grants, for an admin.

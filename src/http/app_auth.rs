@@ -23,12 +23,16 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 /// Where a request authenticates by what it posts (OAuth token requests, the device's code
-/// request, a provider's logout token): an `Authorization` header there is not ours to read.
+/// request, a provider's logout token, the mobile app's sign-in): an `Authorization` header
+/// there is not ours to read.
 const OWN_AUTHENTICATION: &[&str] = &[
     "/api/v1/auth/token",
     "/api/v1/auth/device/code",
     "/api/v1/auth/refresh",
     "/api/v1/auth/oidc/backchannel-logout",
+    "/api/v1/auth/oidc/state",
+    "/api/v1/auth/oidc/mobile/callback",
+    "/api/v1/auth/oidc/redirect",
 ];
 
 /// Which credential a request came with.

@@ -17,6 +17,7 @@ const EXEMPT: &[&str] = &[
     "/api/v1/auth/token",
     "/api/v1/auth/device/code",
     "/api/v1/auth/refresh",
+    "/api/v1/auth/oidc/mobile/callback",
 ];
 const REFUSED: &str = "Cross-site request refused.";
 

@@ -37,10 +37,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // The callback URL carries the authorization code: never leak it onward. Elsewhere the
+    // The callback URLs carry the authorization code: never leak it onward. Elsewhere the
     // browser default stays, since `no-referrer` would make same-origin form posts send
     // `Origin: null`, which the CSRF guard must refuse.
-    if path == "/oauth2-callback" {
+    if path == "/oauth2-callback" || path == "/api/v1/auth/oidc/redirect" {
         h.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),

@@ -206,7 +206,6 @@ impl OidcClient {
     /// already matched to `flow`: the `iss` parameter, the provider's error, the code
     /// exchange, the ID token's checks and userinfo.
     pub async fn redeem(&self, flow: &CodeFlow<'_>, q: CallbackQuery) -> Result<Proven, Failure> {
-        let now = self.now();
         let discovery = self
             .discovery(flow.issuer)
             .await
@@ -238,7 +237,33 @@ impl OidcClient {
         let Some(code) = q.code.filter(|c| !c.is_empty()) else {
             return Err(Failure::MissingCode);
         };
-        let tokens = self.exchange(&discovery, flow, &code).await?;
+        self.prove(&discovery, flow, &code).await
+    }
+
+    /// Redeems a code that an app received at its own redirect URI (the mobile app, spec
+    /// section 11.2): the code exchange, the ID token's checks and userinfo, as for the
+    /// browser. The redirect's `iss` parameter and error reached the app, not us: the
+    /// exchange and the ID token's `iss` check are what prove the issuer here.
+    pub async fn redeem_code(&self, flow: &CodeFlow<'_>, code: &str) -> Result<Proven, Failure> {
+        let discovery = self
+            .discovery(flow.issuer)
+            .await
+            .map_err(|e| Failure::outbound(&e))?;
+        if code.is_empty() {
+            return Err(Failure::MissingCode);
+        }
+        self.prove(&discovery, flow, code).await
+    }
+
+    /// The code exchange, every ID-token check and userinfo: what makes a code an identity.
+    async fn prove(
+        &self,
+        discovery: &Value,
+        flow: &CodeFlow<'_>,
+        code: &str,
+    ) -> Result<Proven, Failure> {
+        let now = self.now();
+        let tokens = self.exchange(discovery, flow, code).await?;
         let id_token = tokens
             .get("id_token")
             .and_then(Value::as_str)
@@ -259,7 +284,7 @@ impl OidcClient {
         };
         let token = self.verify_id_token(&id_token, &expected).await?;
         let (userinfo, userinfo_warning) = match (
-            field(&discovery, "userinfo_endpoint"),
+            field(discovery, "userinfo_endpoint"),
             access_token.as_deref(),
         ) {
             (Some(endpoint), Some(access)) => {

@@ -3,6 +3,7 @@
 //! provider, and group mappings.
 
 pub mod group_mappings;
+pub mod mobile_redirects;
 pub mod model;
 pub mod patch;
 pub mod reference;

@@ -171,6 +171,12 @@ pub fn apply(
             );
         }
     }
+    if let Some(uris) = &patch.mobile_redirect_uris {
+        match super::mobile_redirects::normalise(uris) {
+            Ok(uris) => s.mobile_redirect_uris = uris,
+            Err(message) => fields.add("mobileRedirectUris", &message),
+        }
+    }
     if let Some(v) = patch.oidc_enabled {
         s.oidc_enabled = v;
     }

@@ -200,6 +200,7 @@ pub struct MobileRefresh {
     refresh_token: Option<String>,
 }
 
+/// The mobile app's token answer (spec section 11.2).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MobileTokens {
@@ -207,6 +208,16 @@ pub struct MobileTokens {
     refresh_token: String,
     /// Seconds the access token lives.
     expires: i64,
+}
+
+impl From<TokenPair> for MobileTokens {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            expires: pair.expires_in,
+        }
+    }
 }
 
 /// `POST /api/v1/auth/refresh` `{refreshToken}`: the mobile app's refresh, in JSON.
@@ -221,11 +232,7 @@ pub async fn refresh(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AppError::field("refreshToken", "The refresh token is missing."))?;
     match tokens::refresh(&state, &raw, &client.ip_string()).await {
-        Ok(pair) => Ok(Json(MobileTokens {
-            access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
-            expires: pair.expires_in,
-        })),
+        Ok(pair) => Ok(Json(MobileTokens::from(pair))),
         Err(RefreshError::InvalidGrant) => Err(AppError::Unauthorized(
             "The refresh token is not valid. Sign in again.".to_owned(),
         )),

@@ -8,6 +8,7 @@ mod events;
 mod grants;
 mod health;
 mod metrics;
+mod mobile;
 mod oidc;
 pub(crate) mod pages;
 mod server_fns;
@@ -41,6 +42,9 @@ pub fn build_router(state: AppState) -> Router {
             "/api/v1/auth/oidc/backchannel-logout",
             post(oidc::backchannel_logout),
         )
+        .route("/api/v1/auth/oidc/state", get(mobile::state))
+        .route("/api/v1/auth/oidc/mobile/callback", post(mobile::callback))
+        .route("/api/v1/auth/oidc/redirect", get(mobile::redirect))
         .route("/api/v1/auth/grants", get(grants::own))
         .route("/api/v1/auth/device/code", post(grants::device_code))
         .route("/api/v1/auth/token", post(grants::token))

@@ -6,6 +6,7 @@ use crate::auth::setup;
 use crate::auth::sign_in::dry_run;
 use crate::db::{AuditFilter, User};
 use crate::error::AppError;
+use crate::grants::{self, device};
 use crate::http::client::Client;
 use crate::http::cookies;
 use crate::http::headers::content_security_policy;
@@ -13,8 +14,8 @@ use crate::http::session::SignedIn;
 use crate::oidc_settings::{self as settings, reference};
 use crate::AppState;
 use app::domain::{
-    AuditData, DashboardData, LibrariesData, LoginData, OidcSettingsData, PageContext, PageData,
-    ProfileData, SetupData, UsersData,
+    AppPasswordDraft, AuditData, DashboardData, DeviceData, LibrariesData, LoginData,
+    OidcSettingsData, PageContext, PageData, ProfileData, SetupData, UsersData,
 };
 use app::page::{Access, Page};
 use axum::extract::{Request, State};
@@ -251,11 +252,18 @@ async fn page_data(
         }),
         Page::Profile => PageData::Profile(ProfileData {
             oidc_enabled: settings::public(state).await?.oidc_enabled,
+            grants: grants::list(state, signed_in()?).await?,
+            app_password_draft: app_password_draft(query),
         }),
         Page::Users => PageData::Users(UsersData {
             users: all(state.db.user_views().await?),
             libraries: all(state.db.libraries().await?),
+            grants: grants::by_user(state).await?,
         }),
+        Page::Device => {
+            let ip = client.map(Client::ip_string).unwrap_or_default();
+            PageData::Device(device_page(state, signed_in()?, &ip, query).await?)
+        }
         Page::Libraries => PageData::Libraries(LibrariesData {
             libraries: all(state.db.libraries().await?),
         }),
@@ -286,6 +294,56 @@ async fn page_data(
                 Err(e) => return Err(e),
             }
         }
+    })
+}
+
+/// The value of `name` in a page's query string.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// The app password form of `/profile` as it was when its approval went to the provider.
+fn app_password_draft(query: Option<&str>) -> Option<AppPasswordDraft> {
+    Some(AppPasswordDraft {
+        name: query_value(query, "appPassword").filter(|n| !n.is_empty())?,
+        scope: query_value(query, "scope").unwrap_or_else(|| "full".to_owned()),
+    })
+}
+
+/// `/device`, with a code (`?code=`, or RFC 8628's `?user_code=`): the client it names, under
+/// the wrong-code limits of an approval, or why not.
+async fn device_page(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    query: Option<&str>,
+) -> Result<DeviceData, AppError> {
+    let needs_password = !state.db.has_identity(user.id).await?;
+    let typed = query_value(query, "code").or_else(|| query_value(query, "user_code"));
+    let Some(typed) = typed.filter(|c| !c.trim().is_empty()) else {
+        return Ok(DeviceData {
+            code: String::new(),
+            client_name: None,
+            error: None,
+            needs_password,
+        });
+    };
+    let code = device::normalize_user_code(&typed)
+        .map(|c| device::display_user_code(&c))
+        .unwrap_or_else(|| typed.chars().take(32).collect());
+    let (client_name, error) = match device::describe(state, user, ip, Some(&typed)).await {
+        Ok(name) => (Some(name), None),
+        Err(AppError::Validation(errors)) => (None, errors.into_iter().next().map(|e| e.message)),
+        Err(AppError::TooManyRequests(message)) => (None, Some(message)),
+        Err(e) => return Err(e),
+    };
+    Ok(DeviceData {
+        code,
+        client_name,
+        error,
+        needs_password,
     })
 }
 

@@ -420,12 +420,21 @@ impl Backend for CallBackend {
     fn create_app_password(&self, request: AppPasswordRequest) -> Reply<'_, AppPasswordCreated> {
         reply(async move {
             let (user, browser, ip) = self.approver_parts()?;
+            // The round trip brings the person back to the form, filled in again.
+            let return_to = format!(
+                "/profile?{}",
+                serde_urlencoded::to_string([
+                    ("appPassword", request.name.as_deref().unwrap_or_default()),
+                    ("scope", request.scope.as_deref().unwrap_or("full")),
+                ])
+                .map_err(AppError::internal)?
+            );
             let approver = Approver {
                 user: &user,
                 session_hash: self.session.as_deref().unwrap_or_default(),
                 browser_id: &browser,
                 ip: &ip,
-                return_to: "/profile",
+                return_to: &return_to,
             };
             app_passwords::create(&self.state, &approver, request).await
         })

@@ -4,6 +4,7 @@ mod common;
 
 mod abuse_limits;
 mod admin;
+mod apps_pages;
 mod backchannel;
 mod behind_a_proxy;
 mod cli;
@@ -17,6 +18,7 @@ mod hardening;
 mod linking;
 mod login;
 mod metrics;
+mod mobile;
 mod oidc_only;
 mod oidc_provider;
 mod oidc_settings;

@@ -11,6 +11,8 @@ pub struct RealIdp {
     pub public_client: String,
     pub confidential_client: String,
     pub confidential_secret: String,
+    /// The mobile app's client: native, public, redirect URI `grimmory://oauth2-callback`.
+    pub native_client: String,
     child: Child,
 }
 
@@ -42,6 +44,7 @@ impl RealIdp {
             public_client: s(&info["clients"]["public"]["clientId"]),
             confidential_client: s(&info["clients"]["confidential"]["clientId"]),
             confidential_secret: s(&info["clients"]["confidential"]["clientSecret"]),
+            native_client: s(&info["clients"]["native"]["clientId"]),
             child,
         }
     }

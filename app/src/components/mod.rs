@@ -1,9 +1,13 @@
 //! Pieces every page uses.
 
 mod browser;
+mod chips;
+mod grant_list;
 mod layout;
 
 pub use browser::{confirm, copy_to_clipboard, navigate, NewTab};
+pub use chips::ChipInput;
+pub use grant_list::{GrantList, GrantOwner};
 pub use layout::{Forbidden, Layout};
 
 use crate::domain::{ErrorBody, FieldError};

@@ -1,5 +1,6 @@
 mod audit;
 mod dashboard;
+mod device;
 mod group_mappings;
 mod libraries;
 mod login;
@@ -27,6 +28,7 @@ pub fn Loaded() -> impl IntoView {
         PageData::Users(data) => view! { <users::Users data/> }.into_any(),
         PageData::Libraries(data) => view! { <libraries::Libraries data/> }.into_any(),
         PageData::Audit(data) => view! { <audit::Audit data/> }.into_any(),
+        PageData::Device(data) => view! { <device::Device data/> }.into_any(),
         PageData::OidcSettings(data) => {
             view! { <oidc_settings::OidcSettings data=*data/> }.into_any()
         }

@@ -3,12 +3,12 @@
 use super::group_mappings::GroupMappingCard;
 use crate::api::oidc_settings::{save_oidc_settings, test_oidc_connection, try_oidc_sign_in};
 use crate::components::{
-    check_icon, copy_to_clipboard, FieldMessage, Layout, LibraryChecks, NewTab, PermissionChecks,
-    Status, StatusLine, Toggle,
+    check_icon, copy_to_clipboard, ChipInput, FieldMessage, Layout, LibraryChecks, NewTab,
+    PermissionChecks, Status, StatusLine, Toggle,
 };
 use crate::domain::{
     ClaimMappingPatch, ConnectionTestResult, FieldError, OidcSettingsData, OidcSettingsDto,
-    ProviderReference, SettingsPatch, DEFAULT_SCOPES, DEFAULT_SESSION_HOURS,
+    ProviderReference, RedirectUrisPatch, SettingsPatch, DEFAULT_SCOPES, DEFAULT_SESSION_HOURS,
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -145,6 +145,7 @@ fn ProviderCard(page: Page) -> impl IntoView {
     let claim_email = RwSignal::new(s.claim_mapping.email.clone());
     let claim_name = RwSignal::new(s.claim_mapping.name.clone());
     let claim_groups = RwSignal::new(s.claim_mapping.groups.clone());
+    let mobile_uris = RwSignal::new(s.mobile_redirect_uris.clone());
     let move_links = RwSignal::new(false);
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let test = RwSignal::new(None::<ConnectionTestResult>);
@@ -181,6 +182,7 @@ fn ProviderCard(page: Page) -> impl IntoView {
                 name: Some(claim_name.get_untracked()),
                 groups: Some(claim_groups.get_untracked()),
             }),
+            mobile_redirect_uris: Some(RedirectUrisPatch::List(mobile_uris.get_untracked())),
             move_links: move_links.get_untracked().then_some(true),
             // Untouched, the stored secret stays (it is never sent back to the browser).
             clear_client_secret: clear.then_some(true),
@@ -320,6 +322,17 @@ fn ProviderCard(page: Page) -> impl IntoView {
                     <FieldMessage errors field="claimMapping.name"/>
                     <FieldMessage errors field="claimMapping.groups"/>
                 </fieldset>
+                <ChipInput
+                    label="Mobile Redirect URIs"
+                    id="mobileRedirectUris"
+                    values=mobile_uris
+                    placeholder="grimmory://oauth2-callback"
+                    described_by="mobile-redirect-hint"
+                />
+                <p class="hint" id="mobile-redirect-hint">
+                    "The default redirect URI is grimmory://oauth2-callback. To allow any URI, just use *"
+                </p>
+                <FieldMessage errors field="mobileRedirectUris"/>
                 <div class="buttons">
                     <button type="button" on:click=on_test disabled=move || busy.get()>"Test Connection"</button>
                     <button type="button" on:click=on_try disabled=move || busy.get() title="Sign in at the provider as a test user in a new tab and see what a real sign-in would do; changes nothing.">"Try Sign-in"</button>

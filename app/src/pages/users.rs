@@ -1,10 +1,12 @@
+use crate::api::grants::sign_out_everywhere;
 use crate::api::users::{create_user, delete_user, unlink_user, update_user};
 use crate::components::{
-    confirm, FieldMessage, Layout, LibraryChecks, PermissionChecks, Status, StatusLine,
+    confirm, FieldMessage, GrantList, GrantOwner, Layout, LibraryChecks, PermissionChecks, Status,
+    StatusLine,
 };
 use crate::domain::{
-    CreateUserRequest, FieldError, LibraryDto, PageContext, UpdateUserRequest, UserDto, UsersData,
-    PERMISSIONS,
+    CreateUserRequest, FieldError, GrantDto, LibraryDto, PageContext, UpdateUserRequest, UserDto,
+    UsersData, PERMISSIONS,
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -34,6 +36,7 @@ fn UsersPanel(data: UsersData) -> impl IntoView {
     let me = ctx.user.as_ref().map(|u| u.id);
     let users = RwSignal::new(data.users);
     let libraries = data.libraries;
+    let all_grants = data.grants;
     let editing = RwSignal::new(Editing::Nobody);
     let status = RwSignal::new(None::<Status>);
 
@@ -98,7 +101,19 @@ fn UsersPanel(data: UsersData) -> impl IntoView {
                 Editing::New => Some(view! { <UserForm user=None libraries saved cancel/> }.into_any()),
                 Editing::User(id) => users
                     .with_untracked(|list| list.iter().find(|u| u.id == id).cloned())
-                    .map(|user| view! { <UserForm user=Some(user) libraries saved cancel/> }.into_any()),
+                    .map(|user| {
+                        let grants = all_grants
+                            .iter()
+                            .find(|g| g.user_id == id)
+                            .map(|g| g.grants.clone())
+                            .unwrap_or_default();
+                        let username = user.username.clone();
+                        view! {
+                            <UserForm user=Some(user) libraries saved cancel/>
+                            <UserGrants user_id=id username grants/>
+                        }
+                        .into_any()
+                    }),
             }
         }}
         <div class="card table-wrap">
@@ -310,6 +325,42 @@ fn UserForm(
                     <button type="button" on:click=move |_| cancel.run(())>"Cancel"</button>
                 </div>
             </form>
+        </section>
+    }
+}
+
+/// A user's app grants with "Revoke", and "Sign out everywhere" (spec section 11.4).
+#[component]
+fn UserGrants(user_id: i64, username: String, grants: Vec<GrantDto>) -> impl IntoView {
+    let grants = RwSignal::new(grants);
+    let status = RwSignal::new(None::<Status>);
+    let everywhere = move |_| {
+        if !confirm(&format!(
+            "Sign {username} out everywhere? Every session, device and app of theirs ends."
+        )) {
+            return;
+        }
+        let username = username.clone();
+        leptos::task::spawn_local(async move {
+            match sign_out_everywhere(user_id).await {
+                Ok(_) => {
+                    grants.set(Vec::new());
+                    status.set(Some(Status::Ok(format!(
+                        "{username} was signed out everywhere."
+                    ))));
+                }
+                Err(e) => status.set(Some(Status::from_error(&e))),
+            }
+        });
+    };
+    view! {
+        <section class="card" data-testid="user-grants">
+            <h2>"Devices and apps"</h2>
+            <StatusLine status/>
+            <GrantList grants owner=GrantOwner::User(user_id) status/>
+            <div class="buttons">
+                <button type="button" class="danger" on:click=everywhere>"Sign out everywhere"</button>
+            </div>
         </section>
     }
 }

@@ -6,7 +6,7 @@
 
 use super::pending::{self, DryRun, Purpose};
 use super::report::{self, Names};
-use super::{decision, facts, Authenticated, Callback, Failure};
+use super::{decision, facts, Authenticated, Callback, Failure, Intent};
 use crate::auth::limits;
 use crate::auth::session::hash_token;
 use crate::crypto::Binding;
@@ -132,7 +132,12 @@ pub(super) async fn finish(
     let report = match proven {
         Err(f) => report::failed(&issuer, &f, now),
         Ok(proven) => {
-            let auth = Authenticated { pending, proven };
+            // A dry run decides as a sign-in would, never as a link.
+            let auth = Authenticated {
+                issuer: pending.issuer,
+                intent: Intent::Login,
+                proven,
+            };
             let facts = facts::load(&state.db, &auth, &settings, request.ip)
                 .await
                 .map_err(Failure::internal)?;

@@ -58,12 +58,9 @@ pub async fn load(
     s: &StoredSettings,
     ip: &str,
 ) -> Result<Facts, sqlx::Error> {
-    let (issuer, subject) = (&auth.pending.issuer, &auth.proven.token.sub);
+    let (issuer, subject) = (&auth.issuer, &auth.proven.token.sub);
     let claims = claims_of(&auth.proven.token.claims, auth.proven.userinfo.as_ref(), s);
-    let intent = match auth.pending.link_user_id {
-        Some(id) if auth.pending.intent == "link" => Intent::Link(id),
-        _ => Intent::Login,
-    };
+    let intent = auth.intent;
     // The accounts the identity may claim are read before the identity's own link: an
     // identity that a concurrent first sign-in links meanwhile is then found linked, not
     // refused as "linked to another identity".

@@ -9,6 +9,7 @@ pub mod dry_run;
 mod facts;
 mod failure;
 pub mod group_sync;
+pub mod mobile;
 mod pending;
 mod report;
 
@@ -21,7 +22,7 @@ use crate::crypto::Binding;
 use crate::db::pending_logins::PendingLogin;
 use crate::db::{AuditEntry, AuditEvent, NewSession, OidcSession, StoreError};
 use crate::error::{AppError, AppResult};
-use crate::oidc::flow::{self, CallbackQuery, EndSession, Proven};
+use crate::oidc::flow::{self, CallbackQuery, CodeFlow, EndSession, Proven};
 use crate::oidc_settings::{self as settings, Effective, StoredSettings};
 use crate::state::Services;
 use app::domain::{safe_return_to, DEFAULT_SESSION_HOURS};
@@ -39,10 +40,18 @@ pub struct Callback<'a> {
     pub ip: &'a str,
 }
 
-/// A proven identity and the sign-in it finishes.
+/// A proven identity: the provider that proved it, what the sign-in is for, and what the
+/// provider gave along.
 pub struct Authenticated {
-    pub pending: PendingLogin,
+    pub issuer: String,
+    pub intent: Intent,
     pub proven: Proven,
+}
+
+/// A proven identity and the user it is here, the sign-in applied.
+pub struct Identified {
+    pub auth: Authenticated,
+    pub user_id: i64,
 }
 
 pub struct SignedIn {
@@ -146,28 +155,27 @@ async fn finish(
     let secret = client_secret(state, &oidc.settings.issuer_uri, &oidc.settings.client_id)
         .await
         .map_err(|e| concerns(Failure::internal(e)))?;
-    let proven = state
-        .oidc
-        .redeem(
-            &pending::code_flow(&pending, secret.as_deref()),
-            request.query,
-        )
-        .await
-        .map_err(|f| concerns(f.into()))?;
-    let auth = Authenticated { pending, proven };
-    if auth.pending.intent == "grant" {
-        return confirm_grant(state, &auth, request.previous_session)
+    let flow = pending::code_flow(&pending, secret.as_deref());
+    let intent = pending::intent_of(&pending);
+    if let Intent::Grant(user_id) = intent {
+        let proven = state
+            .oidc
+            .redeem(&flow, request.query)
+            .await
+            .map_err(|f| concerns(f.into()))?;
+        return confirm_grant(state, &pending, user_id, &proven, request.previous_session)
             .await
             .map_err(concerns);
     }
-    let user_id = identify(state, &auth, &oidc.settings, request.ip)
+    let answer = Answer::Redirect(request.query);
+    let identified = sign_in_identity(state, &flow, answer, intent, &oidc.settings, request.ip)
         .await
         .map_err(concerns)?;
     start_session(
         state,
-        &auth,
+        &identified,
         &oidc.settings,
-        user_id,
+        &pending.return_to,
         request.previous_session,
     )
     .await
@@ -175,16 +183,59 @@ async fn finish(
     .map_err(|e| concerns(Failure::internal(e)))
 }
 
+/// How the provider's answer to an authorization request reached us.
+pub enum Answer {
+    /// The browser's redirect to `/oauth2-callback`, checked as RFC 9207 asks.
+    Redirect(CallbackQuery),
+    /// A code the mobile app received at its own redirect URI.
+    Code(String),
+}
+
+/// What every sign-in through the provider shares, the browser's and the mobile app's: the
+/// code exchange and every ID-token check of section 4 (`OidcClient`), then who the identity
+/// is here under section 5 (match, link or provision; group sync), decided and applied.
+async fn sign_in_identity(
+    state: &Services,
+    flow: &CodeFlow<'_>,
+    answer: Answer,
+    intent: Intent,
+    s: &StoredSettings,
+    ip: &str,
+) -> Result<Identified, Failure> {
+    let proven = match answer {
+        Answer::Redirect(query) => state.oidc.redeem(flow, query).await?,
+        Answer::Code(code) => state.oidc.redeem_code(flow, &code).await?,
+    };
+    let auth = Authenticated {
+        issuer: flow.issuer.to_owned(),
+        intent,
+        proven,
+    };
+    let user_id = identify(state, &auth, s, ip).await?;
+    // Back-channel logout tokens are checked with the algorithm the provider signs ours with.
+    state
+        .db
+        .put_setting(
+            &format!("oidc_alg:{}", auth.issuer),
+            &auth.proven.token.alg,
+            state.clock.now(),
+        )
+        .await
+        .map_err(Failure::internal)?;
+    Ok(Identified { auth, user_id })
+}
+
 /// Records a round trip with intent `grant` on the session of the user who started it, if
 /// the identity that came back is the one linked to them: a grant is approved through the
 /// user's own identity, never another one signed in at the provider in this browser.
 async fn confirm_grant(
     state: &Services,
-    auth: &Authenticated,
+    pending: &PendingLogin,
+    user_id: i64,
+    proven: &Proven,
     session: Option<&str>,
 ) -> Result<Finished, Failure> {
-    let user_id = auth.pending.link_user_id.ok_or(Failure::Internal)?;
-    let (issuer, sub) = (&auth.pending.issuer, &auth.proven.token.sub);
+    let (issuer, sub) = (&pending.issuer, &proven.token.sub);
     let owner = state
         .db
         .identity_owner(issuer, sub)
@@ -198,19 +249,18 @@ async fn confirm_grant(
         confirmed_at: state.clock.now(),
         issuer: issuer.clone(),
         subject: sub.clone(),
-        sid: auth
-            .proven
+        sid: proven
             .token
             .claims
             .get("sid")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        refresh_sealed: auth.proven.refresh_token.as_deref().map(|t| {
+        refresh_sealed: proven.refresh_token.as_deref().map(|t| {
             state
                 .secrets
                 .seal(t, Binding::GrantConfirmation { session })
         }),
-        access_expires_at: auth.proven.access_expires_at,
+        access_expires_at: proven.access_expires_at,
     };
     let recorded = state
         .db
@@ -222,9 +272,7 @@ async fn confirm_grant(
         return Err(flow::Failure::StateMismatch.into());
     }
     Ok(Finished::Confirmed {
-        return_to: safe_return_to(&auth.pending.return_to)
-            .unwrap_or("/")
-            .to_owned(),
+        return_to: safe_return_to(&pending.return_to).unwrap_or("/").to_owned(),
     })
 }
 
@@ -301,11 +349,12 @@ async fn identify(
 
 async fn start_session(
     state: &Services,
-    auth: &Authenticated,
+    identified: &Identified,
     s: &StoredSettings,
-    user_id: i64,
+    return_to: &str,
     previous: Option<&str>,
 ) -> AppResult<SignedIn> {
+    let (auth, user_id) = (&identified.auth, identified.user_id);
     let now = state.clock.now();
     if let Some(old) = previous {
         state.db.delete_session(old).await?;
@@ -323,7 +372,7 @@ async fn start_session(
             now,
             expires_at: now + hours * 3_600_000,
             oidc: Some(OidcSession {
-                issuer: &auth.pending.issuer,
+                issuer: &auth.issuer,
                 subject: &auth.proven.token.sub,
                 sid,
                 id_token: &auth.proven.id_token,
@@ -336,20 +385,9 @@ async fn start_session(
             }),
         })
         .await?;
-    // Back-channel logout tokens are checked with the algorithm the provider signs ours with.
-    state
-        .db
-        .put_setting(
-            &format!("oidc_alg:{}", auth.pending.issuer),
-            &auth.proven.token.alg,
-            now,
-        )
-        .await?;
     Ok(SignedIn {
         token,
-        return_to: safe_return_to(&auth.pending.return_to)
-            .unwrap_or("/")
-            .to_owned(),
+        return_to: safe_return_to(return_to).unwrap_or("/").to_owned(),
     })
 }
 

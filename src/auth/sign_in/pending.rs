@@ -168,6 +168,15 @@ pub fn same_provider(pending: &PendingLogin, s: &StoredSettings) -> bool {
     pending.issuer == s.issuer_uri && pending.client_id == s.client_id
 }
 
+/// What a pending sign-in is for. A dry run decides as a sign-in does.
+pub fn intent_of(pending: &PendingLogin) -> Intent {
+    match (pending.intent.as_str(), pending.link_user_id) {
+        ("link", Some(id)) => Intent::Link(id),
+        ("grant", Some(id)) => Intent::Grant(id),
+        _ => Intent::Login,
+    }
+}
+
 /// The protocol's view of a pending sign-in.
 pub fn code_flow<'a>(pending: &'a PendingLogin, client_secret: Option<&'a str>) -> CodeFlow<'a> {
     CodeFlow {

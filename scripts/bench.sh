@@ -113,6 +113,10 @@ field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 # A JSON answer's top-level field.
 json_field() { node -e 'const v = JSON.parse(process.argv[1])[process.argv[2]]; if (v === undefined) process.exit(1); console.log(v)' "$1" "$2"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
+ticks_per_second="$(getconf CLK_TCK)"
+# The server's CPU time so far (user + system), in ms: fields 14 and 15 of /proc/<pid>/stat,
+# counted after the command name in parentheses.
+cpu_ms() { sed 's/.*) //' "/proc/$server_pid/stat" | awk -v hz="$ticks_per_second" '{print ($12 + $13) * 1000 / hz}'; }
 
 # Answers 200 to a request with HEADER (may be empty)? Checked before a load figure, so a
 # redirect to the login page is never measured as a page render.
@@ -122,15 +126,20 @@ check_ok() {
   [ "$status" = 200 ] || die "GET $url answered $status: $(head -c 300 "$work/check.out")"
 }
 
-# One load figure: prints "rps p50 p99".
+# One load figure: prints "rps p50 p99 cpu_us_per_request timeouts". The server's CPU per
+# request varies much less than throughput when other work shares the machine.
 load() {
-  local url="$1" header="$2" out
+  local url="$1" header="$2" out cpu_before cpu_after
   check_ok "$url" "$header"
+  cpu_before="$(cpu_ms)"
   out="$(BENCH_HEADER="$header" wrk "${wrk_args[@]}" -s scripts/bench/wrk.lua "$url" | grep '^bench ')" \
     || die "wrk printed no figures for $url"
+  cpu_after="$(cpu_ms)"
   [ "$(field "$out" non2xx)" = 0 ] && [ "$(field "$out" errors)" = 0 ] \
     || die "GET $url under load had failures: $out"
-  echo "$(field "$out" rps) $(field "$out" p50_ms) $(field "$out" p99_ms)"
+  echo "$(field "$out" rps) $(field "$out" p50_ms) $(field "$out" p99_ms)" \
+    "$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$(field "$out" requests)" 'BEGIN {print (b - a) * 1000 / n}')" \
+    "$(field "$out" timeouts)"
 }
 
 # ---------------------------------------------------------------- one engine
@@ -239,19 +248,20 @@ bench_engine() {
 print_table() {
   local label="$1" healthz="$2" me="$3" page="$4" bearer="$5" signin_line="$6" sizes="$7"
   local rss="$8" startup_line="$9"
-  local base_rps base_p99
-  read -r base_rps _ base_p99 <<<"$healthz"
+  local base_rps base_p99 base_cpu
+  read -r base_rps _ base_p99 base_cpu _ <<<"$healthz"
   printf '\n### %s\n\n' "$label"
-  printf '| request (wrk %s) | req/s | p50 ms | p99 ms | req/s ÷ /healthz | p99 ÷ /healthz |\n' "${wrk_args[*]}"
-  printf '|---|--:|--:|--:|--:|--:|\n'
-  local name figures rps p50 p99
+  printf '| request (wrk %s) | req/s | p50 ms | p99 ms | req/s ÷ /healthz | p99 ÷ /healthz | server CPU µs/request | CPU ÷ /healthz | timeouts |\n' "${wrk_args[*]}"
+  printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|\n'
+  local name figures rps p50 p99 cpu timeouts
   for name in healthz me page bearer; do
     figures="${!name}"
-    read -r rps p50 p99 <<<"$figures"
-    awk -v n="$name" -v r="$rps" -v a="$p50" -v b="$p99" -v br="$base_rps" -v bp="$base_p99" 'BEGIN {
+    read -r rps p50 p99 cpu timeouts <<<"$figures"
+    awk -v n="$name" -v r="$rps" -v a="$p50" -v b="$p99" -v br="$base_rps" -v bp="$base_p99" \
+      -v c="$cpu" -v bc="$base_cpu" -v timeouts="$timeouts" 'BEGIN {
       split("healthz=GET /healthz|me=GET /api/v1/auth/me (session cookie)|page=GET / (page render, signed in)|bearer=GET /api/v1/libraries (bearer token)", t, "|")
       for (i in t) { split(t[i], kv, "="); names[kv[1]] = kv[2] }
-      printf "| %s | %.0f | %.2f | %.2f | %.2f | %.1f |\n", names[n], r, a, b, r / br, b / bp
+      printf "| %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.0f | %.1f | %d |\n", names[n], r, a, b, r / br, b / bp, c, c / bc, timeouts
     }'
   done
   printf '\n| figure | value |\n|---|--:|\n'

@@ -93,7 +93,8 @@ pub(super) static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// [`USER_COLUMNS`] of the users table named `u` in a join; none of them shares its name with
-/// a column of `sessions`, so [`user_from_row`] reads a joined row as it is.
+/// a column of `sessions` (nor with the grant columns a join with `app_grants` selects), so
+/// [`user_from_row`] reads a joined row as it is.
 pub(super) static JOINED_USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     USER_COLUMNS
         .split(", ")

@@ -7,10 +7,12 @@
 //
 //   node scripts/soak.mjs --app URL --pid PID --issuer URL --client-secret S --idp-log FILE
 //       [--seconds 600] [--users 4]
-// Node built-ins only.
+// Node built-ins only; the browser and the sign-in are scripts/browser.mjs.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+
+import { Browser, expect, find, oidcSignIn } from './browser.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -33,7 +35,6 @@ for (const name of ['app', 'pid', 'issuer', 'client-secret', 'idp-log']) {
 const APP = opt.app;
 const SECONDS = Number(opt.seconds);
 const USERS = Number(opt.users);
-const STEP_TIMEOUT_MS = 10_000;
 const ACCOUNTS = [['alice', 'alice-password'], ['bob', 'bob-password'], ['carol', 'carol-password'], ['dave', 'dave-password']];
 
 // ---------------------------------------------------------------- measurements
@@ -56,90 +57,19 @@ function idpCount(pattern) {
   return readFileSync(opt['idp-log'], 'utf8').split('\n').filter((l) => l.includes(pattern)).length;
 }
 
+/** A browser whose requests to the app count in the figures. */
+function browserAt(ip) {
+  return new Browser(APP, ip, (ms) => {
+    window.requests += 1;
+    total.requests += 1;
+    window.latencies.push(ms);
+  });
+}
+
 function p99(latencies) {
   if (latencies.length === 0) return 0;
   const sorted = [...latencies].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))];
-}
-
-// ---------------------------------------------------------------- a browser: cookies, no redirects
-class Browser {
-  #cookies = new Map();
-
-  constructor(ip) { this.ip = ip; }
-
-  store(res) {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';').map((s) => s.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      const gone = value === '' || attrs.some((a) => /^max-age=0$/i.test(a));
-      if (gone) this.#cookies.delete(name);
-      else this.#cookies.set(name, value);
-    }
-  }
-
-  cookie() { return [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
-
-  has(name) { return this.#cookies.has(name); }
-
-  /** A request; those to the app are measured and come from this browser's address. */
-  async send(url, { method = 'GET', headers = {}, body } = {}) {
-    const h = new Headers(headers);
-    const cookie = this.cookie();
-    if (cookie) h.set('cookie', cookie);
-    const toApp = url.startsWith(APP);
-    if (toApp) h.set('x-forwarded-for', this.ip);
-    const began = performance.now();
-    const res = await fetch(url, { method, headers: h, body, redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
-    const text = await res.text();
-    if (toApp) {
-      window.requests += 1;
-      total.requests += 1;
-      window.latencies.push(performance.now() - began);
-    }
-    this.store(res);
-    return { status: res.status, location: res.headers.get('location'), text };
-  }
-}
-
-function find(re, text, what) {
-  const m = re.exec(text);
-  if (!m) throw new Error(`${what}: not found in ${text.replace(/\s+/g, " ").slice(0, 600)}`);
-  return m[1];
-}
-
-function expect(r, status, what) {
-  if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} (expected ${status}) ${r.text.slice(0, 200)}`);
-  return r;
-}
-
-// ---------------------------------------------------------------- one user's steps
-/** Signs in through the provider (its login form unless the provider session is still live). */
-async function oidcSignIn(browser, [username, password]) {
-  let r = expect(await browser.send(`${APP}/api/v1/auth/oidc/authorize`), 302, 'authorize');
-  let url = r.location;
-  for (let hop = 0; hop < 12; hop += 1) {
-    if (url.startsWith(`${APP}/oauth2-callback`)) {
-      r = expect(await browser.send(url), 303, 'callback');
-      if (r.location !== '/') throw new Error(`callback: sent to ${r.location}`);
-      return;
-    }
-    r = await browser.send(url);
-    if (r.status === 200 && url.includes('/interaction/')) {
-      const action = new URL(find(/<form method="post" action="([^"]+)"/, r.text, 'login form'), url).href;
-      r = expect(await browser.send(action, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ login: username, password }),
-      }), 303, 'provider login');
-    } else if (r.status !== 302 && r.status !== 303) {
-      throw new Error(`provider: HTTP ${r.status} at ${url}`);
-    }
-    url = new URL(r.location, url).href;
-  }
-  throw new Error('sign-in: too many redirects');
 }
 
 /** Signs out of the app: its session ends at once (the provider's end-session page it answers
@@ -167,16 +97,14 @@ async function userRound(n) {
   const account = ACCOUNTS[n % ACCOUNTS.length];
   // A fresh address per round keeps each under the per-client sign-in limit.
   const ip = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-  const laptop = new Browser(ip);
+  const laptop = browserAt(ip);
   await oidcSignIn(laptop, account);
   for (const path of ['/api/v1/auth/me', '/', '/profile', '/api/v1/auth/me']) {
     expect(await laptop.send(`${APP}${path}`), 200, path);
   }
   // The same person on a second device of the same provider session (its cookies, no form).
-  const phone = new Browser(ip);
-  for (const [name, value] of laptop.cookie().split('; ').map((c) => c.split('='))) {
-    if (name.startsWith('grimmory_idp')) phone.store({ headers: { getSetCookie: () => [`${name}=${value}`] } });
-  }
+  const phone = browserAt(ip);
+  phone.shareProviderSession(laptop);
   await oidcSignIn(phone, account);
   expect(await phone.send(`${APP}/api/v1/auth/me`), 200, 'me on the second device');
   await signOut(laptop);
@@ -192,7 +120,7 @@ let round = 0;
 
 async function user(id) {
   // A long-lived session per user: short provider access tokens make the server refresh it.
-  const keeper = new Browser(`10.255.0.${id + 1}`);
+  const keeper = browserAt(`10.255.0.${id + 1}`);
   await oidcSignIn(keeper, ACCOUNTS[id % ACCOUNTS.length]);
   while (Date.now() < deadline) {
     try {

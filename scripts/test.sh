@@ -25,3 +25,8 @@ cargo leptos build --release
 log "browser tests"
 cd end2end
 npx playwright test
+
+# The benchmark in its short mode, so it cannot rot: it fails only when a figure is missing.
+cd "$root"
+log "benchmark, short mode"
+scripts/bench.sh --short

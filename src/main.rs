@@ -18,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     grimmory::memory::limit_malloc_arenas();
+    grimmory::memory::return_large_blocks();
     // Settings from ./.env when there is one; variables already set win. Done before the
     // runtime starts: changing the environment is only sound while the process has one thread.
     if let Err(e) = dotenvy::dotenv() {

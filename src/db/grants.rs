@@ -3,7 +3,8 @@
 //! keeps its row (for the audit trail and to answer a late client plainly) but loses every
 //! secret at once, so no lookup can find it again.
 
-use super::{AuditEntry, AuditEvent, Db};
+use super::users::{user_from_row, JOINED_USER_COLUMNS};
+use super::{AuditEntry, AuditEvent, Db, User};
 use crate::clock::Millis;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -38,14 +39,42 @@ const GRANT_COLUMNS: &str = "id, user_id, kind, name, scope, created_at, last_us
      last_used_ip, oidc_issuer, oidc_subject, access_expires_at, provider_refresh_enc, \
      provider_access_expires_at";
 
+/// [`GRANT_COLUMNS`] of `app_grants g` joined with `users u`: the three names both tables
+/// have are the grant's under other names ([`JOINED`]), the rest read as they are.
+const JOINED_GRANT_COLUMNS: &str = "g.id AS grant_id, g.user_id, g.kind, g.name AS grant_name, \
+     g.scope, g.created_at AS grant_created_at, g.last_used_at, g.last_used_ip, g.oidc_issuer, \
+     g.oidc_subject, g.access_expires_at, g.provider_refresh_enc, g.provider_access_expires_at";
+
+/// What a row calls the columns that `app_grants` shares with `users`: id, name, created_at.
+struct Names {
+    id: &'static str,
+    name: &'static str,
+    created_at: &'static str,
+}
+
+const PLAIN: Names = Names {
+    id: "id",
+    name: "name",
+    created_at: "created_at",
+};
+const JOINED: Names = Names {
+    id: "grant_id",
+    name: "grant_name",
+    created_at: "grant_created_at",
+};
+
 fn grant_from_row(r: &AnyRow) -> Result<Grant, sqlx::Error> {
+    grant_from_named_row(r, &PLAIN)
+}
+
+fn grant_from_named_row(r: &AnyRow, names: &Names) -> Result<Grant, sqlx::Error> {
     Ok(Grant {
-        id: r.try_get("id")?,
+        id: r.try_get(names.id)?,
         user_id: r.try_get("user_id")?,
         kind: r.try_get("kind")?,
-        name: r.try_get("name")?,
+        name: r.try_get(names.name)?,
         scope: r.try_get("scope")?,
-        created_at: r.try_get("created_at")?,
+        created_at: r.try_get(names.created_at)?,
         last_used_at: r.try_get("last_used_at")?,
         last_used_ip: r.try_get("last_used_ip")?,
         oidc_issuer: r.try_get("oidc_issuer")?,
@@ -346,16 +375,46 @@ impl Db {
         row.as_ref().map(grant_from_row).transpose()
     }
 
-    pub async fn grant_by_access_hash(&self, hash: &str) -> Result<Option<Grant>, sqlx::Error> {
-        self.live_grant_by(Secret::Access, hash).await
+    /// The live grant one of whose secrets has this hash, and its user: one query, since every
+    /// request of an app asks it.
+    async fn live_grant_and_user_by(
+        &self,
+        column: Secret,
+        hash: &str,
+    ) -> Result<Option<(Grant, User)>, sqlx::Error> {
+        let column = match column {
+            Secret::Access => "access_hash",
+            Secret::Refresh => "refresh_hash",
+            Secret::AppPassword => "app_password_hash",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {JOINED_GRANT_COLUMNS}, {} FROM app_grants g JOIN users u ON u.id = g.user_id \
+             WHERE g.{column} = $1 AND g.revoked_at IS NULL",
+            *JOINED_USER_COLUMNS
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((grant_from_named_row(&r, &JOINED)?, user_from_row(&r)?)))
+            .transpose()
+    }
+
+    pub async fn grant_by_access_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(Grant, User)>, sqlx::Error> {
+        self.live_grant_and_user_by(Secret::Access, hash).await
     }
 
     pub async fn grant_by_refresh_hash(&self, hash: &str) -> Result<Option<Grant>, sqlx::Error> {
         self.live_grant_by(Secret::Refresh, hash).await
     }
 
-    pub async fn grant_by_app_password(&self, hash: &str) -> Result<Option<Grant>, sqlx::Error> {
-        self.live_grant_by(Secret::AppPassword, hash).await
+    pub async fn grant_by_app_password(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(Grant, User)>, sqlx::Error> {
+        self.live_grant_and_user_by(Secret::AppPassword, hash).await
     }
 
     /// Records a use of a grant. A failure to write (a read-only database) does not refuse

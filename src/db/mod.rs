@@ -29,6 +29,7 @@ pub use users::{IdentityLink, NewUser, User, UserChanges, UserView, PERMISSION_C
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub struct Db {
     /// For the health probe's own connections.
     url: Arc<str>,
     outage: Arc<health::Outage>,
+    /// Setup, once completed, stays completed: after this replica has seen it, every page and
+    /// the setup status skip the question.
+    setup_seen: Arc<AtomicBool>,
 }
 
 const MAX_ACQUIRE_WAIT: Duration = Duration::from_secs(30);
@@ -104,6 +108,7 @@ impl Db {
             backend,
             url: Arc::from(url),
             outage: Arc::default(),
+            setup_seen: Arc::default(),
         })
     }
 

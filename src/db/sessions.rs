@@ -1,8 +1,10 @@
 //! Server-side sessions. The cookie holds a random id; the table holds only its SHA-256.
 
-use super::Db;
+use super::users::{user_from_row, JOINED_USER_COLUMNS};
+use super::{Db, User};
 use crate::clock::Millis;
 use sqlx::Row;
+use std::sync::LazyLock;
 
 pub struct NewSession<'a> {
     pub id_hash: &'a str,
@@ -37,6 +39,16 @@ pub struct SessionRecord {
 /// A session's last-seen time is written at most this often, so reads stay reads.
 const TOUCH_EVERY_MS: Millis = 60_000;
 
+static LIVE_SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT s.user_id, s.last_seen_at, s.access_expires_at, s.refreshing_until, \
+         s.refresh_not_before, s.refresh_token_enc IS NOT NULL AS refreshable, {} \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+        *JOINED_USER_COLUMNS
+    )
+});
+
 impl Db {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
         let oidc = s.oidc.as_ref();
@@ -61,24 +73,21 @@ impl Db {
         Ok(())
     }
 
-    /// The live session with this id hash: not past its absolute expiry, nor idle longer
-    /// than `idle_ms`. Marks it seen.
+    /// The live session with this id hash, and its user: not past its absolute expiry, nor
+    /// idle longer than `idle_ms`. One query, since every signed-in request asks it (session,
+    /// user and permissions); the session is marked seen at most once a minute.
     pub async fn live_session(
         &self,
         id_hash: &str,
         now: Millis,
         idle_ms: Millis,
-    ) -> Result<Option<SessionRecord>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT user_id, last_seen_at, access_expires_at, refreshing_until, refresh_not_before, \
-             refresh_token_enc IS NOT NULL AS refreshable \
-             FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
-        )
-        .bind(id_hash)
-        .bind(now)
-        .bind(now - idle_ms)
-        .fetch_optional(&self.pool)
-        .await?;
+    ) -> Result<Option<(User, SessionRecord)>, sqlx::Error> {
+        let row = sqlx::query(&LIVE_SESSION_SQL)
+            .bind(id_hash)
+            .bind(now)
+            .bind(now - idle_ms)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         // Leased to a refresh under way, or waiting after one that failed.
         let waiting = row
@@ -111,7 +120,7 @@ impl Db {
                 }
             }
         }
-        Ok(Some(record))
+        Ok(Some((user_from_row(&row)?, record)))
     }
 
     /// Ends a session, live or expired. Returns the user it belonged to, if it existed.

@@ -3,6 +3,7 @@
 use super::users::{insert_user, NewUser, User};
 use super::{is_unique_violation, AuditEntry, AuditEvent, Db};
 use crate::clock::Millis;
+use std::sync::atomic::Ordering;
 
 pub enum SetupOutcome {
     Created(User),
@@ -11,9 +12,15 @@ pub enum SetupOutcome {
 
 impl Db {
     pub async fn setup_completed(&self) -> Result<bool, sqlx::Error> {
+        if self.setup_seen.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
         let row = sqlx::query("SELECT 1 FROM settings WHERE key = 'setup_completed'")
             .fetch_optional(&self.pool)
             .await?;
+        if row.is_some() {
+            self.setup_seen.store(true, Ordering::Relaxed);
+        }
         Ok(row.is_some())
     }
 

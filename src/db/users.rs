@@ -92,6 +92,17 @@ pub(super) static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     cols.join(", ")
 });
 
+/// [`USER_COLUMNS`] of the users table named `u` in a join; none of them shares its name with
+/// a column of `sessions` (nor with the grant columns a join with `app_grants` selects), so
+/// [`user_from_row`] reads a joined row as it is.
+pub(super) static JOINED_USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    USER_COLUMNS
+        .split(", ")
+        .map(|column| format!("u.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
@@ -165,31 +176,27 @@ impl Db {
         Ok(())
     }
 
-    /// A user with library access and identity link. Admins see every library.
+    /// A user with library access and identity link. Admins see every library. One query
+    /// (`me` and every signed-in page ask it): a row per library, or one without, each with
+    /// the link (a user has at most one).
     pub async fn user_view(&self, user: &User) -> Result<UserView, sqlx::Error> {
-        let library_ids: Vec<i64> = if user.is_admin {
-            sqlx::query_scalar("SELECT id FROM libraries ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?
+        let sql = if user.is_admin {
+            ADMIN_VIEW_SQL
         } else {
-            sqlx::query_scalar(
-                "SELECT library_id FROM user_libraries WHERE user_id = $1 ORDER BY library_id",
-            )
-            .bind(user.id)
-            .fetch_all(&self.pool)
-            .await?
+            USER_VIEW_SQL
         };
-        let link = sqlx::query("SELECT issuer, subject FROM oidc_identities WHERE user_id = $1")
-            .bind(user.id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| -> Result<_, sqlx::Error> {
-                Ok(IdentityLink {
-                    issuer: row.try_get("issuer")?,
-                    subject: row.try_get("subject")?,
-                })
-            })
-            .transpose()?;
+        let rows = sqlx::query(sql).bind(user.id).fetch_all(&self.pool).await?;
+        let mut library_ids = Vec::with_capacity(rows.len());
+        let mut link = None;
+        for row in &rows {
+            if let Some(id) = row.try_get::<Option<i64>, _>("library_id")? {
+                library_ids.push(id);
+            }
+            if let (Some(issuer), Some(subject)) = (row.try_get("issuer")?, row.try_get("subject")?)
+            {
+                link = Some(IdentityLink { issuer, subject });
+            }
+        }
         Ok(UserView {
             user: user.clone(),
             library_ids,
@@ -197,6 +204,15 @@ impl Db {
         })
     }
 }
+
+/// [`Db::user_view`]'s query for a user (the libraries they were given) and for an admin (every
+/// library).
+const USER_VIEW_SQL: &str = "SELECT i.issuer, i.subject, l.library_id FROM users u \
+     LEFT JOIN oidc_identities i ON i.user_id = u.id \
+     LEFT JOIN user_libraries l ON l.user_id = u.id WHERE u.id = $1 ORDER BY l.library_id";
+const ADMIN_VIEW_SQL: &str = "SELECT i.issuer, i.subject, l.id AS library_id FROM users u \
+     LEFT JOIN oidc_identities i ON i.user_id = u.id \
+     LEFT JOIN libraries l ON 1 = 1 WHERE u.id = $1 ORDER BY l.id";
 
 /// What an admin edit changes; `None` leaves a field as it is.
 #[derive(Debug, Default)]

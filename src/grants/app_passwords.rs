@@ -105,9 +105,9 @@ pub async fn authenticate(
         .db
         .grant_by_app_password(&hash(password))
         .await?
-        .filter(|g| g.kind == Kind::AppPassword.as_str());
-    if let Some(grant) = found {
-        if let Some(auth) = usable(state, grant, ip, now).await? {
+        .filter(|(g, _)| g.kind == Kind::AppPassword.as_str());
+    if let Some((grant, user)) = found {
+        if let Some(auth) = usable(state, grant, user, ip, now).await? {
             if auth.user.username == username {
                 return Ok(auth);
             }

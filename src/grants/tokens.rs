@@ -10,7 +10,7 @@ use super::{is_idle, sealer, Authenticated, Kind, Scope, TOUCH_EVERY_MS};
 use crate::auth::session::hash_token;
 use crate::clock::Millis;
 use crate::db::grants::{Grant, GrantSecret, NewGrant, ProviderSignIn, TokenHashes};
-use crate::db::{AuditEntry, AuditEvent};
+use crate::db::{AuditEntry, AuditEvent, User};
 use crate::error::AppError;
 use crate::state::Services;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -129,20 +129,21 @@ pub async fn authenticate(
     ip: &str,
 ) -> Result<Option<Authenticated>, AppError> {
     let now = state.clock.now();
-    let Some(grant) = state.db.grant_by_access_hash(&hash_token(raw)).await? else {
+    let Some((grant, user)) = state.db.grant_by_access_hash(&hash_token(raw)).await? else {
         return Ok(None);
     };
     if grant.access_expires_at.is_none_or(|at| at <= now) {
         return Ok(None);
     }
-    usable(state, grant, ip, now).await
+    usable(state, grant, user, ip, now).await
 }
 
-/// A grant found by one of its credentials, as its user, once checked for idleness and
+/// A grant found by one of its credentials, with its user, once checked for idleness and
 /// its use recorded (at most once a minute).
 pub(super) async fn usable(
     state: &Services,
     grant: Grant,
+    user: User,
     ip: &str,
     now: Millis,
 ) -> Result<Option<Authenticated>, AppError> {
@@ -150,9 +151,6 @@ pub(super) async fn usable(
         revoke::system(state, grant.id, Reason::Idle, Some(ip)).await?;
         return Ok(None);
     }
-    let Some(user) = state.db.user_by_id(grant.user_id).await? else {
-        return Ok(None);
-    };
     touch(state, &grant, ip, now).await?;
     Ok(Some(Authenticated {
         user,

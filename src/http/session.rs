@@ -64,18 +64,10 @@ fn refresh_if_due(state: &AppState, hash: &str, session: &SessionRecord) {
 /// The live session with this id hash and its user.
 async fn lookup(state: &AppState, hash: &str) -> Result<Option<(User, SessionRecord)>, AppError> {
     let now = state.clock.now();
-    let Some(session) = state
-        .db
-        .live_session(hash, now, state.config.session_idle_ms)
-        .await?
-    else {
-        return Ok(None);
-    };
     Ok(state
         .db
-        .user_by_id(session.user_id)
-        .await?
-        .map(|user| (user, session)))
+        .live_session(hash, now, state.config.session_idle_ms)
+        .await?)
 }
 
 /// Marks a request that came with an app credential (`http::app_auth`) in place of a

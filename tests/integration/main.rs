@@ -23,6 +23,7 @@ mod oidc_settings;
 mod oidc_sign_in;
 mod pages;
 mod real_idp;
+mod real_provider;
 mod refresh;
 mod replicas;
 mod sealed;

@@ -14,6 +14,7 @@ mod faults;
 mod grants;
 mod grants_oidc;
 mod hardening;
+mod in_flight;
 mod linking;
 mod login;
 mod metrics;

@@ -18,6 +18,9 @@ export const CONFIDENTIAL_CLIENT_ID = 'grimmory-confidential';
 // The mobile app's client: native, public, PKCE, custom-scheme redirect URIs (spec 11.2).
 export const NATIVE_CLIENT_ID = 'grimmory-native';
 export const DEFAULT_NATIVE_REDIRECT_URI = 'grimmory://oauth2-callback';
+export const CONFIDENTIAL_POST_CLIENT_ID = 'grimmory-confidential-post';
+/** The ways a confidential client may send its secret; each has a client of its own. */
+export const SECRET_METHODS = ['client_secret_basic', 'client_secret_post'];
 export const SCOPES = ['openid', 'profile', 'email', 'groups', 'offline_access'];
 
 // Stable opaque subject per user, like Authentik's hashed user id (same on every start).
@@ -109,7 +112,9 @@ function send(res, status, html, headers = {}) {
  * @param {string[]} [options.postLogoutRedirectUris=[]]
  * @param {string} [options.backchannelLogoutUri]
  * @param {'RS256'|'ES256'} [options.signingAlg='RS256']
- * @param {string} [options.clientSecret] secret of the confidential client (default: random per start)
+ * @param {string} [options.clientSecret] secret of the confidential clients (default: random per start)
+ * @param {string[]} [options.secretMethods=SECRET_METHODS] the methods the provider supports and
+ *   advertises for sending a client secret; one confidential client is registered per method
  * @param {boolean} [options.log=false] log provider events to stderr
  * @param {{cert: string, key: string}} [options.tls] serve https with this PEM certificate and key
  *   (a provider behind a private CA)
@@ -125,6 +130,7 @@ export async function startProvider(options = {}) {
     backchannelLogoutUri,
     signingAlg = 'RS256',
     clientSecret = randomBytes(24).toString('hex'),
+    secretMethods = SECRET_METHODS,
     log = false,
     tls,
     accessTokenTtl = 10 * 60,
@@ -135,6 +141,10 @@ export async function startProvider(options = {}) {
   }
   if (!['RS256', 'ES256'].includes(signingAlg)) {
     throw new TypeError('startProvider: signingAlg must be RS256 or ES256');
+  }
+  if (!Array.isArray(secretMethods) || secretMethods.length === 0
+    || secretMethods.some((m) => !SECRET_METHODS.includes(m))) {
+    throw new TypeError(`startProvider: secretMethods must list some of ${SECRET_METHODS.join(', ')}`);
   }
 
   // Bind first: the issuer needs the real port.
@@ -160,10 +170,20 @@ export async function startProvider(options = {}) {
     } : {}),
   };
 
+  // A client registered with one method is refused (invalid_client) when it authenticates with
+  // another, so a sign-in with one of these proves which method the relying party used.
+  const confidentialIds = {
+    client_secret_basic: CONFIDENTIAL_CLIENT_ID,
+    client_secret_post: CONFIDENTIAL_POST_CLIENT_ID,
+  };
+  const confidentialClients = secretMethods.map((method) => ({
+    ...common, client_id: confidentialIds[method], client_secret: clientSecret, token_endpoint_auth_method: method,
+  }));
+
   const configuration = {
     clients: [
       { ...common, client_id: PUBLIC_CLIENT_ID, token_endpoint_auth_method: 'none', application_type: 'web' },
-      { ...common, client_id: CONFIDENTIAL_CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic' },
+      ...confidentialClients,
       // A native app's redirect URIs are its own (custom schemes); it signs out through the app.
       {
         ...common,
@@ -174,6 +194,9 @@ export async function startProvider(options = {}) {
         post_logout_redirect_uris: [],
       },
     ],
+    // Also what discovery lists in token_endpoint_auth_methods_supported: a relying party that
+    // prefers basic must fall back to post when only post is listed.
+    clientAuthMethods: ['none', ...secretMethods],
     jwks: { keys: [jwkFor(signingAlg)] },
     cookies: {
       // The app under test runs on 127.0.0.1 too and cookies ignore ports: use distinct names.
@@ -230,7 +253,9 @@ export async function startProvider(options = {}) {
     async issueRefreshToken(ctx, client, code) {
       return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
     },
-    // Authentik rotates refresh tokens on every use.
+    // Authentik rotates refresh tokens on every use. A rotated token presented again is taken
+    // for a stolen copy: the library answers invalid_grant and revokes the whole grant, so the
+    // newest refresh token stops working too (OAuth 2.0 Security BCP, refresh token reuse).
     rotateRefreshToken: () => true,
     pkce: {
       // Public client: required (library default for auth method "none"); confidential: optional.
@@ -283,6 +308,33 @@ ${autoForm}
       Grant: 24 * 60 * 60,
     },
   };
+
+  // oidc-provider accepts a secret sent either way from a client registered with either method
+  // (lib/shared/client_auth.js); stricter providers do not, and a test must see which way the
+  // relying party sent it. So a confidential client must use the method it was registered with.
+  const registeredMethod = new Map(confidentialClients.map((c) => [c.client_id, c.token_endpoint_auth_method]));
+  function authMethodRefusal(authorization, form) {
+    let clientId;
+    let method;
+    if (/^basic /i.test(authorization ?? '')) {
+      const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+      try {
+        clientId = decodeURIComponent(decoded.split(':')[0].replace(/\+/g, ' '));
+      } catch {
+        return undefined; // a malformed header: the library refuses it
+      }
+      method = 'client_secret_basic';
+    } else if (form.has('client_secret')) {
+      clientId = form.get('client_id');
+      method = 'client_secret_post';
+    } else {
+      return undefined;
+    }
+    const registered = registeredMethod.get(clientId);
+    return registered && registered !== method
+      ? `${clientId} authenticates with ${registered}, not ${method}`
+      : undefined;
+  }
 
   const provider = new Provider(issuer, configuration);
   const events = ['backchannel.error', 'server_error', 'grant.error', 'authorization.error', 'end_session.error', 'revocation.error'];
@@ -389,6 +441,20 @@ ${autoForm}
         }
       }
 
+      if (req.method === 'POST' && /^\/token(\/|$)/.test(rest)) {
+        const form = await readForm(req);
+        // The body is read now: the library takes it from here (and says once on stderr that
+        // it found a parsed body).
+        req.body = form.toString();
+        const refusal = authMethodRefusal(req.headers.authorization, form);
+        if (refusal) {
+          return send(res, 401, JSON.stringify({ error: 'invalid_client', error_description: refusal }), {
+            'content-type': 'application/json',
+            ...(req.headers.authorization ? { 'www-authenticate': 'Basic realm="grimmory test IdP"' } : {}),
+          });
+        }
+      }
+
       rest += full.search;
       req.originalUrl = `${PREFIX}${rest}`;
       req.url = rest;
@@ -407,7 +473,10 @@ ${autoForm}
     provider,
     clients: {
       public: { clientId: PUBLIC_CLIENT_ID },
-      confidential: { clientId: CONFIDENTIAL_CLIENT_ID, clientSecret },
+      ...(secretMethods.includes('client_secret_basic')
+        ? { confidential: { clientId: CONFIDENTIAL_CLIENT_ID, clientSecret } } : {}),
+      ...(secretMethods.includes('client_secret_post')
+        ? { confidentialPost: { clientId: CONFIDENTIAL_POST_CLIENT_ID, clientSecret } } : {}),
       native: { clientId: NATIVE_CLIENT_ID },
     },
     accounts: ACCOUNTS,

@@ -287,6 +287,8 @@ try {
     ok(wrong.status === 401, 'refresh with a wrong secret → 401', wrong);
     const r3 = await token({ grant_type: 'refresh_token', refresh_token: t3.body.refresh_token }, { basic: [conf.clientId, conf.clientSecret] });
     ok(r3.status === 200 && typeof r3.body.refresh_token === 'string', 'confidential refresh → 200 with a new refresh_token', r3.body);
+    const posted = await token({ grant_type: 'refresh_token', refresh_token: r3.body.refresh_token, client_id: conf.clientId, client_secret: conf.clientSecret });
+    ok(posted.status === 401 && posted.body.error === 'invalid_client', 'the client_secret_basic client sending its secret in the form → 401 invalid_client', posted);
   }
 
   section('prompt=login and prompt=consent still yield refresh tokens, without any consent screen');

@@ -4,6 +4,7 @@
 //   node provider/start.mjs --redirect-uri URI [--redirect-uri URI2 ...]
 //       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]
 //       [--port N] [--signing-alg RS256|ES256] [--client-secret S] [--access-token-ttl SECS] [--log]
+//       [--secret-method client_secret_basic|client_secret_post ...]   (default: both)
 //       [--tls-cert PEM-FILE --tls-key PEM-FILE]   (serve https)
 //       [--native-redirect-uri URI ...]            (the native client's; default grimmory://oauth2-callback)
 //
@@ -13,13 +14,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { startProvider } from './provider.mjs';
+import { SECRET_METHODS, startProvider } from './provider.mjs';
 
 function usage(message) {
   if (message) console.error(`error: ${message}`);
   console.error('usage: node provider/start.mjs --redirect-uri URI [--post-logout-redirect-uri URI] '
     + '[--backchannel-logout-uri URI] [--port N] [--signing-alg RS256|ES256] [--client-secret S] '
-    + '[--access-token-ttl SECS] [--log] [--tls-cert PEM-FILE --tls-key PEM-FILE] [--native-redirect-uri URI]');
+    + '[--access-token-ttl SECS] [--log] [--tls-cert PEM-FILE --tls-key PEM-FILE] [--native-redirect-uri URI] '
+    + '[--secret-method client_secret_basic|client_secret_post ...]');
   process.exit(2);
 }
 
@@ -33,6 +35,7 @@ try {
       port: { type: 'string', default: '0' },
       'signing-alg': { type: 'string', default: 'RS256' },
       'client-secret': { type: 'string' },
+      'secret-method': { type: 'string', multiple: true },
       'access-token-ttl': { type: 'string', default: '600' },
       log: { type: 'boolean', default: false },
       'tls-cert': { type: 'string' },
@@ -55,6 +58,8 @@ const tls = values['tls-cert']
   : undefined;
 const accessTokenTtl = Number(values['access-token-ttl']);
 if (!Number.isInteger(accessTokenTtl) || accessTokenTtl < 1) usage('--access-token-ttl must be a whole number of seconds');
+const secretMethods = values['secret-method'] ?? SECRET_METHODS;
+if (secretMethods.some((m) => !SECRET_METHODS.includes(m))) usage(`--secret-method must be one of ${SECRET_METHODS.join(', ')}`);
 
 const idp = await startProvider({
   port,
@@ -63,6 +68,7 @@ const idp = await startProvider({
   backchannelLogoutUri: values['backchannel-logout-uri'],
   signingAlg: values['signing-alg'],
   clientSecret: values['client-secret'],
+  secretMethods,
   log: values.log,
   tls,
   accessTokenTtl,

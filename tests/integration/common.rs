@@ -550,4 +550,16 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
+
+    /// The one text a `SELECT`-one-value query answers.
+    pub async fn text(&self, sql: &str) -> String {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
 }

@@ -52,6 +52,12 @@ pub struct Behaviour {
     pub refresh_body: Value,
     /// Refresh requests get no answer at all.
     pub refresh_hangs: bool,
+    /// Refresh requests, once seen, wait for a permit of this semaphore before they are
+    /// answered: a test holds a refresh in flight at the provider and lets it go.
+    pub refresh_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Code exchanges, once seen, wait at this barrier before they are answered: two sign-ins
+    /// provably at the provider at once go on together.
+    pub token_barrier: Option<Arc<tokio::sync::Barrier>>,
     /// Authorization code exchanges get no answer at all.
     pub token_hangs: bool,
     /// Userinfo gets no answer at all.
@@ -156,6 +162,8 @@ impl FakeIdp {
             refresh_status: 400,
             refresh_body: json!({"error": "invalid_grant"}),
             refresh_hangs: false,
+            refresh_gate: None,
+            token_barrier: None,
             token_hangs: false,
             userinfo_hangs: false,
             userinfo_delay: Duration::ZERO,
@@ -307,6 +315,9 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         if b.refresh_hangs {
             std::future::pending::<()>().await;
         }
+        if let Some(gate) = &b.refresh_gate {
+            let _pass = gate.acquire().await;
+        }
         if let Some(refusal) = client_refusal(&b, &headers, &form) {
             return refusal;
         }
@@ -318,6 +329,9 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
     }
     if b.token_hangs {
         std::future::pending::<()>().await;
+    }
+    if let Some(barrier) = &b.token_barrier {
+        barrier.wait().await;
     }
     if let Some(refusal) = client_refusal(&b, &headers, &form) {
         return refusal;

@@ -1,11 +1,13 @@
 //! Races and edge cases found in review: each of these once had a way around it.
 
 use crate::common::{json_request, Engine, TestApp};
+use crate::in_flight::{release_when_waiting, TableLock};
 use crate::on_both_engines;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
+use tokio::sync::Barrier;
 
 on_both_engines!(
     a_burst_of_guesses_is_limited_like_a_sequence,
@@ -20,9 +22,14 @@ on_both_engines!(
 async fn a_burst_of_guesses_is_limited_like_a_sequence(engine: Engine) {
     let app = Arc::new(TestApp::new(engine).await);
     app.setup_admin().await;
+    // All twelve start together.
+    let barrier = Arc::new(Barrier::new(12));
     let guesses = (0..12).map(|i| {
-        let app = app.clone();
-        tokio::spawn(async move { app.login("admin", &format!("guess {i}")).await.status })
+        let (app, barrier) = (app.clone(), barrier.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            app.login("admin", &format!("guess {i}")).await.status
+        })
     });
     let mut statuses = Vec::new();
     for g in guesses.collect::<Vec<_>>() {
@@ -52,56 +59,61 @@ async fn a_burst_of_guesses_is_limited_like_a_sequence(engine: Engine) {
         .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
 }
 
+/// Two admins on two servers of one database demote each other at the same moment: one
+/// demotion goes through, the other is refused, and one admin is left.
 async fn two_admins_demoting_each_other_leave_one(engine: Engine) {
-    let app = Arc::new(TestApp::new(engine).await);
-    let first = app.setup_admin().await;
-    let second_user = app
+    let one = TestApp::new(engine).await;
+    let first = one.setup_admin().await;
+    let second_user = one
         .create_user(
             &first,
             json!({"username": "root2", "password": "second admin", "isAdmin": true}),
         )
         .await;
-    let second = app.cookie_for("root2", "second admin").await;
-    let first_id = app.get("/api/v1/auth/me", Some(&first)).await.json()["id"]
+    let other = TestApp::on_database(engine, &one.database_url, |_| {}).await;
+    let second = other.cookie_for("root2", "second admin").await;
+    let first_id = one.get("/api/v1/auth/me", Some(&first)).await.json()["id"]
         .as_i64()
         .unwrap();
     let second_id = second_user["id"].as_i64().unwrap();
-    let demote = |cookie: String, target: i64| {
-        let app = app.clone();
-        tokio::spawn(async move {
-            app.put_json(
-                &format!("/api/v1/admin/users/{target}"),
-                json!({"isAdmin": false}),
-                Some(&cookie),
-            )
-            .await
-            .status
-        })
-    };
-    let a = demote(first.clone(), second_id);
-    let b = demote(second.clone(), first_id);
-    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let lock = TableLock::hold(&one, "users").await;
+    let barrier = Barrier::new(2);
+    let (a, b, ()) = tokio::join!(
+        demote(&one, &barrier, &first, second_id),
+        demote(&other, &barrier, &second, first_id),
+        release_when_waiting(lock, 2),
+    );
     assert_eq!(
         [a, b].iter().filter(|s| **s == StatusCode::OK).count(),
         1,
         "{a} {b}"
     );
-    let users = app
-        .get(
-            "/api/v1/admin/users",
-            Some(if a == StatusCode::OK { &first } else { &second }),
-        )
-        .await
-        .json();
+    let refused = if a == StatusCode::OK { b } else { a };
+    match engine {
+        // Both were past their authorization, waiting at the lock: the invariant refused one.
+        Engine::Postgres => assert_eq!(refused, StatusCode::CONFLICT),
+        // Or the one demoted first was no admin any more when its own request was checked.
+        Engine::Sqlite => assert!(
+            [StatusCode::CONFLICT, StatusCode::FORBIDDEN].contains(&refused),
+            "{refused}"
+        ),
+    }
     assert_eq!(
-        users
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|u| u["isAdmin"] == true)
-            .count(),
+        one.count("SELECT COUNT(*) FROM users WHERE is_admin = TRUE")
+            .await,
         1
     );
+}
+
+async fn demote(app: &TestApp, barrier: &Barrier, cookie: &str, target: i64) -> StatusCode {
+    barrier.wait().await;
+    app.put_json(
+        &format!("/api/v1/admin/users/{target}"),
+        json!({"isAdmin": false}),
+        Some(cookie),
+    )
+    .await
+    .status
 }
 
 async fn demoting_an_admin_does_not_keep_the_implicit_grants(engine: Engine) {

@@ -2,11 +2,14 @@
 
 use crate::common::{Engine, Reply, TestApp};
 use crate::fake_idp::{FakeIdp, Grant};
+use crate::in_flight::{release_when_waiting, TableLock};
 use crate::on_both_engines;
 use crate::signer::{ec_jwk, rsa_jwk, sign, Key};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::Barrier;
 
 pub const CLIENT: &str = "grimmory";
 pub const BROWSER: &str = "browser-one-0123456789abcdefghijklmnopqrstuv";
@@ -981,11 +984,15 @@ async fn linking_from_the_profile(engine: Engine) {
 
 on_both_engines!(concurrent_first_sign_ins_make_one_user);
 
+/// Two first sign-ins of one person finish at once on two servers of one database: both are
+/// held at the provider's token endpoint until both are there (and, on PostgreSQL, at the
+/// users table until both wait for it). One user results.
 async fn concurrent_first_sign_ins_make_one_user(engine: Engine) {
-    let flow = std::sync::Arc::new(Flow::new(engine, json!({"autoProvisioning": true})).await);
+    let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
+    let other = TestApp::on_database(engine, &flow.app.database_url, |_| {}).await;
     let first = flow.authorize(BROWSER, "").await;
     let second = flow.authorize(BROWSER, "").await;
-    // Each code gets the token for its own sign-in; both callbacks run at once.
+    // Each code gets the token for its own sign-in.
     let one = rs256(
         &flow.claims(&first.nonce, "sub-twin", "twin"),
         Some("rsa-1"),
@@ -1007,27 +1014,31 @@ async fn concurrent_first_sign_ins_make_one_user(engine: Engine) {
             c2,
             json!({"access_token": "a2", "token_type": "Bearer", "id_token": two}),
         );
+        b.token_barrier = Some(Arc::new(Barrier::new(2)));
     });
-    let run = |query: String| {
-        let flow = flow.clone();
-        tokio::spawn(async move { flow.callback(BROWSER, &query, None).await })
-    };
-    let (a, b) = (run(first.grant.query()), run(second.grant.query()));
-    let (ra, rb) = (a.await.unwrap(), b.await.unwrap());
+    let on_other = Request::get(format!("/oauth2-callback?{}", second.grant.query()))
+        .header("cookie", flow.browser_cookie(BROWSER))
+        .body(Body::empty())
+        .unwrap();
+    let on_this = first.grant.query();
+    let lock = TableLock::hold(&flow.app, "users").await;
+    let (ra, rb, ()) = tokio::join!(
+        flow.callback(BROWSER, &on_this, None),
+        other.send(on_other),
+        release_when_waiting(lock, 2),
+    );
     signed_in(&ra);
     signed_in(&rb);
-    let users = flow
-        .app
-        .get("/api/v1/admin/users", Some(&flow.admin))
-        .await
-        .json();
     assert_eq!(
-        users
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|u| u["username"] == "twin")
-            .count(),
+        flow.app
+            .count("SELECT COUNT(*) FROM users WHERE username = 'twin'")
+            .await,
+        1
+    );
+    assert_eq!(
+        flow.app
+            .count("SELECT COUNT(*) FROM oidc_identities WHERE subject = 'sub-twin'")
+            .await,
         1
     );
 }

@@ -9,8 +9,11 @@ use grimmory::auth::refresh::{refresh_session, Outcome, RETRY_REFUSED_MS, RETRY_
 use grimmory::auth::session::hash_token;
 use grimmory::clock::Clock;
 use grimmory::db::RefreshResult;
+use grimmory::AppState;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Barrier, Semaphore};
 
 /// Signs in with groups and a refresh token; answers the cookie and its session hash.
 pub async fn sign_in(flow: &Flow, groups: Value, expires_in: i64) -> (String, String) {
@@ -102,7 +105,7 @@ fn refresh_calls(flow: &Flow) -> usize {
 on_both_engines!(
     a_refresh_resyncs_groups,
     a_refused_refresh_token_ends_the_session,
-    one_refresh_at_a_time,
+    one_refresh_at_a_time_across_two_servers,
     a_refreshed_token_for_someone_else_is_refused,
     providers_that_send_less_keep_the_session,
     activity_triggers_the_refresh,
@@ -173,37 +176,64 @@ async fn a_refused_refresh_token_ends_the_session(engine: Engine) {
         .any(|e| e["event"] == "SESSION_REFRESH_FAILED"));
 }
 
-async fn one_refresh_at_a_time(engine: Engine) {
+/// Two servers on one database find the same session due at once: one refresh at a time per
+/// session, across replicas (spec section 7). The provider holds the first refresh request
+/// it gets; while that one is provably in flight, the other server's refresh runs to its end
+/// without asking the provider. Then the first is let go and stores its tokens.
+async fn one_refresh_at_a_time_across_two_servers(engine: Engine) {
     let (flow, _, _) = setup(engine).await;
     let (cookie, hash) = sign_in(&flow, json!(["readers"]), 300).await;
-    flow.idp.set(|bh| {
+    let other = TestApp::on_database(engine, &flow.app.database_url, |_| {}).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let held = gate.clone();
+    flow.idp.set(move |bh| {
         bh.refresh_status = 200;
         bh.refresh_body = json!({"access_token": "at-2", "token_type": "Bearer", "refresh_token": "rt-2", "expires_in": 300});
+        bh.refresh_gate = Some(held);
     });
     flow.app.clock.advance_ms(250_000);
-    let state = flow.app.state.clone();
-    let runs: Vec<_> = (0..4)
-        .map(|_| {
-            let (state, hash) = (state.clone(), hash.clone());
-            tokio::spawn(async move { refresh_session(&state, &hash).await.unwrap() })
+    other.clock.advance_ms(250_000);
+    let barrier = Arc::new(Barrier::new(2));
+    let run = |state: AppState| {
+        let (barrier, hash) = (barrier.clone(), hash.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            refresh_session(&state, &hash).await.unwrap()
         })
-        .collect();
-    let mut outcomes = Vec::new();
-    for r in runs {
-        outcomes.push(r.await.unwrap());
+    };
+    let mut runs = vec![run(flow.app.state.clone()), run(other.state.clone())];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let finished = loop {
+        assert!(
+            refresh_calls(&flow) < 2,
+            "both servers asked the provider to refresh the session"
+        );
+        if refresh_calls(&flow) == 1 {
+            if let Some(i) = runs.iter().position(|r| r.is_finished()) {
+                break runs.remove(i).await.unwrap();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no refresh reached the provider while the other ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(finished, Outcome::Skipped);
+    let holder = runs.remove(0);
+    assert!(
+        !holder.is_finished(),
+        "the other refresh is still held at the provider"
+    );
+    gate.add_permits(1);
+    assert_eq!(holder.await.unwrap(), Outcome::Refreshed);
+    assert_eq!(refresh_calls(&flow), 1);
+    for app in [&flow.app, &other] {
+        assert_eq!(
+            app.get("/api/v1/auth/me", Some(&cookie)).await.status,
+            StatusCode::OK
+        );
     }
-    assert_eq!(flow.idp.seen().refresh_requests.len(), 1, "{outcomes:?}");
-    assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| **o == Outcome::Refreshed)
-            .count(),
-        1
-    );
-    assert_eq!(
-        flow.app.get("/api/v1/auth/me", Some(&cookie)).await.status,
-        StatusCode::OK
-    );
 }
 
 async fn a_refreshed_token_for_someone_else_is_refused(engine: Engine) {

@@ -93,7 +93,9 @@ async fn app_password_via(flow: &Flow, session: &str, sub: &str, sid: &str) -> S
     let body = json!({"name": format!("OPDS {sid}")});
     let r = round_trip(flow, session, APP_PASSWORDS, body.clone(), sub, sid).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(r.location(), Some("/profile"));
+    // Back to the form, filled in again.
+    let back = format!("/profile?appPassword=OPDS+{sid}&scope=full");
+    assert_eq!(r.location(), Some(back.as_str()));
     let r = flow
         .app
         .post_json(APP_PASSWORDS, body, Some(&cookies(flow, session)))
@@ -157,7 +159,7 @@ async fn linked_users_confirm_with_their_provider(engine: Engine) {
         "sid-late",
     )
     .await;
-    assert_eq!(r.location(), Some("/profile"));
+    assert_eq!(r.location(), Some("/profile?appPassword=Late&scope=full"));
     flow.app.clock.advance_ms(5 * 60_000 + 1);
     let r = flow
         .app

@@ -286,10 +286,10 @@ print_table() {
     "$(field "$startup_line" runs)" "$(field "$startup_line" median_ms)"
 }
 
-# Every figure, or the script fails: what CI checks.
-printf '## grimmory benchmark: %s, commit %s, %s CPUs (%s)\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" \
+if [ -n "$given_bin" ]; then build="binary $bin"; else build="commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"; fi
+printf '## grimmory benchmark: %s, %s, %s CPUs (%s)\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$build" "$(nproc)" \
   "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
+# Every figure, or the script fails: what CI checks.
 for engine in $engines; do
   bench_engine "$engine"
 done

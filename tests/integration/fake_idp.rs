@@ -244,6 +244,19 @@ impl FakeIdp {
         }
     }
 
+    /// The user approved an authorization request the client ran itself (a mobile app asks
+    /// the provider directly): `code` is issued for `redirect_uri` and the S256 challenge of
+    /// `verifier`, good for one exchange.
+    pub fn issue_code(&self, code: &str, redirect_uri: &str, verifier: &str) {
+        let client_id = self.behaviour.lock().unwrap().client_id.clone();
+        let issued = Issued {
+            client_id,
+            redirect_uri: redirect_uri.to_owned(),
+            code_challenge: URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+        };
+        self.issued.lock().unwrap().insert(code.to_owned(), issued);
+    }
+
     pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
         change(&mut self.behaviour.lock().unwrap());
     }

@@ -50,12 +50,24 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// The user approves the app's authorization request at the provider just before the app
+/// calls back: the provider issues the code of `pairs` for their redirect URI and verifier.
+fn approved(flow: &Flow, pairs: &[(&str, &str)]) {
+    let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    if let (Some(code), Some(uri), Some(verifier)) =
+        (get("code"), get("redirect_uri"), get("code_verifier"))
+    {
+        flow.idp.issue_code(code, uri, verifier);
+    }
+}
+
 async fn post_callback(flow: &Flow, pairs: &[(&str, &str)], user_agent: Option<&str>) -> Reply {
     let mut b =
         Request::post(CALLBACK).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(ua) = user_agent {
         b = b.header(header::USER_AGENT, ua);
     }
+    approved(flow, pairs);
     flow.app
         .send(b.body(Body::from(form(pairs))).unwrap())
         .await
@@ -203,7 +215,9 @@ async fn a_state_is_ours_used_once_and_short_lived(engine: Engine) {
     // The query string works as the form does.
     let state = new_state(&flow).await;
     provider_answers(&flow, "q", "phone-user", |_| {});
-    let query = form(&params(&state, "q", APP_URI));
+    let pairs = params(&state, "q", APP_URI);
+    approved(&flow, &pairs);
+    let query = form(&pairs);
     let r = flow
         .app
         .send(
@@ -329,6 +343,7 @@ async fn a_bad_id_token_gets_no_grant(engine: Engine) {
 }
 
 async fn redirect(flow: &Flow, pairs: &[(&str, &str)]) -> Reply {
+    approved(flow, pairs);
     let query = form(pairs);
     flow.app
         .get(&format!("/api/v1/auth/oidc/redirect?{query}"), None)

@@ -1,7 +1,7 @@
-import AxeBuilder from '@axe-core/playwright';
 import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
 import { startTestProvider, type TestProvider } from '../support/provider';
 import { adminApi } from '../support/api';
+import { seriousViolations } from '../support/a11y';
 import type { Page } from '@playwright/test';
 
 // Apps and devices (spec section 11), on a phone-sized screen: a user signed in through the
@@ -39,11 +39,7 @@ async function signInWithProvider(page: Page) {
 }
 
 async function expectNoSeriousViolations(page: Page) {
-  const { violations } = await new AxeBuilder({ page }).analyze();
-  const serious = violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .flatMap((v) => v.nodes.map((n) => `${v.id} at ${n.target.join(' ')}: ${n.failureSummary}`));
-  expect(serious).toEqual([]);
+  expect(await seriousViolations(page)).toEqual([]);
 }
 
 async function expectNoSidewaysScroll(page: Page) {

@@ -1,4 +1,4 @@
-import { test, expect, hydrated, admin, setupAdmin } from '../support/fixtures';
+import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
 import { startTestProvider } from '../support/provider';
 
 test('an admin configures the provider, tests it, saves and turns OIDC on', async ({ page, context, server }) => {
@@ -16,7 +16,7 @@ test('an admin configures the provider, tests it, saves and turns OIDC on', asyn
     await expect(page.getByRole('heading', { name: 'OIDC Settings', exact: true })).toBeVisible();
     await hydrated(page);
     await expect(page.getByText('Configure settings below to enable.')).toBeVisible();
-    await expect(page.getByTestId('oidc-enabled')).toBeDisabled();
+    await expect(page.getByRole('switch', { name: 'OIDC Login' })).toBeDisabled();
 
     const form = page.getByTestId('provider-form');
     // A bad issuer gets its message next to the field and nothing is saved.
@@ -54,14 +54,15 @@ test('an admin configures the provider, tests it, saves and turns OIDC on', asyn
     await page.getByRole('button', { name: 'Copy Redirect URI' }).click();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${server.url}/oauth2-callback`);
 
-    await page.getByTestId('oidc-enabled').check({ force: true });
+    await page.getByRole('switch', { name: 'OIDC Login' }).check();
     await expect(page.getByText('OIDC login enabled.')).toBeVisible();
     const pub = await (await fetch(`${server.url}/api/v1/public-settings`)).json();
     expect(pub).toMatchObject({ oidcEnabled: true, oidcProviderName: 'Authentik' });
 
     // A group mapping; an empty claim is refused next to its field.
     await page.getByRole('button', { name: 'Add Mapping' }).click();
-    const dialog = page.getByTestId('mapping-dialog');
+    const dialog = page.getByRole('dialog', { name: 'Add Mapping' });
+    await expect(dialog.getByLabel('Group Claim Value')).toBeFocused();
     await dialog.getByRole('button', { name: 'Save Mapping' }).click();
     await expect(dialog.getByText('Group claim value is required.')).toBeVisible();
     await dialog.getByLabel('Group Claim Value').fill('grimmory-users');
@@ -73,4 +74,33 @@ test('an admin configures the provider, tests it, saves and turns OIDC on', asyn
   } finally {
     await idp.stop();
   }
+});
+
+test('the switches and the mapping form work from the keyboard and by their labels', async ({ page, server }) => {
+  await setupAdmin(server);
+  await signIn(page, admin.username, admin.password);
+  await page.goto('/settings/oidc');
+  await hydrated(page);
+
+  const provisioning = page.getByRole('switch', { name: 'Automatic User Provisioning' });
+  await provisioning.focus();
+  await page.keyboard.press('Space');
+  await expect(page.getByText('User provisioning saved.')).toBeVisible();
+  // The words of a switch's label turn it too.
+  await page.locator('label.toggle > span', { hasText: /^Link Existing Local Accounts$/ }).click();
+  await expect(page.getByText('Account linking saved.')).toBeVisible();
+  await page.reload();
+  await hydrated(page);
+  await expect(provisioning).toBeChecked();
+  await expect(page.getByRole('switch', { name: 'Link Existing Local Accounts' })).toBeChecked();
+
+  // The mapping form takes the focus when it opens, and Escape closes it and gives it back.
+  const add = page.getByRole('button', { name: 'Add Mapping' });
+  await add.focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Add Mapping' });
+  await expect(dialog.getByLabel('Group Claim Value')).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+  await expect(add).toBeFocused();
 });

@@ -51,9 +51,9 @@ test("the seed's Test It: a user signs in with Authentik and sees their librarie
   await expect(adminPage.getByTestId('test-summary')).toHaveText('All checks passed');
   await form.getByRole('button', { name: 'Save' }).click();
   await expect(adminPage.getByText('OIDC provider settings saved.')).toBeVisible();
-  await adminPage.getByTestId('oidc-enabled').check({ force: true });
+  await adminPage.getByRole('switch', { name: 'OIDC Login' }).check();
   await expect(adminPage.getByText('OIDC login enabled.')).toBeVisible();
-  await adminPage.getByTestId('auto-provisioning').check({ force: true });
+  await adminPage.getByRole('switch', { name: 'Automatic User Provisioning' }).check();
   await expect(adminPage.getByText('User provisioning saved.')).toBeVisible();
   // Libraries and the group mapping through the API, to keep the test short.
   const api = await adminApi(server.url);

@@ -1,6 +1,7 @@
 import { test, expect, hydrated, admin, setupAdmin } from '../support/fixtures';
 import { startTestProvider, type TestProvider } from '../support/provider';
 import { adminApi } from '../support/api';
+import { seriousViolations } from '../support/a11y';
 
 let idp: TestProvider;
 
@@ -55,6 +56,8 @@ test('Try Sign-in: a test user at the provider, the report, and nothing changed'
   await expect(mapped.locator('tr', { hasText: 'display name' })).toContainText('Carol Danvers');
   // Tokens are never shown.
   expect(await tab.content()).not.toMatch(/eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\./);
+  await hydrated(tab);
+  expect(await seriousViolations(tab), 'accessibility of the report').toEqual([]);
 
   // Nothing changed: no new user, and the admin is still signed in as themselves.
   expect(await api.get('/api/v1/admin/users')).toEqual(usersBefore);

@@ -73,7 +73,9 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(pages::router(&state))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+        // The 404 page runs the same hydration scripts, so it needs the same nonce policy.
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            pages::page_policy,
             app::shell,
         ))
         .layer(from_fn_with_state(state.clone(), metrics::count_requests))

@@ -44,7 +44,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 /// Sets the page's Content-Security-Policy with the nonce Leptos gives this render's inline
 /// scripts (a new one for every response).
-fn page_policy() {
+pub(super) fn page_policy() {
     let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
         return;
     };

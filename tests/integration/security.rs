@@ -107,27 +107,34 @@ fn page_nonce(r: &crate::common::Reply) -> String {
 async fn pages_run_only_their_own_scripts(engine: Engine) {
     let app = TestApp::new(engine).await;
     app.setup_admin().await;
-    let page = app.get("/login", None).await;
-    assert_eq!(page.status, StatusCode::OK);
-    let nonce = page_nonce(&page);
-    let html = page.text();
-    let scripts: Vec<&str> = html
-        .split("<script")
-        .skip(1)
-        .map(|s| &s[..s.find('>').unwrap()])
-        .collect();
-    // The page context is data (`application/json`), which browsers never run.
-    let executable: Vec<&&str> = scripts
-        .iter()
-        .filter(|attrs| !attrs.contains("application/json"))
-        .collect();
-    assert!(!executable.is_empty(), "the hydration script is inline");
-    for attrs in executable {
-        assert!(
-            attrs.contains(&format!("nonce=\"{nonce}\"")),
-            "inline script without the page's nonce: <script{attrs}>"
-        );
+    // A page of the table, and the "not found" page that answers for any other path.
+    for (path, status) in [
+        ("/login", StatusCode::OK),
+        ("/no-such-page", StatusCode::NOT_FOUND),
+    ] {
+        let page = app.get(path, None).await;
+        assert_eq!(page.status, status, "{path}");
+        let nonce = page_nonce(&page);
+        let html = page.text();
+        let scripts: Vec<&str> = html
+            .split("<script")
+            .skip(1)
+            .map(|s| &s[..s.find('>').unwrap()])
+            .collect();
+        // The page context is data (`application/json`), which browsers never run.
+        let executable: Vec<&&str> = scripts
+            .iter()
+            .filter(|attrs| !attrs.contains("application/json"))
+            .collect();
+        assert!(!executable.is_empty(), "{path}: the hydration script is inline");
+        for attrs in executable {
+            assert!(
+                attrs.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: inline script without the page's nonce: <script{attrs}>"
+            );
+        }
     }
+    let nonce = page_nonce(&app.get("/login", None).await);
     assert_ne!(
         page_nonce(&app.get("/login", None).await),
         nonce,

@@ -56,14 +56,12 @@ pub fn Toggle(
     checked: Signal<bool>,
     #[prop(into)] disabled: Signal<bool>,
     on_change: Callback<bool>,
-    #[prop(optional)] testid: &'static str,
 ) -> impl IntoView {
     view! {
         <label class="toggle">
             <input
                 type="checkbox"
                 role="switch"
-                data-testid=testid
                 prop:checked=move || checked.get()
                 disabled=move || disabled.get()
                 on:change:target=move |ev| on_change.run(ev.target().checked())

@@ -62,6 +62,14 @@ pub fn GroupMappingCard(
             }
         });
     };
+    let add_button = NodeRef::<leptos::html::Button>::new();
+    // Closing the form hands focus back to where keyboard users opened it from.
+    let close = move || {
+        dialog.set(Dialog::Closed);
+        if let Some(button) = add_button.get_untracked() {
+            let _ = button.focus();
+        }
+    };
     let on_saved = Callback::new(move |m: GroupMappingDto| {
         mappings.update(|l| match l.iter_mut().find(|x| x.id == m.id) {
             Some(x) => *x = m.clone(),
@@ -71,14 +79,16 @@ pub fn GroupMappingCard(
             "Saved the mapping for {}.",
             m.group_claim
         ))));
-        dialog.set(Dialog::Closed);
+        close();
     });
-    let on_cancel = Callback::new(move |()| dialog.set(Dialog::Closed));
+    let on_cancel = Callback::new(move |()| close());
     view! {
         <section class="card">
             <div class="page-head">
                 <h2>"Group Mapping"</h2>
-                <button class="primary" on:click=move |_| dialog.set(Dialog::New)>"Add Mapping"</button>
+                <button class="primary" node_ref=add_button on:click=move |_| dialog.set(Dialog::New)>
+                    "Add Mapping"
+                </button>
             </div>
             <label>
                 "Group Sync Mode"
@@ -173,6 +183,14 @@ fn MappingForm(
     );
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let message = RwSignal::new(None::<String>);
+    // Opening the form moves focus into it, so keyboard and screen-reader users start on its
+    // first field instead of somewhere behind it.
+    let first_field = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move || {
+        if let Some(input) = first_field.get() {
+            let _ = input.focus();
+        }
+    });
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         let mapping = MappingRequest {
@@ -197,11 +215,20 @@ fn MappingForm(
         });
     };
     view! {
-        <div class="dialog" role="dialog" aria-label="Group mapping" data-testid="mapping-dialog">
-            <h3>{if id.is_some() { "Edit Mapping" } else { "Add Mapping" }}</h3>
+        <div
+            class="dialog"
+            role="dialog"
+            aria-labelledby="mapping-dialog-title"
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" {
+                    on_cancel.run(());
+                }
+            }
+        >
+            <h3 id="mapping-dialog-title">{if id.is_some() { "Edit Mapping" } else { "Add Mapping" }}</h3>
             {move || message.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
             <form on:submit=on_submit class="grid-form">
-                <label>"Group Claim Value" <input name="groupClaim" placeholder="grimmory-users" bind:value=claim/></label>
+                <label>"Group Claim Value" <input name="groupClaim" placeholder="grimmory-users" node_ref=first_field bind:value=claim/></label>
                 <FieldMessage errors field="groupClaim"/>
                 <label>"Description" <input name="description" bind:value=description/></label>
                 <FieldMessage errors field="description"/>

@@ -114,7 +114,6 @@ fn LoginMethods(page: Page) -> impl IntoView {
                     label="OIDC Login"
                     checked=enabled
                     disabled
-                    testid="oidc-enabled"
                     on_change=Callback::new(move |on: bool| {
                         let patch = SettingsPatch { oidc_enabled: Some(on), ..SettingsPatch::default() };
                         page.save_now(patch, if on { "OIDC login enabled." } else { "OIDC login disabled." })
@@ -444,7 +443,6 @@ fn OidcOnlyCard(page: Page) -> impl IntoView {
                 label="OIDC-Only Mode"
                 checked=on
                 disabled=Signal::derive(|| false)
-                testid="oidc-only"
                 on_change=Callback::new(move |v: bool| {
                     let patch = SettingsPatch { oidc_force_only_mode: Some(v), ..SettingsPatch::default() };
                     page.save_now(patch, if v { "OIDC-only mode enabled." } else { "OIDC-only mode disabled." })
@@ -490,7 +488,6 @@ fn ProvisioningCard(page: Page, libraries: Vec<crate::domain::LibraryDto>) -> im
                     label="Automatic User Provisioning"
                     checked=provisioning
                     disabled=Signal::derive(|| false)
-                    testid="auto-provisioning"
                     on_change=Callback::new(move |v: bool| {
                         let patch = SettingsPatch { auto_provisioning: Some(v), ..SettingsPatch::default() };
                         page.save_now(patch, "User provisioning saved.")
@@ -503,7 +500,6 @@ fn ProvisioningCard(page: Page, libraries: Vec<crate::domain::LibraryDto>) -> im
                     label="Link Existing Local Accounts"
                     checked=linking
                     disabled=Signal::derive(|| false)
-                    testid="account-linking"
                     on_change=Callback::new(move |v: bool| {
                         let patch = SettingsPatch { allow_local_account_linking: Some(v), ..SettingsPatch::default() };
                         page.save_now(patch, "Account linking saved.")

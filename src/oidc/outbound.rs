@@ -6,6 +6,7 @@
 
 use openidconnect::reqwest;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,14 +78,21 @@ fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
-/// Resolves names like the system does, minus blocked addresses.
-struct GuardedResolver;
+/// Resolves names like the system does, minus blocked addresses. `pinned` names answer first,
+/// as `/etc/hosts` entries would, and pass the same guard.
+struct GuardedResolver {
+    pinned: Arc<HashMap<String, Vec<IpAddr>>>,
+}
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let pinned = self.pinned.get(name.as_str()).cloned();
         Box::pin(async move {
-            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
-            let allowed: Vec<SocketAddr> = found.filter(|a| !blocked(a.ip())).collect();
+            let found: Vec<SocketAddr> = match pinned {
+                Some(ips) => ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect(),
+                None => tokio::net::lookup_host((name.as_str(), 0)).await?.collect(),
+            };
+            let allowed: Vec<SocketAddr> = found.into_iter().filter(|a| !blocked(a.ip())).collect();
             if allowed.is_empty() {
                 return Err(
                     Box::new(OutboundError::Blocked) as Box<dyn std::error::Error + Send + Sync>
@@ -127,15 +135,26 @@ impl Outbound {
 
     /// The policy with another timeout than spec section 9's (tests of a provider that hangs).
     pub fn with_timeout(timeout: Duration) -> Self {
-        Self::build(timeout, &[])
+        Self::build(timeout, &[], HashMap::new())
+    }
+
+    /// The policy, with `names` resolved to the given addresses before the system is asked:
+    /// tests of a name that leads to a blocked address, without editing the machine's hosts
+    /// file.
+    pub fn with_pinned_names(names: HashMap<String, Vec<IpAddr>>) -> Self {
+        Self::build(TIMEOUT, &[], names)
     }
 
     /// The policy, trusting `roots` besides the built-in ones (`GRIMMORY_EXTRA_CA_FILE`).
     pub fn trusting(roots: &[reqwest::Certificate]) -> Self {
-        Self::build(TIMEOUT, roots)
+        Self::build(TIMEOUT, roots, HashMap::new())
     }
 
-    fn build(timeout: Duration, roots: &[reqwest::Certificate]) -> Self {
+    fn build(
+        timeout: Duration,
+        roots: &[reqwest::Certificate],
+        pinned: HashMap<String, Vec<IpAddr>>,
+    ) -> Self {
         let builder = roots.iter().fold(reqwest::Client::builder(), |b, root| {
             b.add_root_certificate(root.clone())
         });
@@ -145,7 +164,9 @@ impl Outbound {
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .dns_resolver(Arc::new(GuardedResolver))
+            .dns_resolver(Arc::new(GuardedResolver {
+                pinned: Arc::new(pinned),
+            }))
             .user_agent(concat!("grimmory/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a reqwest client with static settings builds");

@@ -312,10 +312,15 @@ impl TestApp {
     /// An app whose requests to the provider time out after `timeout`, to meet a provider
     /// that hangs without waiting ten seconds.
     pub async fn with_outbound_timeout(engine: Engine, timeout: Duration) -> Self {
+        Self::with_outbound(engine, Outbound::with_timeout(timeout)).await
+    }
+
+    /// An app whose requests to the provider follow `outbound`.
+    pub async fn with_outbound(engine: Engine, outbound: Outbound) -> Self {
         let mut app = Self::new(engine).await;
         app.state.services.oidc = Arc::new(OidcClient::with_outbound(
             app.clock.clone() as Arc<dyn Clock>,
-            Outbound::with_timeout(timeout),
+            outbound,
         ));
         app.router = build_router(app.state.clone());
         app

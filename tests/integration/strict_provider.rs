@@ -12,6 +12,9 @@ use axum::http::StatusCode;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::json;
+use grimmory::oidc::outbound::Outbound;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 on_both_engines!(
@@ -23,6 +26,7 @@ on_both_engines!(
     a_token_endpoint_that_hangs_fails_the_sign_in_in_bounded_time,
     userinfo_that_hangs_or_is_slow_does_not_stop_the_sign_in,
     link_local_and_metadata_addresses_are_never_asked,
+    a_name_that_resolves_to_a_link_local_address_is_never_asked,
 );
 
 /// A token for the sign-in whose nonce is `nonce`, for `sub`.
@@ -360,4 +364,49 @@ async fn link_local_and_metadata_addresses_are_never_asked(engine: Engine) {
         )
         .await;
     assert_eq!(r.location(), Some("/login?oidcError=provider_unreachable"));
+}
+
+/// Spec section 9 for names too: a name that resolves only to the metadata service is refused
+/// when resolved, and a name with a usable address besides is asked only at that one.
+async fn a_name_that_resolves_to_a_link_local_address_is_never_asked(engine: Engine) {
+    let metadata = IpAddr::from([169, 254, 169, 254]);
+    let names = HashMap::from([
+        ("metadata.test".to_owned(), vec![metadata]),
+        (
+            "idp.test".to_owned(),
+            vec![metadata, IpAddr::from([127, 0, 0, 1])],
+        ),
+    ]);
+    let app = TestApp::with_outbound(engine, Outbound::with_pinned_names(names)).await;
+    let flow = Flow::on(app, json!({})).await;
+    let at = |host: &str| flow.idp.issuer.replacen("127.0.0.1", host, 1);
+    let fetched = flow.idp.seen().discovery_fetches;
+
+    let checks = test_with(
+        &flow.app,
+        &flow.admin,
+        json!({"clientId": CLIENT, "issuerUri": at("metadata.test")}),
+    )
+    .await;
+    let (status, message) = status_of(&checks, "Discovery Document");
+    assert_eq!(status, "FAIL");
+    assert!(
+        message.contains("refused: the address is link-local or a cloud metadata service"),
+        "{message}"
+    );
+    assert_eq!(flow.idp.seen().discovery_fetches, fetched);
+
+    // The same provider under a name that also has a link-local address: asked at 127.0.0.1
+    // only, so discovery passes (the link-local address would not answer at all).
+    let issuer = at("idp.test");
+    flow.idp.set(|b| b.discovery["issuer"] = json!(issuer));
+    let checks = test_with(
+        &flow.app,
+        &flow.admin,
+        json!({"clientId": CLIENT, "issuerUri": issuer}),
+    )
+    .await;
+    let (status, message) = status_of(&checks, "Discovery Document");
+    assert_eq!(status, "PASS", "{message}");
+    assert!(flow.idp.seen().discovery_fetches > fetched);
 }

@@ -43,11 +43,15 @@ admin_password='correct horse battery'
 secret_key=bench-run-secret-key-material
 
 # ---------------------------------------------------------------- tools and build
-if ! command -v wrk >/dev/null; then
-  [ "$(id -u)" = 0 ] || { echo "error: wrk missing and not root: apt-get install wrk" >&2; exit 1; }
-  log "installing wrk from Debian"
+# wrk makes the load; sqlite3 seeds the sessions of the SQLite run.
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "error: ${missing[*]} missing and not root: apt-get install ${missing[*]}" >&2; exit 1; }
+  log "installing ${missing[*]} from Debian"
   [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n1)" ] || apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 [ -d end2end/node_modules/oidc-provider ] || { echo "error: run scripts/tools.sh first (end2end npm packages)" >&2; exit 1; }
 if [ -d "$target_dir/site" ]; then export LEPTOS_SITE_ROOT="$target_dir/site"; fi

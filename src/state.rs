@@ -27,6 +27,8 @@ pub struct Services {
     pub secrets: Arc<crypto::SecretBox>,
     /// The one client of the identity provider (its HTTP policy and caches).
     pub oidc: Arc<oidc::client::OidcClient>,
+    /// This replica's recent reads of sessions and users (`auth::recent`).
+    pub recent: Arc<auth::recent::Recent>,
 }
 
 /// What the HTTP edges (handlers, middleware, server functions, pages) share: the services,
@@ -112,6 +114,7 @@ impl AppState {
             dummy_hash: Arc::from(dummy_hash),
             metrics: Arc::default(),
             secrets,
+            recent: Arc::default(),
         };
         Ok(Self {
             services,

@@ -8,6 +8,7 @@ pub mod logout;
 pub mod own_identity;
 pub mod own_password;
 pub mod password;
+pub mod recent;
 pub mod refresh;
 pub mod session;
 pub mod setup;

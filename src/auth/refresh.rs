@@ -21,6 +21,11 @@ use serde_json::Value;
 
 /// Refresh this long before the access token goes stale.
 pub const MARGIN_MS: i64 = 60_000;
+
+/// Whether a session's provider access token is close enough to going stale to refresh it now.
+pub fn due(session: &crate::db::SessionRecord, now: Millis) -> bool {
+    session.refresh_at.is_some_and(|at| at < now + MARGIN_MS)
+}
 /// The most requests one refresh makes to the provider, each bounded by the outbound
 /// timeout: discovery, the token request, the keys and one refetch of them.
 const CALLS_PER_REFRESH: i64 = 4;

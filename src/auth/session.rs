@@ -1,5 +1,8 @@
 //! Session ids: 256 random bits in the cookie, only their SHA-256 in the database.
 
+use super::recent::Read;
+use crate::db::{SessionRecord, User, UserView};
+use crate::state::Services;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -30,6 +33,52 @@ impl SessionToken {
 /// What the database stores for a cookie value.
 pub fn hash_token(raw: &str) -> String {
     hex::encode(Sha256::digest(raw.as_bytes()))
+}
+
+/// The live session with this id hash and its user: as this replica read it lately when that
+/// read is still fresh (`auth::recent`), else from the database.
+pub async fn live(
+    state: &Services,
+    id_hash: &str,
+) -> Result<Option<(User, SessionRecord)>, sqlx::Error> {
+    let now = state.clock.now();
+    if let Some(live) = state.recent.session(id_hash, now) {
+        return Ok(Some(live));
+    }
+    let changes = state.recent.before_read();
+    let found = state
+        .db
+        .live_session(id_hash, now, state.config.session_idle_ms)
+        .await?;
+    // A session due for a refresh is read afresh until the refresh has taken its lease, so
+    // that requests meanwhile do not each start one.
+    if let Some(live) = found.as_ref().filter(|(_, s)| !super::refresh::due(s, now)) {
+        state
+            .recent
+            .remember_session(id_hash, live.clone(), Read { at: now, changes });
+    }
+    Ok(found)
+}
+
+/// A signed-in user's libraries and identity link, from this replica's fresh reads when it has
+/// them.
+pub async fn view(state: &Services, user: &User) -> Result<UserView, sqlx::Error> {
+    let now = state.clock.now();
+    if let Some((library_ids, link)) = state.recent.view(user.id, now) {
+        return Ok(UserView {
+            user: user.clone(),
+            library_ids,
+            link,
+        });
+    }
+    let changes = state.recent.before_read();
+    let view = state.db.user_view(user).await?;
+    state.recent.remember_view(
+        user.id,
+        (view.library_ids.clone(), view.link.clone()),
+        Read { at: now, changes },
+    );
+    Ok(view)
 }
 
 #[cfg(test)]

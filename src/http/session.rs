@@ -1,13 +1,13 @@
 //! Finds the signed-in user from the session cookie, once per request.
 
 use super::cookies;
-use crate::auth::session::hash_token;
+use crate::auth::session::{self as sessions, hash_token};
 use crate::db::{SessionRecord, User};
 use crate::error::AppError;
 use crate::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::Extensions;
+use axum::http::{Extensions, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -33,24 +33,40 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         .filter(|v| !v.is_empty())
         .map(hash_token);
     if let Some(hash) = &hash {
-        match lookup(&state, hash).await {
+        match sessions::live(&state, hash).await {
             Ok(Some((user, session))) => {
                 req.extensions_mut().insert(SignedIn { user });
                 refresh_if_due(&state, hash, &session);
             }
             Ok(None) => {}
-            Err(e) => return e.into_response(),
+            Err(e) => return AppError::from(e).into_response(),
         }
     }
     req.extensions_mut().insert(SessionCookie(hash));
-    next.run(req).await
+    let may_change = may_change(&req);
+    let response = next.run(req).await;
+    // After the change is stored: this replica's earlier reads no longer count.
+    if may_change {
+        state.recent.changed();
+    }
+    response
+}
+
+/// The sign-in callbacks: reads by their method, but they sign in, provision users and sync
+/// their groups.
+const SIGN_IN_CALLBACKS: [&str; 2] = ["/oauth2-callback", "/api/v1/auth/oidc/redirect"];
+
+/// Whether a request may change a session, a user or what a user may see: anything but a
+/// read, and the sign-in callbacks.
+fn may_change(req: &Request) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD)
+        || SIGN_IN_CALLBACKS.contains(&req.uri().path())
 }
 
 /// An active user whose provider access token is about to go stale gets a refresh in the
 /// background; the request never waits for it.
 fn refresh_if_due(state: &AppState, hash: &str, session: &SessionRecord) {
-    let due_before = state.clock.now() + crate::auth::refresh::MARGIN_MS;
-    if session.refresh_at.is_none_or(|at| at >= due_before) {
+    if !crate::auth::refresh::due(session, state.clock.now()) {
         return;
     }
     let (state, hash) = (state.clone(), hash.to_owned());
@@ -58,16 +74,9 @@ fn refresh_if_due(state: &AppState, hash: &str, session: &SessionRecord) {
         if let Err(e) = crate::auth::refresh::refresh_session(&state, &hash).await {
             e.body();
         }
+        // A refresh renews the session, syncs the user's groups or ends the session.
+        state.recent.changed();
     });
-}
-
-/// The live session with this id hash and its user.
-async fn lookup(state: &AppState, hash: &str) -> Result<Option<(User, SessionRecord)>, AppError> {
-    let now = state.clock.now();
-    Ok(state
-        .db
-        .live_session(hash, now, state.config.session_idle_ms)
-        .await?)
 }
 
 /// Marks a request that came with an app credential (`http::app_auth`) in place of a

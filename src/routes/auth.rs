@@ -113,5 +113,7 @@ pub async fn me(
     State(state): State<AppState>,
     Caller { user, .. }: Caller,
 ) -> Result<Json<UserDto>, AppError> {
-    Ok(Json(state.db.user_view(&user).await?.into()))
+    Ok(Json(
+        crate::auth::session::view(&state, &user).await?.into(),
+    ))
 }

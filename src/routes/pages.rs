@@ -104,7 +104,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
                 )
                 .await?;
                 let user = match &user {
-                    Some(user) => Some(state.db.user_view(user).await?.into()),
+                    Some(user) => Some(crate::auth::session::view(&state, user).await?.into()),
                     None => None,
                 };
                 Ok(Ok(PageContext { user, data }))

@@ -43,6 +43,7 @@ async fn execute(flow: &Flow, sql: &str, binds: &[&str]) {
         query = query.bind(*b);
     }
     query.execute(&mut conn).await.unwrap();
+    flow.app.state.recent.changed();
 }
 
 async fn stored(flow: &Flow, sql: &str, bind: &str) -> String {

@@ -126,7 +126,10 @@ async fn pages_run_only_their_own_scripts(engine: Engine) {
             .iter()
             .filter(|attrs| !attrs.contains("application/json"))
             .collect();
-        assert!(!executable.is_empty(), "{path}: the hydration script is inline");
+        assert!(
+            !executable.is_empty(),
+            "{path}: the hydration script is inline"
+        );
         for attrs in executable {
             assert!(
                 attrs.contains(&format!("nonce=\"{nonce}\"")),

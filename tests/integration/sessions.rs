@@ -6,7 +6,8 @@ on_both_engines!(
     idle_sessions_expire,
     sessions_end_at_their_absolute_lifetime,
     logout_ends_the_session_on_the_server,
-    every_sign_in_gets_a_fresh_session_id
+    every_sign_in_gets_a_fresh_session_id,
+    a_replica_sees_its_own_changes_at_once_and_another_replicas_within_a_second
 );
 
 const HOUR: i64 = 3_600_000;
@@ -105,4 +106,51 @@ async fn every_sign_in_gets_a_fresh_session_id(engine: Engine) {
         app.get("/api/v1/auth/me", Some(&second)).await.status,
         StatusCode::OK
     );
+}
+
+/// A replica remembers the sessions and users it read for at most a second (`auth::recent`):
+/// what it changes itself counts at once, what another replica changes within that second.
+async fn a_replica_sees_its_own_changes_at_once_and_another_replicas_within_a_second(
+    engine: Engine,
+) {
+    let a = TestApp::new(engine).await;
+    let admin = a.setup_admin().await;
+    let b = TestApp::on_database(engine, &a.database_url, |_| {}).await;
+    let reader = a
+        .create_user(
+            &admin,
+            serde_json::json!({"username": "reader", "password": "reader password"}),
+        )
+        .await;
+    let cookie = b.cookie_for("reader", "reader password").await;
+    let me = |app: &TestApp| app.get("/api/v1/auth/me", Some(&cookie));
+    for app in [&a, &b] {
+        let r = me(app).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json()["permissions"]["permissionDownload"], false);
+    }
+
+    // The admin gives the reader a permission on A: A's next answer has it.
+    let id = reader["id"].as_i64().unwrap();
+    let r = a
+        .put_json(
+            &format!("/api/v1/admin/users/{id}"),
+            serde_json::json!({"permissions": {"permissionDownload": true}}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        me(&a).await.json()["permissions"]["permissionDownload"],
+        true
+    );
+
+    // Signing out on B ends the session on B at once, and on A within a second.
+    let out = b
+        .post_json("/api/v1/auth/logout", serde_json::json!({}), Some(&cookie))
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(me(&b).await.status, StatusCode::UNAUTHORIZED);
+    a.clock.advance_ms(grimmory::auth::recent::FRESH_FOR_MS);
+    assert_eq!(me(&a).await.status, StatusCode::UNAUTHORIZED);
 }

@@ -123,9 +123,8 @@ async fn a_replica_sees_its_own_changes_at_once_and_another_replicas_within_a_se
         )
         .await;
     let cookie = b.cookie_for("reader", "reader password").await;
-    let me = |app: &TestApp| app.get("/api/v1/auth/me", Some(&cookie));
     for app in [&a, &b] {
-        let r = me(app).await;
+        let r = me(app, &cookie).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.json()["permissions"]["permissionDownload"], false);
     }
@@ -141,7 +140,7 @@ async fn a_replica_sees_its_own_changes_at_once_and_another_replicas_within_a_se
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(
-        me(&a).await.json()["permissions"]["permissionDownload"],
+        me(&a, &cookie).await.json()["permissions"]["permissionDownload"],
         true
     );
 
@@ -150,7 +149,11 @@ async fn a_replica_sees_its_own_changes_at_once_and_another_replicas_within_a_se
         .post_json("/api/v1/auth/logout", serde_json::json!({}), Some(&cookie))
         .await;
     assert_eq!(out.status, StatusCode::OK);
-    assert_eq!(me(&b).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&b, &cookie).await.status, StatusCode::UNAUTHORIZED);
     a.clock.advance_ms(grimmory::auth::recent::FRESH_FOR_MS);
-    assert_eq!(me(&a).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&a, &cookie).await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn me(app: &TestApp, cookie: &str) -> crate::common::Reply {
+    app.get("/api/v1/auth/me", Some(cookie)).await
 }

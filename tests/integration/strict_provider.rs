@@ -371,9 +371,9 @@ async fn link_local_and_metadata_addresses_are_never_asked(engine: Engine) {
 async fn a_name_that_resolves_to_a_link_local_address_is_never_asked(engine: Engine) {
     let metadata = IpAddr::from([169, 254, 169, 254]);
     let names = HashMap::from([
-        ("metadata.test".to_owned(), vec![metadata]),
+        ("metadata.google.internal".to_owned(), vec![metadata]),
         (
-            "idp.test".to_owned(),
+            "idp.internal".to_owned(),
             vec![metadata, IpAddr::from([127, 0, 0, 1])],
         ),
     ]);
@@ -385,7 +385,7 @@ async fn a_name_that_resolves_to_a_link_local_address_is_never_asked(engine: Eng
     let checks = test_with(
         &flow.app,
         &flow.admin,
-        json!({"clientId": CLIENT, "issuerUri": at("metadata.test")}),
+        json!({"clientId": CLIENT, "issuerUri": at("metadata.google.internal")}),
     )
     .await;
     let (status, message) = status_of(&checks, "Discovery Document");
@@ -398,7 +398,7 @@ async fn a_name_that_resolves_to_a_link_local_address_is_never_asked(engine: Eng
 
     // The same provider under a name that also has a link-local address: asked at 127.0.0.1
     // only, so discovery passes (the link-local address would not answer at all).
-    let issuer = at("idp.test");
+    let issuer = at("idp.internal");
     flow.idp.set(|b| b.discovery["issuer"] = json!(issuer));
     let checks = test_with(
         &flow.app,

@@ -9,6 +9,8 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export interface RunningServer {
   url: string;
   process: ChildProcess;
+  /// What the server has printed to standard output so far: its log lines (e.g. the setup token).
+  log: () => string;
   stop: () => Promise<void>;
 }
 
@@ -32,11 +34,13 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let buffered = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start within 30 s')), 30_000);
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
+    child.stdout!.on('data', () => {
       const match = buffered.match(/listening on (http:\/\/[\d.:]+)/);
       if (match) {
         clearTimeout(timer);
@@ -54,6 +58,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   return {
     url,
     process: child,
+    log: () => buffered,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();

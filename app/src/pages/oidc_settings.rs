@@ -39,12 +39,17 @@ impl Page {
                     self.saved.set(s);
                     self.status.set(Some(Status::Ok(done.to_owned())));
                 }
-                Err(e) => self.status.set(Some(Status::Failed(
-                    e.errors
-                        .first()
-                        .map(|f| f.message.clone())
-                        .unwrap_or(e.message),
-                ))),
+                Err(e) => {
+                    // Nothing was saved: the clicked switch goes back to the saved value (its
+                    // `checked` only follows `saved`, which a refusal leaves unchanged).
+                    self.saved.update(|_| {});
+                    self.status.set(Some(Status::Failed(
+                        e.errors
+                            .first()
+                            .map(|f| f.message.clone())
+                            .unwrap_or(e.message),
+                    )))
+                }
             }
         });
     }

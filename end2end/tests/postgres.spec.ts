@@ -13,17 +13,21 @@ import type { Page } from '@playwright/test';
 /// The maintenance database to create and drop test databases from, as the integration tests.
 const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-function psql(sql: string) {
+/// Runs one statement with psql (on the maintenance database unless `database` is given) and
+/// answers its output, one row a line.
+function psql(sql: string, database = adminUrl): string {
   try {
-    execFileSync('psql', [adminUrl, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], {
+    return execFileSync('psql', [database, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], {
       env: { ...process.env, PGCONNECT_TIMEOUT: '5' },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 15_000,
-    });
+    }).toString().trim();
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
     const why = err.stderr?.toString().trim() || err.message;
-    throw new Error(`PostgreSQL at ${adminUrl} is needed for this test (set TEST_DATABASE_URL); \`${sql}\` failed: ${why}`);
+    const shown = new URL(database);
+    if (shown.password) shown.password = '***';
+    throw new Error(`PostgreSQL at ${shown.href} is needed for this test (set TEST_DATABASE_URL); \`${sql}\` failed: ${why}`);
   }
 }
 
@@ -33,25 +37,29 @@ function databaseName() {
   return `grimmory_test_${Math.floor(Date.now() / 1000)}_${randomBytes(8).toString('hex')}`;
 }
 
-const test = base.extend<{ server: RunningServer }>({
-  server: async ({}, use) => {
+const test = base.extend<{ database: string; server: RunningServer }>({
+  // A fresh database, dropped after the test.
+  database: async ({}, use) => {
     const name = databaseName();
     psql(`CREATE DATABASE "${name}"`);
     try {
       const url = new URL(adminUrl);
       url.pathname = `/${name}`;
-      // PostgreSQL has no data folder to keep a generated key in: the key must be given.
-      const server = await startServer({
-        DATABASE_URL: url.href,
-        GRIMMORY_SECRET_KEY: randomBytes(32).toString('hex'),
-      });
-      try {
-        await use(server);
-      } finally {
-        await server.stop();
-      }
+      await use(url.href);
     } finally {
       psql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
+  },
+  server: async ({ database }, use) => {
+    // PostgreSQL has no data folder to keep a generated key in: the key must be given.
+    const server = await startServer({
+      DATABASE_URL: database,
+      GRIMMORY_SECRET_KEY: randomBytes(32).toString('hex'),
+    });
+    try {
+      await use(server);
+    } finally {
+      await server.stop();
     }
   },
 });
@@ -63,7 +71,7 @@ async function providerLogin(page: Page, username: string, password: string) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-test('on PostgreSQL: a user signs in with the provider and signs out through its end-session page', async ({ page, server }) => {
+test('on PostgreSQL: a user signs in with the provider and signs out through its end-session page', async ({ page, server, database }) => {
   const idp = await startTestProvider(server.url);
   try {
     await setupAdmin(server);
@@ -87,6 +95,9 @@ test('on PostgreSQL: a user signs in with the provider and signs out through its
     await expect(page.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
     await expect(page.getByTestId('username')).toHaveText('alice');
     await expect(page.getByTestId('libraries').locator('li')).toHaveText(['Fantasy']);
+    // It is PostgreSQL that holds the new user and her session from the provider.
+    const aliceSessions = `SELECT s.auth_method FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'alice'`;
+    expect(psql(aliceSessions, database)).toBe('oidc');
 
     await page.locator('html[data-hydrated="true"]').waitFor();
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -98,6 +109,7 @@ test('on PostgreSQL: a user signs in with the provider and signs out through its
     await expect(page).toHaveURL(/\/login\?returnTo=%2F$/);
     await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
     await expect(page.getByLabel('Password')).toBeVisible();
+    expect(psql(aliceSessions, database)).toBe('');
   } finally {
     await idp.stop();
   }

@@ -96,6 +96,8 @@ for (const colorScheme of ['light', 'dark'] as const) {
         }
       }
       // The open menu on a phone.
+      await page.goto('/profile');
+      await hydrated(page);
       await page.getByText('Menu', { exact: true }).click();
       await expect(page.getByRole('link', { name: 'Audit Log' })).toBeVisible();
       await scan('/profile, menu open', 'phone');

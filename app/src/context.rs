@@ -47,23 +47,65 @@ pub fn mark_hydrated() {
 /// provider, signed out elsewhere, expired), the page goes to the login page at once.
 pub fn watch_session(ctx: &PageContext) {
     #[cfg(feature = "hydrate")]
-    if ctx.user.is_some() {
-        use wasm_bindgen::closure::Closure;
-        use wasm_bindgen::JsCast;
-        let Ok(source) = web_sys::EventSource::new(crate::api::paths::SESSION_EVENTS) else {
-            return;
-        };
-        let on_revoked = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-            if let Some(window) = web_sys::window() {
-                let _ = window.location().assign("/login?reason=session_revoked");
-            }
-        });
-        let _ =
-            source.add_event_listener_with_callback("revoked", on_revoked.as_ref().unchecked_ref());
-        // Both live as long as the page.
-        on_revoked.forget();
-        std::mem::forget(source);
+    if let Some(user) = &ctx.user {
+        watch(user.id);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = ctx;
+}
+
+/// One session stream. It first names the user whose session it watches. When that session
+/// ends, the browser may already hold a newer one: a sign-in in another tab replaces the
+/// browser's session. So the page watches afresh: the new stream names the same user (the page
+/// stays, and nothing typed on it is lost), another user (the page reloads as them), or is
+/// refused (signed out: the login page says why).
+#[cfg(feature = "hydrate")]
+fn watch(user_id: i64) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    use web_sys::{EventSource, MessageEvent};
+    let Ok(source) = EventSource::new(crate::api::paths::SESSION_EVENTS) else {
+        return;
+    };
+    let go = |to: Option<&str>| {
+        if let Some(location) = web_sys::window().map(|w| w.location()) {
+            let _ = match to {
+                Some(url) => location.assign(url),
+                None => location.reload(),
+            };
+        }
+    };
+    let on_session = Closure::<dyn FnMut(MessageEvent)>::new({
+        let source = source.clone();
+        move |event: MessageEvent| {
+            let watched = event.data().as_string().and_then(|d| d.parse::<i64>().ok());
+            if watched != Some(user_id) {
+                source.close();
+                go(None);
+            }
+        }
+    });
+    let on_revoked = Closure::<dyn FnMut(MessageEvent)>::new({
+        let source = source.clone();
+        move |_| {
+            source.close();
+            watch(user_id);
+        }
+    });
+    // A stream the server refuses is closed for good; a dropped one reconnects by itself.
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new({
+        let source = source.clone();
+        move |_| {
+            if source.ready_state() == EventSource::CLOSED {
+                go(Some("/login?reason=session_revoked"));
+            }
+        }
+    });
+    let _ = source.add_event_listener_with_callback("session", on_session.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("revoked", on_revoked.as_ref().unchecked_ref());
+    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    // They live as long as the stream, which the browser keeps while the page is open.
+    on_session.forget();
+    on_revoked.forget();
+    on_error.forget();
 }

@@ -259,3 +259,30 @@ test('two tabs sign in at once: both end signed in as the same user, neither sho
   const users = await api.get('/api/v1/admin/users');
   expect(users.filter((u: { username: string }) => u.username === 'alice')).toHaveLength(1);
 });
+
+test('signing in again in another tab leaves an open page where it was, with what was typed on it', async ({ context, server }) => {
+  await configure(server, { autoProvisioning: true });
+  const first = await context.newPage();
+  await first.goto('/login');
+  await first.getByRole('link', { name: 'Sign in with Authentik' }).click();
+  await providerLogin(first, 'alice', 'alice-password');
+  await expect(first.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
+  const isSessionStream = (r: { url: () => string }) => new URL(r.url()).pathname === '/api/v1/auth/events';
+  const watching = first.waitForResponse(isSessionStream);
+  await first.goto('/profile');
+  await hydrated(first);
+  await watching;
+  const name = first.getByTestId('app-password-form').getByLabel('Name');
+  await name.fill('Kobo in the kitchen');
+
+  // The second tab signs in again (the provider remembers alice): the browser's session is
+  // replaced, so the first tab's stream says its session ended and the tab watches afresh.
+  const watchingAgain = first.waitForResponse(isSessionStream);
+  const second = await context.newPage();
+  await second.goto('/api/v1/auth/oidc/authorize');
+  await expect(second.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
+  await watchingAgain;
+  // Still alice in this browser: the first tab stayed on its page, nothing typed was lost.
+  await expect(first).toHaveURL(new URL('/profile', server.url).href);
+  await expect(name).toHaveValue('Kobo in the kitchen');
+});

@@ -1,5 +1,6 @@
-//! `GET /api/v1/auth/events`: a server-sent event stream that tells an open page when its
-//! session ends (revoked by back-channel logout, signed out elsewhere, expired). It reads the
+//! `GET /api/v1/auth/events`: a server-sent event stream that first names whose session it
+//! watches (`session`, the user id), then tells an open page when that session ends
+//! (`revoked`: revoked by back-channel logout, signed out elsewhere, expired). It reads the
 //! session from the database, so a revocation on any replica reaches pages served by any
 //! other within one check.
 
@@ -8,7 +9,7 @@ use crate::http::session::{SessionCookie, SignedIn};
 use crate::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -16,11 +17,12 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn session_events(
     State(state): State<AppState>,
-    _: SignedIn,
+    SignedIn { user }: SignedIn,
     SessionCookie(hash): SessionCookie,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let hash = hash.ok_or_else(|| AppError::Unauthorized("You are not signed in.".to_owned()))?;
-    let stream = stream::unfold(Some((state, hash)), |watching| async move {
+    let whose = Event::default().event("session").data(user.id.to_string());
+    let ends = stream::unfold(Some((state, hash)), |watching| async move {
         let (state, hash) = watching?;
         loop {
             tokio::time::sleep(CHECK_EVERY).await;
@@ -36,5 +38,6 @@ pub async fn session_events(
             }
         }
     });
+    let stream = stream::once(async { Ok(whose) }).chain(ends);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

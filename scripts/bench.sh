@@ -14,7 +14,7 @@
 #   BENCH_SECONDS=3 BENCH_SIGNINS=300 BENCH_ENGINES=sqlite scripts/bench.sh
 #
 # Builds the release server when it is missing or older than the sources (GRIMMORY_BIN names a
-# binary to take as it is); installs wrk from Debian when missing (as root); needs the npm
+# binary to take as it is); installs wrk and sqlite3 from Debian when missing (as root); needs the npm
 # packages of end2end/ (scripts/tools.sh) and a PostgreSQL at TEST_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres; scripts/postgres.sh starts one).
 set -euo pipefail

@@ -842,12 +842,12 @@ async fn group_sync_modes(engine: Engine) {
         let app = &flow.app;
         async move { app.get("/api/v1/auth/me", Some(&cookie)).await.json() }
     };
-    let both = me(signed_in(
+    let first = signed_in(
         &flow
             .sign_in(with_groups(json!(["readers", "writers"])))
             .await,
-    ))
-    .await;
+    );
+    let both = me(first.clone()).await;
     assert_eq!(both["libraryIds"], json!([a["id"], b["id"]]));
     assert_eq!(both["permissions"]["permissionUpload"], true);
     // Replace: leaving a group removes what it gave.
@@ -857,6 +857,10 @@ async fn group_sync_modes(engine: Engine) {
     .await;
     assert_eq!(left["libraryIds"], json!([a["id"]]));
     assert_eq!(left["permissions"]["permissionUpload"], false);
+    // The session signed in before sees the sync at once too (`auth::recent`).
+    let earlier = me(first).await;
+    assert_eq!(earlier["libraryIds"], json!([a["id"]]));
+    assert_eq!(earlier["permissions"]["permissionUpload"], false);
     assert!(flow
         .app
         .audit_events()

@@ -1,6 +1,7 @@
-//! This replica's short memory of the signed-in reads: a session with its user, and a user's
-//! libraries and identity link. Every signed-in request needs them, and a database round trip
-//! costs more than the rest of a typical request; with this memory most requests make none.
+//! This replica's short memory of the reads nearly every request makes: a session with its
+//! user, a user's libraries and identity link, and the OIDC settings (every sign-in and the
+//! login page read them). A database round trip costs more than the rest of a typical request;
+//! with this memory most requests make none.
 //!
 //! Two rules keep it correct without any message between replicas:
 //! - an entry is trusted for at most [`FRESH_FOR_MS`], so a change another replica (or the
@@ -12,6 +13,7 @@
 
 use crate::clock::Millis;
 use crate::db::{IdentityLink, SessionRecord, User};
+use crate::oidc_settings::StoredSettings;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +30,7 @@ pub struct Recent {
     changes: AtomicU64,
     sessions: Entries<String, (User, SessionRecord)>,
     views: Entries<i64, (Vec<i64>, Option<IdentityLink>)>,
+    settings: Entries<(), StoredSettings>,
 }
 
 impl Recent {
@@ -55,6 +58,14 @@ impl Recent {
 
     pub fn remember_view(&self, user_id: i64, view: (Vec<i64>, Option<IdentityLink>), read: Read) {
         self.views.put(user_id, view, read);
+    }
+
+    pub fn settings(&self, now: Millis) -> Option<StoredSettings> {
+        self.settings.get(&(), now, self.before_read())
+    }
+
+    pub fn remember_settings(&self, settings: StoredSettings, read: Read) {
+        self.settings.put((), settings, read);
     }
 }
 

@@ -10,6 +10,7 @@ pub mod reference;
 pub mod test_connection;
 pub mod unsaved;
 
+use crate::auth::recent::Read;
 use crate::crypto::Binding;
 use crate::db::oidc::{SecretChange, SettingsWrite};
 use crate::db::{AuditEntry, AuditEvent, User};
@@ -24,11 +25,22 @@ use patch::{apply, changed_fields, Applied, SecretPlan};
 pub const NOT_ENABLED_FIRST: &str = "Cannot enable OIDC-only mode: OIDC must be enabled first";
 pub const NO_LOCAL_ADMIN: &str = "Cannot enable OIDC-only mode: no admin could sign in locally";
 
+/// The saved settings: as this replica read them lately when that read is still fresh
+/// (`auth::recent`), else from the database.
 pub async fn load(state: &Services) -> AppResult<StoredSettings> {
-    Ok(match state.db.oidc_settings_json().await? {
+    let now = state.clock.now();
+    if let Some(settings) = state.recent.settings(now) {
+        return Ok(settings);
+    }
+    let changes = state.recent.before_read();
+    let settings: StoredSettings = match state.db.oidc_settings_json().await? {
         Some(json) => serde_json::from_str(&json).map_err(AppError::internal)?,
         None => StoredSettings::default(),
-    })
+    };
+    state
+        .recent
+        .remember_settings(settings.clone(), Read { at: now, changes });
+    Ok(settings)
 }
 
 pub fn effective_of(state: &Services, settings: StoredSettings) -> Effective {
@@ -166,5 +178,7 @@ pub async fn save(
             }
             other => other.into(),
         })?;
+    // What is answered next is read afresh, also within this request.
+    state.recent.changed();
     get(state).await
 }

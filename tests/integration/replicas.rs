@@ -67,7 +67,7 @@ async fn two_replicas_on_one_postgresql_behave_as_one_server() {
     let http = client();
     let admin_header = admin.clone();
 
-    // A setting saved on A is in force on B at once.
+    // A setting saved on A is in force on B within seconds (spec section 10).
     let saved = Instant::now();
     let r = http
         .put(format!("{}/api/v1/settings/oidc", a.url))

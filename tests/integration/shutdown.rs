@@ -112,10 +112,20 @@ async fn sigterm_with_an_open_event_stream_exits_zero_at_once(engine: Engine) {
     assert!(status.success(), "exit {status}; log:\n{log}");
     assert!(log.contains("stopped"), "the pool was not closed:\n{log}");
     assert!(!log.contains("dropping them"), "the drain ran out:\n{log}");
-    // The stream ended rather than being cut: the page's EventSource will reconnect.
+    // The stream ended rather than being cut (the page's EventSource will reconnect): it named
+    // whose session it watches, then sent only keep-alives.
+    let mut body = Vec::new();
     while let Some(chunk) = events.chunk().await.unwrap() {
-        assert!(chunk.starts_with(b":"), "only keep-alives before the end");
+        body.extend_from_slice(&chunk);
     }
+    let body = String::from_utf8(body).unwrap();
+    let (first, rest) = body.split_once("\n\n").expect("one event at least");
+    assert!(first.starts_with("event: session\ndata: "), "{body:?}");
+    assert!(
+        rest.split("\n\n")
+            .all(|e| e.is_empty() || e.starts_with(':')),
+        "only keep-alives after it: {body:?}"
+    );
     println!("exit after SIGTERM: {} ms", took.as_millis());
 }
 

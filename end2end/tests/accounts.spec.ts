@@ -1,28 +1,9 @@
 import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
-import { startTestProvider, type TestProvider } from '../support/provider';
+import { configureProvider, providerForEachTest, providerLogin, signInWithProvider } from '../support/oidc';
 import { startServer } from '../support/server';
 import { adminApi } from '../support/api';
 import { ACCOUNTS } from '../provider/provider.mjs';
 import type { Browser, Locator, Page } from '@playwright/test';
-
-/// Signs in at the provider's own login page.
-async function providerLogin(page: Page, username: string, password: string) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
-/// Turns sign-in with the test provider on (provisioning and account linking stay off).
-async function configureProvider(baseUrl: string, idp: TestProvider) {
-  const api = await adminApi(baseUrl);
-  await api.put('/api/v1/settings/oidc', {
-    providerName: 'Authentik',
-    clientId: idp.publicClientId,
-    issuerUri: idp.issuer,
-    oidcEnabled: true,
-  });
-  return api;
-}
 
 /// A page in a browser context of its own (its own cookies, its own provider session).
 async function freshPage(browser: Browser, baseURL: string) {
@@ -43,17 +24,18 @@ async function clickAndAnswer(page: Page, button: Locator, accept: boolean): Pro
   return asked;
 }
 
+/// Deleting `row` asks `question` first: dismissed, the row stays; confirmed, it goes and the
+/// page says `done`.
+async function deleteAfterAsking(page: Page, row: Locator, question: string, done: string) {
+  expect(await clickAndAnswer(page, row.getByRole('button', { name: 'Delete' }), false)).toBe(`confirm: ${question}`);
+  await expect(row).toBeVisible();
+  expect(await clickAndAnswer(page, row.getByRole('button', { name: 'Delete' }), true)).toBe(`confirm: ${question}`);
+  await expect(page.getByRole('status')).toHaveText(done);
+  await expect(row).toHaveCount(0);
+}
+
 test.describe('with the test provider', () => {
-  let idp: TestProvider;
-
-  test.beforeEach(async ({ server }) => {
-    idp = await startTestProvider(server.url);
-    await setupAdmin(server);
-  });
-
-  test.afterEach(async () => {
-    await idp.stop();
-  });
+  const idp = providerForEachTest();
 
   test('a local user links their OIDC identity on /profile, signs in with it, and unlinks it', async ({ browser, page, server }) => {
     const api = await configureProvider(server.url, idp);
@@ -102,9 +84,7 @@ test.describe('with the test provider', () => {
 
     // The provider's identity no longer reaches rita (and provisioning is off).
     const other = await freshPage(browser, server.url);
-    await other.page.goto('/login');
-    await other.page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-    await providerLogin(other.page, 'alice', 'alice-password');
+    await signInWithProvider(other.page, 'alice', 'alice-password');
     await expect(other.page).toHaveURL(/\/login\?oidcError=not_provisioned$/);
     await expect(other.page.getByRole('alert')).toHaveText('Your account has not been set up yet. Contact your administrator to get access.');
     await other.context.close();
@@ -118,9 +98,7 @@ test.describe('with the test provider', () => {
 
     // dave claims his account through the provider; rita signs in with her password.
     const davesTab = await freshPage(browser, server.url);
-    await davesTab.page.goto('/login');
-    await davesTab.page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-    await providerLogin(davesTab.page, 'dave', 'dave-password');
+    await signInWithProvider(davesTab.page, 'dave', 'dave-password');
     await expect(davesTab.page.getByTestId('username')).toHaveText('dave');
     const ritasTab = await freshPage(browser, server.url);
     await signIn(ritasTab.page, 'rita', 'rita password');
@@ -146,13 +124,7 @@ test.describe('with the test provider', () => {
     await davesTab.context.close();
 
     // Delete: dismissing the question keeps rita; confirming deletes her.
-    const ritaRow = page.locator('tr[data-username="rita"]');
-    const question = 'Delete the user rita? This cannot be undone.';
-    expect(await clickAndAnswer(page, ritaRow.getByRole('button', { name: 'Delete' }), false)).toBe(`confirm: ${question}`);
-    await expect(ritaRow).toBeVisible();
-    expect(await clickAndAnswer(page, ritaRow.getByRole('button', { name: 'Delete' }), true)).toBe(`confirm: ${question}`);
-    await expect(page.getByRole('status')).toHaveText('Deleted rita.');
-    await expect(ritaRow).toHaveCount(0);
+    await deleteAfterAsking(page, page.locator('tr[data-username="rita"]'), 'Delete the user rita? This cannot be undone.', 'Deleted rita.');
     await page.reload();
     await expect(page.locator('tbody tr')).toHaveCount(2);
     await expect(page.locator('tr[data-username="rita"]')).toHaveCount(0);
@@ -188,14 +160,8 @@ test('an admin renames and deletes libraries; the dashboards follow', async ({ b
   await fantasyRow.getByRole('button', { name: 'Rename' }).click();
   await expect(page.getByRole('status')).toHaveText('Renamed to High Fantasy.');
 
-  // Deleting asks first; dismissed, the library stays.
-  const historyRow = page.locator('li[data-library="History"]');
-  const question = 'Delete the library History? Users lose access to it.';
-  expect(await clickAndAnswer(page, historyRow.getByRole('button', { name: 'Delete' }), false)).toBe(`confirm: ${question}`);
-  await expect(historyRow).toBeVisible();
-  expect(await clickAndAnswer(page, historyRow.getByRole('button', { name: 'Delete' }), true)).toBe(`confirm: ${question}`);
-  await expect(page.getByRole('status')).toHaveText('Deleted History.');
-  await expect(historyRow).toHaveCount(0);
+  // Deleting asks first: dismissed, the library stays; confirmed, it goes.
+  await deleteAfterAsking(page, page.locator('li[data-library="History"]'), 'Delete the library History? Users lose access to it.', 'Deleted History.');
 
   // After a reload the list shows what the server kept.
   await page.reload();

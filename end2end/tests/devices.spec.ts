@@ -1,5 +1,5 @@
-import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
-import { startTestProvider, type TestProvider } from '../support/provider';
+import { test, expect, hydrated, admin, signIn } from '../support/fixtures';
+import { configureProvider, providerForEachTest, signInWithProvider } from '../support/oidc';
 import { adminApi } from '../support/api';
 import { seriousViolations } from '../support/a11y';
 import type { Page } from '@playwright/test';
@@ -9,32 +9,15 @@ import type { Page } from '@playwright/test';
 // password, uses it with Basic, and revokes it.
 test.use({ viewport: { width: 390, height: 844 } });
 
-let idp: TestProvider;
+const idp = providerForEachTest();
 
 test.beforeEach(async ({ server }) => {
-  idp = await startTestProvider(server.url);
-  await setupAdmin(server);
-  const api = await adminApi(server.url);
-  await api.put('/api/v1/settings/oidc', {
-    providerName: 'Authentik',
-    clientId: idp.publicClientId,
-    issuerUri: idp.issuer,
-    oidcEnabled: true,
-    autoProvisioning: true,
-  });
-});
-
-test.afterEach(async () => {
-  await idp.stop();
+  await configureProvider(server.url, idp, { autoProvisioning: true });
 });
 
 /// Alice signs in with the provider, as on the login page.
-async function signInWithProvider(page: Page) {
-  await page.goto('/login');
-  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-  await page.getByLabel('Username').fill('alice');
-  await page.getByLabel('Password').fill('alice-password');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+async function aliceSignsIn(page: Page) {
+  await signInWithProvider(page, 'alice', 'alice-password');
   await expect(page.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
 }
 
@@ -63,7 +46,7 @@ async function poll(baseUrl: string, deviceCode: string): Promise<Poll> {
 
 test('a device connected on /device, listed on /profile, revoked there', async ({ page, server }) => {
   test.setTimeout(120_000);
-  await signInWithProvider(page);
+  await aliceSignsIn(page);
 
   // The e-reader asks for a code and polls once: not allowed yet.
   const started = await (await fetch(`${server.url}/api/v1/auth/device/code`, {
@@ -127,7 +110,7 @@ test('a device connected on /device, listed on /profile, revoked there', async (
 });
 
 test('an app password: created, shown once, used with Basic, revoked', async ({ page, server }) => {
-  await signInWithProvider(page);
+  await aliceSignsIn(page);
   await page.goto('/profile');
   await hydrated(page);
   const form = page.getByTestId('app-password-form');

@@ -1,18 +1,12 @@
-import { test, expect, hydrated, admin, setupAdmin, signIn } from '../support/fixtures';
+import { test, expect, hydrated, admin, signIn } from '../support/fixtures';
 import { startTestProvider, type TestProvider } from '../support/provider';
+import { configureProvider, providerForEachTest, providerLogin, signInWithProvider } from '../support/oidc';
 import { adminApi } from '../support/api';
 import type { Page } from '@playwright/test';
 
 // The admin's journeys on /settings/oidc against the real test provider (end2end/provider):
 // the client secret, Test Connection's failures and warnings, a new issuer with linked users,
 // and the OIDC-only switch with its refusals.
-
-/// Signs in at the provider's own login page.
-async function providerLogin(page: Page, username: string, password: string) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
 
 /// The admin signs in and opens the OIDC Settings page.
 async function openSettings(page: Page) {
@@ -32,16 +26,7 @@ function atProvider(provider: TestProvider) {
   return new RegExp(`^${provider.issuer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}interaction/`);
 }
 
-let idp: TestProvider;
-
-test.beforeEach(async ({ server }) => {
-  idp = await startTestProvider(server.url);
-  await setupAdmin(server);
-});
-
-test.afterEach(async () => {
-  await idp.stop();
-});
+const idp = providerForEachTest();
 
 test('the client secret is never shown back, and Clear removes it', async ({ page, server }) => {
   await openSettings(page);
@@ -130,20 +115,12 @@ test('a new issuer: the admin moves the existing links and a linked user signs i
   const next = await startTestProvider(server.url);
   try {
     // Alice's account, made by the admin, is linked to the old issuer by her first sign-in.
-    const api = await adminApi(server.url);
-    await api.put('/api/v1/settings/oidc', {
-      providerName: 'Authentik',
-      clientId: idp.publicClientId,
-      issuerUri: idp.issuer,
-      oidcEnabled: true,
-    });
+    const api = await configureProvider(server.url, idp);
     const poetry = await api.post('/api/v1/admin/libraries', { name: 'Poetry' });
     const alice = await api.post('/api/v1/admin/users', { username: 'alice', libraryIds: [poetry.id] });
     const first = await browser.newContext({ baseURL: server.url });
     const firstPage = await first.newPage();
-    await firstPage.goto('/login');
-    await firstPage.getByRole('link', { name: 'Sign in with Authentik' }).click();
-    await providerLogin(firstPage, 'alice', 'alice-password');
+    await signInWithProvider(firstPage, 'alice', 'alice-password');
     await expect(firstPage.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
     await first.close();
     expect((await api.get(`/api/v1/admin/users/${alice.id}`)).oidcLink.issuer).toBe(idp.issuer);
@@ -186,13 +163,7 @@ test('a new issuer: the admin moves the existing links and a linked user signs i
 
 test('OIDC-only mode is refused until OIDC login is on; then the login page goes straight to the provider', async ({ browser, page, server }) => {
   // The provider is saved, OIDC login is still off.
-  const api = await adminApi(server.url);
-  await api.put('/api/v1/settings/oidc', {
-    providerName: 'Authentik',
-    clientId: idp.publicClientId,
-    issuerUri: idp.issuer,
-    autoProvisioning: true,
-  });
+  const api = await configureProvider(server.url, idp, { oidcEnabled: false, autoProvisioning: true });
   await openSettings(page);
   const oidcOnly = page.getByRole('switch', { name: 'OIDC-Only Mode' });
   const oidcLogin = page.getByRole('switch', { name: 'OIDC Login' });
@@ -229,20 +200,11 @@ test('OIDC-only mode is refused until OIDC login is on; then the login page goes
 
 test('OIDC-only mode is refused while no admin could sign in locally', async ({ page, server }) => {
   // Bob becomes an admin through his provider group; the setup admin then loses the password.
-  const api = await adminApi(server.url);
-  await api.put('/api/v1/settings/oidc', {
-    providerName: 'Authentik',
-    clientId: idp.publicClientId,
-    issuerUri: idp.issuer,
-    oidcEnabled: true,
-    groupSyncMode: 'ON_LOGIN',
-  });
+  const api = await configureProvider(server.url, idp, { groupSyncMode: 'ON_LOGIN' });
   await api.post('/api/v1/admin/oidc-group-mappings', { groupClaim: 'grimmory-admins', isAdmin: true });
   await api.post('/api/v1/admin/users', { username: 'bob' });
   const me = await api.get('/api/v1/auth/me');
-  await page.goto('/login');
-  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-  await providerLogin(page, 'bob', 'bob-password');
+  await signInWithProvider(page, 'bob', 'bob-password');
   await expect(page.getByTestId('greeting')).toHaveText('Welcome, Bob Builder');
   const users = await api.get('/api/v1/admin/users');
   expect(users.find((u: { username: string }) => u.username === 'bob')).toMatchObject({ isAdmin: true, hasPassword: false });

@@ -1,37 +1,8 @@
 import { test, expect, setupAdmin } from '../support/fixtures';
-import { startTestProvider, type TestProvider } from '../support/provider';
+import { configureProvider, providerForEachTest, providerLogin, signInWithProvider } from '../support/oidc';
 import { adminApi } from '../support/api';
-import type { Page } from '@playwright/test';
 
-/// Signs in at the provider's own login page.
-async function providerLogin(page: Page, username: string, password: string) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
-let idp: TestProvider;
-
-test.beforeEach(async ({ server }) => {
-  idp = await startTestProvider(server.url);
-  await setupAdmin(server);
-});
-
-test.afterEach(async () => {
-  await idp.stop();
-});
-
-async function configure(server: { url: string }, extra: Record<string, unknown> = {}) {
-  const api = await adminApi(server.url);
-  await api.put('/api/v1/settings/oidc', {
-    providerName: 'Authentik',
-    clientId: idp.publicClientId,
-    issuerUri: idp.issuer,
-    oidcEnabled: true,
-    ...extra,
-  });
-  return api;
-}
+const idp = providerForEachTest();
 
 test("the seed's Test It: a user signs in with Authentik and sees their libraries", async ({ browser, page: adminPage, server }) => {
   // The admin configures the provider on the settings page and turns OIDC on.
@@ -90,27 +61,23 @@ test("the seed's Test It: a user signs in with Authentik and sees their librarie
 });
 
 test('without provisioning, an unknown user is told so', async ({ page, server }) => {
-  await configure(server);
-  await page.goto('/login');
-  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-  await providerLogin(page, 'carol', 'carol-password');
+  await configureProvider(server.url, idp);
+  await signInWithProvider(page, 'carol', 'carol-password');
   await expect(page).toHaveURL(/\/login\?oidcError=not_provisioned$/);
   await expect(page.getByRole('alert')).toHaveText('Your account has not been set up yet. Contact your administrator to get access.');
 });
 
 test('an admin-made account without a password is claimed and keeps its libraries', async ({ page, server }) => {
-  const api = await configure(server);
+  const api = await configureProvider(server.url, idp);
   const lib = await api.post('/api/v1/admin/libraries', { name: 'Poetry' });
   await api.post('/api/v1/admin/users', { username: 'dave', libraryIds: [lib.id] });
-  await page.goto('/login');
-  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-  await providerLogin(page, 'dave', 'dave-password');
+  await signInWithProvider(page, 'dave', 'dave-password');
   await expect(page.getByTestId('greeting')).toHaveText('Welcome, Dave Bowman');
   await expect(page.getByTestId('libraries').locator('li')).toHaveText(['Poetry']);
 });
 
 test('a deep link survives the round trip', async ({ page, server }) => {
-  const api = await configure(server, { groupSyncMode: 'ON_LOGIN' });
+  const api = await configureProvider(server.url, idp, { groupSyncMode: 'ON_LOGIN' });
   await api.post('/api/v1/admin/oidc-group-mappings', { groupClaim: 'grimmory-admins', isAdmin: true });
   await api.post('/api/v1/admin/users', { username: 'bob' });
   await page.goto('/admin/users');
@@ -122,10 +89,8 @@ test('a deep link survives the round trip', async ({ page, server }) => {
 });
 
 test("signing out goes through the provider's end-session page and back", async ({ page, server }) => {
-  await configure(server, { autoProvisioning: true });
-  await page.goto('/login');
-  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-  await providerLogin(page, 'alice', 'alice-password');
+  await configureProvider(server.url, idp, { autoProvisioning: true });
+  await signInWithProvider(page, 'alice', 'alice-password');
   await expect(page.getByTestId('greeting')).toBeVisible();
   await page.locator('html[data-hydrated="true"]').waitFor();
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -138,11 +103,9 @@ test("signing out goes through the provider's end-session page and back", async 
 });
 
 test('a back-channel logout from the provider sends an open tab to the login page', async ({ context, server }) => {
-  await configure(server, { autoProvisioning: true });
+  await configureProvider(server.url, idp, { autoProvisioning: true });
   const page = await context.newPage();
-  await page.goto('/login');
-  await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-  await providerLogin(page, 'alice', 'alice-password');
+  await signInWithProvider(page, 'alice', 'alice-password');
   await expect(page.getByTestId('greeting')).toBeVisible();
   await page.locator('html[data-hydrated="true"]').waitFor();
 
@@ -157,7 +120,7 @@ test('a back-channel logout from the provider sends an open tab to the login pag
 });
 
 test('OIDC-only mode: straight to the provider and back, no bounce after sign-out, admins via local=true', async ({ browser, server }) => {
-  await configure(server, { autoProvisioning: true, oidcForceOnlyMode: true });
+  await configureProvider(server.url, idp, { autoProvisioning: true, oidcForceOnlyMode: true });
   const context = await browser.newContext({ baseURL: server.url });
   const page = await context.newPage();
   await page.goto('/login');
@@ -185,8 +148,7 @@ test('FORCE_DISABLE_OIDC: the button is gone and local sign-in works for everyon
   const forced = await startServer({ FORCE_DISABLE_OIDC: 'true' });
   try {
     await setupAdmin(forced);
-    const api = await adminApi(forced.url);
-    await api.put('/api/v1/settings/oidc', { providerName: 'Authentik', clientId: idp.publicClientId, issuerUri: idp.issuer, oidcEnabled: true, oidcForceOnlyMode: true });
+    const api = await configureProvider(forced.url, idp, { oidcForceOnlyMode: true });
     await api.post('/api/v1/admin/users', { username: 'reader', password: 'reader password' });
     const page = await browser.newPage({ baseURL: forced.url });
     await page.goto('/login');

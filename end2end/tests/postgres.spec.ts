@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { test as base, expect, setupAdmin } from '../support/fixtures';
 import { startServer, type RunningServer } from '../support/server';
 import { startTestProvider } from '../support/provider';
-import { adminApi } from '../support/api';
-import type { Page } from '@playwright/test';
+import { configureProvider, providerLogin } from '../support/oidc';
 
 // The browser journey on PostgreSQL: the server runs on a database of its own on the
 // PostgreSQL server the integration tests use (tests/integration/common.rs), created for the
@@ -64,26 +63,11 @@ const test = base.extend<{ database: string; server: RunningServer }>({
   },
 });
 
-/// Signs in at the provider's own login page.
-async function providerLogin(page: Page, username: string, password: string) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
 test('on PostgreSQL: a user signs in with the provider and signs out through its end-session page', async ({ page, server, database }) => {
   const idp = await startTestProvider(server.url);
   try {
     await setupAdmin(server);
-    const api = await adminApi(server.url);
-    await api.put('/api/v1/settings/oidc', {
-      providerName: 'Authentik',
-      clientId: idp.publicClientId,
-      issuerUri: idp.issuer,
-      oidcEnabled: true,
-      autoProvisioning: true,
-      groupSyncMode: 'ON_LOGIN',
-    });
+    const api = await configureProvider(server.url, idp, { autoProvisioning: true, groupSyncMode: 'ON_LOGIN' });
     const fantasy = await api.post('/api/v1/admin/libraries', { name: 'Fantasy' });
     await api.post('/api/v1/admin/libraries', { name: 'Science' });
     await api.post('/api/v1/admin/oidc-group-mappings', { groupClaim: 'grimmory-users', libraryIds: [fantasy.id] });

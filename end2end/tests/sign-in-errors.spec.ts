@@ -1,19 +1,11 @@
-import { test, expect, admin, hydrated, setupAdmin, signIn } from '../support/fixtures';
-import { startTestProvider, type TestProvider } from '../support/provider';
+import { test, expect, admin, hydrated, signIn } from '../support/fixtures';
+import { configureProvider, providerForEachTest, providerLogin, signInWithProvider } from '../support/oidc';
 import { startProvider } from '../provider/provider.mjs';
-import { adminApi } from '../support/api';
 import type { Browser, Page } from '@playwright/test';
 
 // When signing in with the provider goes wrong (SPEC sections 4, 5.1 and 6), each case produced
 // for real with the test provider: the user sees SPEC's text on /login?oidcError=…, and the
 // admin finds the machine reason in the audit log (and on the same login page).
-
-/// Signs in at the provider's own login page.
-async function providerLogin(page: Page, username: string, password: string) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
 
 /// The provider's login page (the browser went there from the app).
 async function expectProviderLoginPage(page: Page) {
@@ -21,28 +13,7 @@ async function expectProviderLoginPage(page: Page) {
   await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
 }
 
-let idp: TestProvider;
-
-test.beforeEach(async ({ server }) => {
-  idp = await startTestProvider(server.url);
-  await setupAdmin(server);
-});
-
-test.afterEach(async () => {
-  await idp.stop();
-});
-
-async function configure(server: { url: string }, extra: Record<string, unknown> = {}) {
-  const api = await adminApi(server.url);
-  await api.put('/api/v1/settings/oidc', {
-    providerName: 'Authentik',
-    clientId: idp.publicClientId,
-    issuerUri: idp.issuer,
-    oidcEnabled: true,
-    ...extra,
-  });
-  return api;
-}
+const idp = providerForEachTest();
 
 /// The admin, in a browser of their own, opens the address the user ended on and sees the
 /// machine reason there, then finds the failure in the audit log filtered to failed OIDC
@@ -66,7 +37,7 @@ async function adminSeesReason(browser: Browser, baseURL: string, userLandedOn: 
 
 test.describe('OIDC-only mode stops after three automatic trips to the provider', () => {
   test('a provider the browser cannot reach: after three trips the stop page, and the local form for admins', async ({ page, server }) => {
-    await configure(server, { autoProvisioning: true, oidcForceOnlyMode: true });
+    await configureProvider(server.url, idp, { autoProvisioning: true, oidcForceOnlyMode: true });
     // The first trip: the app sends the user straight on to the provider's login page.
     await page.goto('/');
     await expectProviderLoginPage(page);
@@ -101,7 +72,7 @@ test.describe('OIDC-only mode stops after three automatic trips to the provider'
   });
 
   test('a successful sign-in resets the count of trips', async ({ page, server }) => {
-    await configure(server, { autoProvisioning: true, oidcForceOnlyMode: true });
+    await configureProvider(server.url, idp, { autoProvisioning: true, oidcForceOnlyMode: true });
     // Two trips the user abandons at the provider, the third one signs in.
     for (let trip = 1; trip <= 3; trip++) {
       await page.goto('/');
@@ -126,7 +97,7 @@ test.describe('OIDC-only mode stops after three automatic trips to the provider'
 
 test.describe('the sign-in error pages', () => {
   test('provider_unreachable: the provider is down when the user presses the button', async ({ page, server, browser }) => {
-    await configure(server, { autoProvisioning: true });
+    await configureProvider(server.url, idp, { autoProvisioning: true });
     await idp.stop();
     await page.goto('/login');
     await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
@@ -145,7 +116,7 @@ test.describe('the sign-in error pages', () => {
       own.provider.on('authorization.success', (ctx: { res: NodeJS.EventEmitter }) => {
         ctx.res.once('finish', () => void own.stop());
       });
-      await configure(server, { autoProvisioning: true, issuerUri: own.issuer, clientId: own.clients.public.clientId });
+      await configureProvider(server.url, { issuer: own.issuer, publicClientId: own.clients.public.clientId }, { autoProvisioning: true });
       await page.goto('/login');
       await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
       await expectProviderLoginPage(page);
@@ -160,11 +131,9 @@ test.describe('the sign-in error pages', () => {
 
   test('link_refused: a local account with a password already has the username', async ({ page, server, browser }) => {
     // Carol has a local account; linking existing local accounts is off (the default).
-    const api = await configure(server, { autoProvisioning: true });
+    const api = await configureProvider(server.url, idp, { autoProvisioning: true });
     await api.post('/api/v1/admin/users', { username: 'carol', password: 'carol local password' });
-    await page.goto('/login');
-    await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
-    await providerLogin(page, 'carol', 'carol-password');
+    await signInWithProvider(page, 'carol', 'carol-password');
     await expect(page).toHaveURL(/\/login\?oidcError=link_refused$/);
     await expect(page.getByRole('alert')).toHaveText('An account with this username already exists and cannot be linked. Contact your administrator.');
     await expect(page.getByTestId('machine-reason')).toHaveCount(0);
@@ -172,13 +141,11 @@ test.describe('the sign-in error pages', () => {
   });
 
   test('link_refused: the admin links an identity that is already linked to another account', async ({ browser, page, server }) => {
-    await configure(server, { autoProvisioning: true });
+    await configureProvider(server.url, idp, { autoProvisioning: true });
     // Alice signs in once: her identity is now linked to her own (new) account.
     const alice = await browser.newContext({ baseURL: server.url });
     const alicePage = await alice.newPage();
-    await alicePage.goto('/login');
-    await alicePage.getByRole('link', { name: 'Sign in with Authentik' }).click();
-    await providerLogin(alicePage, 'alice', 'alice-password');
+    await signInWithProvider(alicePage, 'alice', 'alice-password');
     await expect(alicePage.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
     await alice.close();
 
@@ -200,7 +167,7 @@ test.describe('the sign-in error pages', () => {
   });
 
   test('state_mismatch: a sign-in started in another browser is finished in this one', async ({ browser, page, server }) => {
-    await configure(server, { autoProvisioning: true });
+    await configureProvider(server.url, idp, { autoProvisioning: true });
     // This browser has a sign-in of its own under way.
     await page.goto('/login');
     await page.getByRole('link', { name: 'Sign in with Authentik' }).click();
@@ -233,7 +200,7 @@ test.describe('the sign-in error pages', () => {
 });
 
 test('two tabs sign in at once: both end signed in as the same user, neither shows an error', async ({ context, server }) => {
-  const api = await configure(server, { autoProvisioning: true });
+  const api = await configureProvider(server.url, idp, { autoProvisioning: true });
   const first = await context.newPage();
   const second = await context.newPage();
   // Both tabs press the button before either finishes at the provider.
@@ -261,11 +228,9 @@ test('two tabs sign in at once: both end signed in as the same user, neither sho
 });
 
 test('signing in again in another tab leaves an open page where it was, with what was typed on it', async ({ context, server }) => {
-  await configure(server, { autoProvisioning: true });
+  await configureProvider(server.url, idp, { autoProvisioning: true });
   const first = await context.newPage();
-  await first.goto('/login');
-  await first.getByRole('link', { name: 'Sign in with Authentik' }).click();
-  await providerLogin(first, 'alice', 'alice-password');
+  await signInWithProvider(first, 'alice', 'alice-password');
   await expect(first.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
   const isSessionStream = (r: { url: () => string }) => new URL(r.url()).pathname === '/api/v1/auth/events';
   const watching = first.waitForResponse(isSessionStream);

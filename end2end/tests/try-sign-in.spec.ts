@@ -1,30 +1,16 @@
-import { test, expect, hydrated, admin, setupAdmin } from '../support/fixtures';
-import { startTestProvider, type TestProvider } from '../support/provider';
+import { test, expect, hydrated, admin, signIn } from '../support/fixtures';
+import { providerForEachTest, providerLogin } from '../support/oidc';
 import { adminApi } from '../support/api';
 import { seriousViolations } from '../support/a11y';
 
-let idp: TestProvider;
-
-test.beforeEach(async ({ server }) => {
-  idp = await startTestProvider(server.url);
-  await setupAdmin(server);
-});
-
-test.afterEach(async () => {
-  await idp.stop();
-});
+const idp = providerForEachTest();
 
 test('Try Sign-in: a test user at the provider, the report, and nothing changed', async ({ page, context, server }) => {
   // Provisioning is on; the provider itself is only in the unsaved form, OIDC is off.
   const api = await adminApi(server.url);
   await api.put('/api/v1/settings/oidc', { autoProvisioning: true });
 
-  await page.goto('/login');
-  await hydrated(page);
-  await page.getByLabel('Username').fill(admin.username);
-  await page.getByLabel('Password').fill(admin.password);
-  await page.getByRole('button', { name: 'Sign In' }).click();
-  await expect(page.getByTestId('greeting')).toBeVisible();
+  await signIn(page, admin.username, admin.password);
   const usersBefore = await api.get('/api/v1/admin/users');
   await page.goto('/settings/oidc');
   await hydrated(page);
@@ -39,9 +25,7 @@ test('Try Sign-in: a test user at the provider, the report, and nothing changed'
     form.getByRole('button', { name: 'Try Sign-in' }).click(),
   ]);
   await expect(tab).toHaveURL(/\/application\/o\/grimmory\/interaction\//);
-  await tab.getByLabel('Username').fill('carol');
-  await tab.getByLabel('Password').fill('carol-password');
-  await tab.getByRole('button', { name: 'Sign in' }).click();
+  await providerLogin(tab, 'carol', 'carol-password');
 
   // The report: the decision, the claims and the mapped values.
   await expect(tab).toHaveURL(/\/settings\/oidc\/try\/[A-Za-z0-9_-]+$/);

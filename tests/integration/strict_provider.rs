@@ -34,6 +34,18 @@ fn token_for(flow: &Flow, nonce: &str, sub: &str) -> String {
     rs256(&flow.claims(nonce, sub, sub), Some("rsa-1"), 0)
 }
 
+/// Test Connection for the test client at `issuer`: the status and message of its check `name`.
+async fn check_at(flow: &Flow, issuer: &str, name: &str) -> (String, String) {
+    let checks = test_with(
+        &flow.app,
+        &flow.admin,
+        json!({"clientId": CLIENT, "issuerUri": issuer}),
+    )
+    .await;
+    let (status, message) = status_of(&checks, name);
+    (status.to_owned(), message.to_owned())
+}
+
 async fn a_code_needs_the_verifier_of_its_own_challenge(engine: Engine) {
     let flow = Flow::new(engine, json!({"autoProvisioning": true})).await;
     // Two sign-ins of one browser: the code of the first injected into the second's callback
@@ -309,13 +321,7 @@ async fn link_local_and_metadata_addresses_are_never_asked(engine: Engine) {
         "https://[fe80::1]/",
         "https://100.100.100.200/",
     ] {
-        let checks = test_with(
-            &flow.app,
-            &flow.admin,
-            json!({"clientId": CLIENT, "issuerUri": issuer}),
-        )
-        .await;
-        let (status, message) = status_of(&checks, "Discovery Document");
+        let (status, message) = check_at(&flow, issuer, "Discovery Document").await;
         assert_eq!(status, "FAIL", "{issuer}");
         assert!(message.contains(refusal), "{issuer}: {message}");
     }
@@ -325,13 +331,7 @@ async fn link_local_and_metadata_addresses_are_never_asked(engine: Engine) {
         b.discovery["token_endpoint"] = json!("http://169.254.169.254/latest/api/token");
     });
     flow.app.state.oidc.forget_providers();
-    let checks = test_with(
-        &flow.app,
-        &flow.admin,
-        json!({"clientId": CLIENT, "issuerUri": flow.idp.issuer}),
-    )
-    .await;
-    let (status, message) = status_of(&checks, "JWKS Keys");
+    let (status, message) = check_at(&flow, &flow.idp.issuer, "JWKS Keys").await;
     assert_eq!(status, "FAIL");
     assert!(message.contains(refusal), "{message}");
     let before = flow.idp.seen().token_requests.len();
@@ -382,13 +382,8 @@ async fn a_name_that_resolves_to_a_link_local_address_is_never_asked(engine: Eng
     let at = |host: &str| flow.idp.issuer.replacen("127.0.0.1", host, 1);
     let fetched = flow.idp.seen().discovery_fetches;
 
-    let checks = test_with(
-        &flow.app,
-        &flow.admin,
-        json!({"clientId": CLIENT, "issuerUri": at("metadata.google.internal")}),
-    )
-    .await;
-    let (status, message) = status_of(&checks, "Discovery Document");
+    let (status, message) =
+        check_at(&flow, &at("metadata.google.internal"), "Discovery Document").await;
     assert_eq!(status, "FAIL");
     assert!(
         message.contains("refused: the address is link-local or a cloud metadata service"),
@@ -400,13 +395,7 @@ async fn a_name_that_resolves_to_a_link_local_address_is_never_asked(engine: Eng
     // only, so discovery passes (the link-local address would not answer at all).
     let issuer = at("idp.internal");
     flow.idp.set(|b| b.discovery["issuer"] = json!(issuer));
-    let checks = test_with(
-        &flow.app,
-        &flow.admin,
-        json!({"clientId": CLIENT, "issuerUri": issuer}),
-    )
-    .await;
-    let (status, message) = status_of(&checks, "Discovery Document");
+    let (status, message) = check_at(&flow, &issuer, "Discovery Document").await;
     assert_eq!(status, "PASS", "{message}");
     assert!(flow.idp.seen().discovery_fetches > fetched);
 }

@@ -43,7 +43,8 @@ export { expect };
 
 /// Waits until the page has hydrated (an Effect sets the marker), so clicks reach handlers.
 export async function hydrated(page: Page) {
-  await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(1);
+  // A busy machine compiles the module slower than expect's 5 s default.
+  await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(1, { timeout: 20_000 });
 }
 
 /// Signs in through the login form and waits for the dashboard.

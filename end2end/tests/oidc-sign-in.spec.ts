@@ -1,4 +1,4 @@
-import { test, expect, setupAdmin } from '../support/fixtures';
+import { test, expect, hydrated, setupAdmin } from '../support/fixtures';
 import { configureProvider, providerForEachTest, providerLogin, signInWithProvider } from '../support/oidc';
 import { adminApi } from '../support/api';
 
@@ -7,13 +7,13 @@ const idp = providerForEachTest();
 test("the seed's Test It: a user signs in with Authentik and sees their libraries", async ({ browser, page: adminPage, server }) => {
   // The admin configures the provider on the settings page and turns OIDC on.
   await adminPage.goto('/login');
-  await adminPage.locator('html[data-hydrated="true"]').waitFor();
+  await hydrated(adminPage);
   await adminPage.getByLabel('Username').fill('admin');
   await adminPage.getByLabel('Password').fill('correct horse battery');
   await adminPage.getByRole('button', { name: 'Sign In' }).click();
   await expect(adminPage.getByTestId('greeting')).toBeVisible();
   await adminPage.goto('/settings/oidc');
-  await adminPage.locator('html[data-hydrated="true"]').waitFor();
+  await hydrated(adminPage);
   const form = adminPage.getByTestId('provider-form');
   await form.getByLabel('Provider Name').fill('Authentik');
   await form.getByLabel('Client ID').fill(idp.publicClientId);
@@ -92,7 +92,7 @@ test("signing out goes through the provider's end-session page and back", async 
   await configureProvider(server.url, idp, { autoProvisioning: true });
   await signInWithProvider(page, 'alice', 'alice-password');
   await expect(page.getByTestId('greeting')).toBeVisible();
-  await page.locator('html[data-hydrated="true"]').waitFor();
+  await hydrated(page);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login\?signedOut=1(&state=.*)?$/);
   await expect(page.getByText('You have been signed out.')).toBeVisible();
@@ -107,7 +107,7 @@ test('a back-channel logout from the provider sends an open tab to the login pag
   const page = await context.newPage();
   await signInWithProvider(page, 'alice', 'alice-password');
   await expect(page.getByTestId('greeting')).toBeVisible();
-  await page.locator('html[data-hydrated="true"]').waitFor();
+  await hydrated(page);
 
   // Signing out at the provider (another tab, same browser) makes it call our back-channel
   // logout endpoint; the open tab learns of it from the server.
@@ -127,7 +127,7 @@ test('OIDC-only mode: straight to the provider and back, no bounce after sign-ou
   await expect(page).toHaveURL(/\/application\/o\/grimmory\/interaction\//);
   await providerLogin(page, 'alice', 'alice-password');
   await expect(page.getByTestId('greeting')).toHaveText('Welcome, Alice Liddell');
-  await page.locator('html[data-hydrated="true"]').waitFor();
+  await hydrated(page);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login\?signedOut=1/);
   await expect(page.getByText('You have been signed out.')).toBeVisible();
@@ -135,7 +135,7 @@ test('OIDC-only mode: straight to the provider and back, no bounce after sign-ou
 
   const adminPage = await browser.newPage({ baseURL: server.url });
   await adminPage.goto('/login?local=true');
-  await adminPage.locator('html[data-hydrated="true"]').waitFor();
+  await hydrated(adminPage);
   await adminPage.getByLabel('Username').fill('admin');
   await adminPage.getByLabel('Password').fill('correct horse battery');
   await adminPage.getByRole('button', { name: 'Sign In' }).click();
@@ -153,7 +153,7 @@ test('FORCE_DISABLE_OIDC: the button is gone and local sign-in works for everyon
     const page = await browser.newPage({ baseURL: forced.url });
     await page.goto('/login');
     await expect(page.getByRole('link', { name: /Sign in with/ })).toHaveCount(0);
-    await page.locator('html[data-hydrated="true"]').waitFor();
+    await hydrated(page);
     await page.getByLabel('Username').fill('reader');
     await page.getByLabel('Password').fill('reader password');
     await page.getByRole('button', { name: 'Sign In' }).click();

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { test as base, expect, setupAdmin } from '../support/fixtures';
+import { test as base, expect, hydrated, setupAdmin } from '../support/fixtures';
 import { startServer, type RunningServer } from '../support/server';
 import { startTestProvider } from '../support/provider';
 import { configureProvider, providerLogin } from '../support/oidc';
@@ -83,7 +83,7 @@ test('on PostgreSQL: a user signs in with the provider and signs out through its
     const aliceSessions = `SELECT s.auth_method FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'alice'`;
     expect(psql(aliceSessions, database)).toBe('oidc');
 
-    await page.locator('html[data-hydrated="true"]').waitFor();
+    await hydrated(page);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await expect(page).toHaveURL(/\/login\?signedOut=1(&state=.*)?$/);
     await expect(page.getByText('You have been signed out.')).toBeVisible();

@@ -48,7 +48,7 @@ pub fn mark_hydrated() {
 pub fn watch_session(ctx: &PageContext) {
     #[cfg(feature = "hydrate")]
     if let Some(user) = &ctx.user {
-        watch(user.id);
+        watch(user.id, false);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = ctx;
@@ -56,11 +56,12 @@ pub fn watch_session(ctx: &PageContext) {
 
 /// One session stream. It first names the user whose session it watches. When that session
 /// ends, the browser may already hold a newer one: a sign-in in another tab replaces the
-/// browser's session. So the page watches afresh: the new stream names the same user (the page
-/// stays, and nothing typed on it is lost), another user (the page reloads as them), or is
-/// refused (signed out: the login page says why).
+/// browser's session. So the page watches afresh (`ended`): the new stream names the same user
+/// (the page stays, and nothing typed on it is lost), another user (the page reloads as them),
+/// or is refused (signed out: the login page says why). A stream refused while nothing has
+/// ended (the database briefly unavailable) leaves the page alone.
 #[cfg(feature = "hydrate")]
-fn watch(user_id: i64) {
+fn watch(user_id: i64, ended: bool) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
     use web_sys::{EventSource, MessageEvent};
@@ -89,14 +90,14 @@ fn watch(user_id: i64) {
         let source = source.clone();
         move |_| {
             source.close();
-            watch(user_id);
+            watch(user_id, true);
         }
     });
     // A stream the server refuses is closed for good; a dropped one reconnects by itself.
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new({
         let source = source.clone();
         move |_| {
-            if source.ready_state() == EventSource::CLOSED {
+            if ended && source.ready_state() == EventSource::CLOSED {
                 go(Some("/login?reason=session_revoked"));
             }
         }

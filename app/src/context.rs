@@ -48,7 +48,7 @@ pub fn mark_hydrated() {
 pub fn watch_session(ctx: &PageContext) {
     #[cfg(feature = "hydrate")]
     if let Some(user) = &ctx.user {
-        watch(user.id, false);
+        watch(user.id);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = ctx;
@@ -56,25 +56,16 @@ pub fn watch_session(ctx: &PageContext) {
 
 /// One session stream. It first names the user whose session it watches. When that session
 /// ends, the browser may already hold a newer one: a sign-in in another tab replaces the
-/// browser's session. So the page watches afresh (`ended`): the new stream names the same user
-/// (the page stays, and nothing typed on it is lost), another user (the page reloads as them),
-/// or is refused (signed out: the login page says why). A stream refused while nothing has
-/// ended (the database briefly unavailable) leaves the page alone.
+/// browser's session. So the page watches afresh, and the new stream names the same user (the
+/// page stays, and nothing typed on it is lost) or another user (the page reloads as them), or
+/// is refused ([`after_refusal`]).
 #[cfg(feature = "hydrate")]
-fn watch(user_id: i64, ended: bool) {
+fn watch(user_id: i64) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
     use web_sys::{EventSource, MessageEvent};
     let Ok(source) = EventSource::new(crate::api::paths::SESSION_EVENTS) else {
         return;
-    };
-    let go = |to: Option<&str>| {
-        if let Some(location) = web_sys::window().map(|w| w.location()) {
-            let _ = match to {
-                Some(url) => location.assign(url),
-                None => location.reload(),
-            };
-        }
     };
     let on_session = Closure::<dyn FnMut(MessageEvent)>::new({
         let source = source.clone();
@@ -90,15 +81,15 @@ fn watch(user_id: i64, ended: bool) {
         let source = source.clone();
         move |_| {
             source.close();
-            watch(user_id, true);
+            watch(user_id);
         }
     });
-    // A stream the server refuses is closed for good; a dropped one reconnects by itself.
+    // A dropped stream reconnects by itself; a refused one is closed for good.
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new({
         let source = source.clone();
         move |_| {
-            if ended && source.ready_state() == EventSource::CLOSED {
-                go(Some("/login?reason=session_revoked"));
+            if source.ready_state() == EventSource::CLOSED {
+                leptos::task::spawn_local(after_refusal(user_id));
             }
         }
     });
@@ -109,4 +100,62 @@ fn watch(user_id: i64, ended: bool) {
     on_session.forget();
     on_revoked.forget();
     on_error.forget();
+}
+
+/// The server refused the session stream: the session ended, or the server stumbled (a
+/// restart, the database briefly away). `me` tells which. Signed out: the login page says why.
+/// Signed in as someone else: the page reloads as them. Otherwise the page stays and watches
+/// again shortly, so a later revocation still reaches it.
+#[cfg(feature = "hydrate")]
+async fn after_refusal(user_id: i64) {
+    use wasm_bindgen::JsCast;
+    const AGAIN_AFTER_MS: i32 = 5_000;
+    match signed_in_as().await {
+        Some(None) => go(Some("/login?reason=session_revoked")),
+        Some(Some(id)) if id != user_id => go(None),
+        _ => {
+            let again = wasm_bindgen::closure::Closure::once_into_js(move || watch(user_id));
+            if let Some(window) = web_sys::window() {
+                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                    again.unchecked_ref(),
+                    AGAIN_AFTER_MS,
+                );
+            }
+        }
+    }
+}
+
+/// Who this browser is signed in as: `Some(None)` when signed out, `None` when the server did
+/// not say.
+#[cfg(feature = "hydrate")]
+async fn signed_in_as() -> Option<Option<i64>> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let window = web_sys::window()?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(crate::api::paths::ME))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    match response.status() {
+        401 => Some(None),
+        200 => {
+            let me = JsFuture::from(response.json().ok()?).await.ok()?;
+            let id = js_sys::Reflect::get(&me, &"id".into()).ok()?.as_f64()?;
+            // Ids are whole numbers well inside f64's exact range.
+            Some(Some(id as i64))
+        }
+        _ => None,
+    }
+}
+
+/// Sends the page to `to`, or reloads it.
+#[cfg(feature = "hydrate")]
+fn go(to: Option<&str>) {
+    if let Some(location) = web_sys::window().map(|w| w.location()) {
+        let _ = match to {
+            Some(url) => location.assign(url),
+            None => location.reload(),
+        };
+    }
 }

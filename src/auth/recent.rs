@@ -52,6 +52,12 @@ impl Recent {
         self.sessions.put(id_hash.to_owned(), live, read);
     }
 
+    /// The database has no such live session: whatever was remembered of it is gone for good,
+    /// even if the clock is set back.
+    pub fn forget_session(&self, id_hash: &str) {
+        self.sessions.remove(id_hash);
+    }
+
     pub fn view(&self, user_id: i64, now: Millis) -> Option<(Vec<i64>, Option<IdentityLink>)> {
         self.views.get(&user_id, now, self.before_read())
     }
@@ -106,6 +112,17 @@ impl<K: Eq + Hash, V: Clone> Entries<K, V> {
             .get(key)
             .filter(|e| e.fresh(now, changes))
             .map(|e| e.value.clone())
+    }
+
+    fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
     }
 
     fn put(&self, key: K, value: V, read: Read) {

@@ -50,12 +50,16 @@ pub async fn live(
         .db
         .live_session(id_hash, now, state.config.session_idle_ms)
         .await?;
-    // A session due for a refresh is read afresh until the refresh has taken its lease, so
-    // that requests meanwhile do not each start one.
-    if let Some(live) = found.as_ref().filter(|(_, s)| !super::refresh::due(s, now)) {
-        state
-            .recent
-            .remember_session(id_hash, live.clone(), Read { at: now, changes });
+    match &found {
+        // A session due for a refresh is read afresh until the refresh has taken its lease,
+        // so that requests meanwhile do not each start one.
+        Some(live) if !super::refresh::due(&live.1, now) => {
+            state
+                .recent
+                .remember_session(id_hash, live.clone(), Read { at: now, changes });
+        }
+        Some(_) => {}
+        None => state.recent.forget_session(id_hash),
     }
     Ok(found)
 }

@@ -43,13 +43,33 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         }
     }
     req.extensions_mut().insert(SessionCookie(hash));
-    let may_change = may_change(&req);
+    // After the change is stored, this replica's earlier reads no longer count: when the
+    // answer is ready, or when the request is dropped half way (the client went away, the
+    // database was given up on), since its writes may have committed all the same. A refusal
+    // (4xx) changed nothing, so a flood of refused posts cannot keep the memory empty.
+    let mut forget = ForgetOnDrop {
+        recent: &state.recent,
+        armed: may_change(&req),
+    };
     let response = next.run(req).await;
-    // After the change is stored: this replica's earlier reads no longer count.
-    if may_change {
-        state.recent.changed();
+    if response.status().is_client_error() {
+        forget.armed = false;
     }
+    drop(forget);
     response
+}
+
+struct ForgetOnDrop<'a> {
+    recent: &'a crate::auth::recent::Recent,
+    armed: bool,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.recent.changed();
+        }
+    }
 }
 
 /// The sign-in callbacks: reads by their method, but they sign in, provision users and sync
@@ -71,11 +91,16 @@ fn refresh_if_due(state: &AppState, hash: &str, session: &SessionRecord) {
     }
     let (state, hash) = (state.clone(), hash.to_owned());
     tokio::spawn(async move {
-        if let Err(e) = crate::auth::refresh::refresh_session(&state, &hash).await {
-            e.body();
+        match crate::auth::refresh::refresh_session(&state, &hash).await {
+            Ok(crate::auth::refresh::Outcome::Skipped) => {}
+            // A refresh renews the session, syncs the user's groups or ends the session; a
+            // failed one may have ended it.
+            Ok(_) => state.recent.changed(),
+            Err(e) => {
+                e.body();
+                state.recent.changed();
+            }
         }
-        // A refresh renews the session, syncs the user's groups or ends the session.
-        state.recent.changed();
     });
 }
 

@@ -33,14 +33,19 @@ pub async fn load(state: &Services) -> AppResult<StoredSettings> {
         return Ok(settings);
     }
     let changes = state.recent.before_read();
-    let settings: StoredSettings = match state.db.oidc_settings_json().await? {
-        Some(json) => serde_json::from_str(&json).map_err(AppError::internal)?,
-        None => StoredSettings::default(),
-    };
+    let settings = load_stored(state).await?;
     state
         .recent
         .remember_settings(settings.clone(), Read { at: now, changes });
     Ok(settings)
+}
+
+/// The saved settings as the database holds them now.
+async fn load_stored(state: &Services) -> AppResult<StoredSettings> {
+    Ok(match state.db.oidc_settings_json().await? {
+        Some(json) => serde_json::from_str(&json).map_err(AppError::internal)?,
+        None => StoredSettings::default(),
+    })
 }
 
 pub fn effective_of(state: &Services, settings: StoredSettings) -> Effective {
@@ -94,7 +99,9 @@ pub async fn save(
     own_origin: Option<&str>,
     patch: SettingsPatch,
 ) -> AppResult<OidcSettingsDto> {
-    let current = load(state).await?;
+    // From the database, not the replica's memory: a patch applied to a copy another replica
+    // has just changed would undo that change.
+    let current = load_stored(state).await?;
     let secret_stored = state.db.oidc_client_secret().await?.is_some();
     let mut fields = Fields::new();
     let Applied { settings, secret } = apply(&current, &patch, secret_stored, &mut fields);

@@ -34,7 +34,7 @@ pub fn build_router(state: AppState) -> Router {
         .route(paths::SETUP, post(setup::create))
         .route(paths::LOGIN, post(auth::login))
         .route(paths::LOGOUT, post(auth::logout))
-        .route("/api/v1/auth/me", get(auth::me))
+        .route(paths::ME, get(auth::me))
         .route(paths::SESSION_EVENTS, get(events::session_events))
         .route(paths::OIDC_AUTHORIZE, get(oidc::authorize))
         .route(paths::LINK_OIDC_ACCOUNT, post(oidc::link))

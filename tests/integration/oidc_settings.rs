@@ -635,6 +635,7 @@ pub fn status_of<'a>(checks: &'a [(String, String, String)], name: &str) -> (&'a
 }
 
 on_both_engines!(
+    a_save_keeps_a_change_just_made_on_another_replica,
     test_connection_passes_against_the_real_provider,
     a_provider_behind_a_private_ca_needs_its_ca_trusted
 );
@@ -989,4 +990,37 @@ async fn a_provider_behind_a_private_ca_needs_its_ca_trusted(engine: Engine) {
     let admin = trusted.setup_admin().await;
     let checks = test_with(&trusted, &admin, form).await;
     assert!(checks.iter().all(|c| c.1 == "PASS"), "{checks:?}");
+}
+
+/// A save applies its patch to the settings as stored, not to this replica's memory of them
+/// (`auth::recent`): a change saved on another replica a moment before is kept.
+async fn a_save_keeps_a_change_just_made_on_another_replica(engine: Engine) {
+    let a = TestApp::new(engine).await;
+    let admin = a.setup_admin().await;
+    let b = TestApp::on_database(engine, &a.database_url, |_| {}).await;
+    // A reads the settings, as every visit to the login page does.
+    assert_eq!(
+        a.get("/api/v1/public-settings", None).await.status,
+        StatusCode::OK
+    );
+    let admin_on_b = b.cookie_for("admin", "correct horse battery").await;
+    let r = b
+        .put_json(
+            "/api/v1/settings/oidc",
+            json!({"autoProvisioning": true}),
+            Some(&admin_on_b),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = a
+        .put_json(
+            "/api/v1/settings/oidc",
+            json!({"allowLocalAccountLinking": true}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let saved = a.get("/api/v1/settings/oidc", Some(&admin)).await.json();
+    assert_eq!(saved["autoProvisioning"], true, "B's change was kept");
+    assert_eq!(saved["allowLocalAccountLinking"], true);
 }

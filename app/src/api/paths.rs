@@ -16,3 +16,6 @@ pub const OIDC_AUTHORIZE: &str = "/api/v1/auth/oidc/authorize";
 pub const LINK_OIDC_ACCOUNT: &str = "/api/v1/auth/oidc/link";
 /// Server-sent events about the caller's session (it says when the session ends).
 pub const SESSION_EVENTS: &str = "/api/v1/auth/events";
+/// Who is signed in: asked when the session stream is refused, to tell a signed-out browser
+/// from a server that stumbled.
+pub const ME: &str = "/api/v1/auth/me";

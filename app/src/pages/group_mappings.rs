@@ -63,7 +63,8 @@ pub fn GroupMappingCard(
         });
     };
     let add_button = NodeRef::<leptos::html::Button>::new();
-    // Closing the form hands focus back to where keyboard users opened it from.
+    // Closing the form hands focus back to "Add Mapping", so keyboard users are not left at
+    // the top of the page.
     let close = move || {
         dialog.set(Dialog::Closed);
         if let Some(button) = add_button.get_untracked() {

@@ -74,6 +74,13 @@ pub struct Verified {
     pub sub: String,
 }
 
+impl Verified {
+    /// The provider's session id (`sid`), which back-channel logout names.
+    pub fn sid(&self) -> Option<&str> {
+        self.claims.get("sid").and_then(Value::as_str)
+    }
+}
+
 fn part(raw: &str, index: usize) -> Option<Value> {
     let segment = raw.split('.').nth(index)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment.trim_end_matches('=')).ok()?).ok()

@@ -532,11 +532,16 @@ pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
 impl TestApp {
     /// Runs one SQL statement on the test's database behind the server's back (as an
     /// operator, or another replica, would); answers the rows it touched.
-    pub async fn execute(&self, sql: &str) -> u64 {
+    /// A connection of its own to the test's database, beside the app's pool.
+    async fn connection(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
-        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+        sqlx::AnyConnection::connect(&self.database_url)
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn execute(&self, sql: &str) -> u64 {
+        let mut conn = self.connection().await;
         let changed = sqlx::query(sql)
             .execute(&mut conn)
             .await
@@ -550,10 +555,7 @@ impl TestApp {
 
     /// The one number a `SELECT COUNT(*)`-like query answers.
     pub async fn count(&self, sql: &str) -> i64 {
-        use sqlx::Connection;
-        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
-            .await
-            .unwrap();
+        let mut conn = self.connection().await;
         sqlx::query_scalar(sql)
             .fetch_one(&mut conn)
             .await
@@ -562,10 +564,7 @@ impl TestApp {
 
     /// The one text a `SELECT`-one-value query answers.
     pub async fn text(&self, sql: &str) -> String {
-        use sqlx::Connection;
-        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
-            .await
-            .unwrap();
+        let mut conn = self.connection().await;
         sqlx::query_scalar(sql)
             .fetch_one(&mut conn)
             .await

@@ -19,7 +19,6 @@ use crate::oidc::flow::CodeFlow;
 use crate::oidc_settings::{self as settings, mobile_redirects, Effective};
 use crate::state::Services;
 use app::domain::OidcError;
-use serde_json::Value;
 
 /// The grant's name when the app sends neither a device name nor a User-Agent.
 const FALLBACK_NAME: &str = "Mobile app";
@@ -149,12 +148,7 @@ async fn grant(
     let provider = ProviderSignIn {
         issuer: identified.auth.issuer.clone(),
         subject: proven.token.sub.clone(),
-        sid: proven
-            .token
-            .claims
-            .get("sid")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        sid: proven.token.sid().map(str::to_owned),
         refresh_token: proven.refresh_token.clone(),
         access_expires_at: proven.access_expires_at,
     };

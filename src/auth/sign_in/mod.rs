@@ -249,12 +249,7 @@ async fn confirm_grant(
         confirmed_at: state.clock.now(),
         issuer: issuer.clone(),
         subject: sub.clone(),
-        sid: proven
-            .token
-            .claims
-            .get("sid")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        sid: proven.token.sid().map(str::to_owned),
         refresh_sealed: proven.refresh_token.as_deref().map(|t| {
             state
                 .secrets
@@ -362,7 +357,7 @@ async fn start_session(
     let token = SessionToken::generate();
     let id_hash = token.hash();
     let hours = s.session_duration_hours.unwrap_or(DEFAULT_SESSION_HOURS);
-    let sid = auth.proven.token.claims.get("sid").and_then(Value::as_str);
+    let sid = auth.proven.token.sid();
     state
         .db
         .insert_session(&NewSession {

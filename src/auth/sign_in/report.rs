@@ -493,7 +493,7 @@ fn warnings(proven: &Proven, settings: &StoredSettings, facts: &Facts) -> Vec<St
                 .to_owned(),
         );
     }
-    if proven.token.claims.get("sid").is_none() {
+    if proven.token.sid().is_none() {
         out.push(
             "The ID token has no sid: a back-channel logout will end every session of the user \
              instead of one."
